@@ -1,0 +1,110 @@
+"""What every model backend offers, whether it runs the model here (transformers) or asks a server.
+
+A backend takes a family-formatted Prompt plus sampling settings and returns the generated text with its
+cost. It streams text as it is generated, and stops between decoding steps when the request's cancel
+event is set or its deadline passes; it then returns what it has, with ``stop_reason`` saying why. It
+raises only the package's own errors (``core.errors``).
+"""
+from __future__ import annotations
+
+import abc
+import enum
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .families import THINK_CLOSE, ModelFamily
+from .prompts import Prompt
+from .types import GenerationOutput
+
+
+class BackendState(enum.Enum):
+    """Lifecycle of a backend."""
+
+    UNLOADED = "unloaded"
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling for one request. temperature 0 means greedy decoding."""
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 0
+    repetition_penalty: float = 1.05
+    max_new_tokens: int = 1024
+    seed: Optional[int] = None  # fixed seed for reproducible sampling; None = nondeterministic
+
+
+@dataclass
+class StreamEvent:
+    """Progress of a generation, delivered after each decoded token."""
+
+    tokens: int  # tokens generated so far
+    delta: str  # text added by this token (may be "" while a multi-byte character is incomplete)
+    text: str  # all text generated so far
+    elapsed: float  # s since the request started
+
+    @property
+    def answering(self) -> bool:
+        """Whether the reasoning is over (the answer is being written)."""
+        return THINK_CLOSE in self.text
+
+
+@dataclass
+class GenerationRequest:
+    """One call to the model."""
+
+    prompt: Prompt
+    sampling: SamplingParams
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: Optional[float] = None  # time.monotonic() value after which generation stops
+    on_stream: Optional[Callable[[StreamEvent], None]] = None
+
+    def stop_reason(self) -> Optional[str]:
+        """"canceled" or "deadline" when generation must stop now, else None. Cheap: called every step."""
+        if self.cancel.is_set():
+            return "canceled"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "deadline"
+        return None
+
+
+ProgressCallback = Callable[[str], None]
+
+
+class ModelBackend(abc.ABC):
+    """A way to run a Cosmos Reason model."""
+
+    def __init__(self) -> None:
+        self.state = BackendState.UNLOADED
+        self.load_error: Optional[str] = None
+        self.family: Optional[ModelFamily] = None
+
+    @property
+    @abc.abstractmethod
+    def model_id(self) -> str:
+        """The model's name as users configured it (hub id, local path or served name)."""
+
+    @property
+    def ready(self) -> bool:
+        return self.state is BackendState.READY
+
+    @abc.abstractmethod
+    def load(self, progress: Optional[ProgressCallback] = None) -> None:
+        """Load (or connect to) the model; raise ModelLoadError (or a subclass) on failure."""
+
+    @abc.abstractmethod
+    def generate(self, request: GenerationRequest) -> GenerationOutput:
+        """Generate an answer; raise ModelError / OutOfMemoryError / BackendUnavailableError on failure."""
+
+    def memory_stats(self) -> dict[str, float]:
+        """Accelerator memory in bytes ({} when not applicable)."""
+        return {}
+
+    def close(self) -> None:
+        """Release the model."""

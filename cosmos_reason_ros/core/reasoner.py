@@ -1,0 +1,162 @@
+"""The reasoning pipeline without ROS: validate → prepare video → prompt → generate → parse.
+
+``Reasoner.run`` is what the node's action callback calls on its worker thread. It reports progress
+through a callback, honours a cancel event and a deadline between decoding steps, and fails only with
+the package's error types; failures that still produced text (cancel, deadline, unparseable answer)
+carry a ``ReasoningResult`` in the error's ``partial`` so callers can return what the model said.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+from .backend_base import GenerationRequest, ModelBackend, SamplingParams, StreamEvent
+from .errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
+from .families import ModelFamily
+from .parsing import parse_output
+from .prompts import build_prompt
+from .types import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
+from .video import VideoBudget, prepare_clips
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class SamplingOverrides:
+    """Sampling settings that replace the family's defaults; None keeps the family's value."""
+
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None
+    repetition_penalty: Optional[float] = None
+    seed: Optional[int] = None
+
+    def apply(self, family: ModelFamily, max_new_tokens: int) -> SamplingParams:
+        base = family.sampling
+        pick = lambda value, default: default if value is None else value  # noqa: E731
+        return SamplingParams(
+            temperature=pick(self.temperature, base.temperature),
+            top_p=pick(self.top_p, base.top_p),
+            top_k=pick(self.top_k, base.top_k),
+            repetition_penalty=pick(self.repetition_penalty, base.repetition_penalty),
+            max_new_tokens=max_new_tokens,
+            seed=self.seed,
+        )
+
+
+@dataclass(frozen=True)
+class ReasonerLimits:
+    """Bounds on what a request may ask for (anything outside is INVALID_GOAL)."""
+
+    max_task_chars: int = 2000
+    max_new_tokens: int = 16384  # an absurd token budget beyond this is refused, not clamped
+
+
+@dataclass
+class Progress:
+    """A progress report: the stage and, while generating, the text so far."""
+
+    stage: Stage
+    tokens: int = 0
+    delta: str = ""
+    text: str = ""
+    elapsed: float = 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class TaskRequest:
+    """One task for the model, with the frames already chosen per camera."""
+
+    task: str
+    mode: Mode
+    clips: Sequence[CameraClip]
+    max_new_tokens: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: Optional[float] = None  # time.monotonic() value
+    on_progress: Optional[ProgressCallback] = None
+
+
+def clean_task_text(task: str, max_chars: int) -> str:
+    """Strip, drop control characters, and check the length; raise InvalidRequestError when unusable."""
+    if not isinstance(task, str):
+        raise InvalidRequestError("task must be a string")
+    cleaned = _CONTROL.sub(" ", task).strip()
+    if not cleaned:
+        raise InvalidRequestError("task is empty")
+    if len(cleaned) > max_chars:
+        raise InvalidRequestError(f"task is {len(cleaned)} characters; the limit is {max_chars}")
+    return cleaned
+
+
+class Reasoner:
+    """Turns a task and camera clips into a parsed ReasoningResult using a ModelBackend."""
+
+    def __init__(self, backend: ModelBackend, budget: VideoBudget = VideoBudget(),
+                 sampling: SamplingOverrides = SamplingOverrides(), limits: ReasonerLimits = ReasonerLimits()) -> None:
+        self.backend = backend
+        self.budget = budget
+        self.sampling = sampling
+        self.limits = limits
+
+    def validate(self, task: str, mode: int, max_new_tokens: int) -> tuple[str, Mode]:
+        """Check a request's own fields (no frames or model needed); return the cleaned task and mode."""
+        cleaned = clean_task_text(task, self.limits.max_task_chars)
+        try:
+            mode_value = Mode(mode)
+        except ValueError as e:
+            raise InvalidRequestError(f"unknown mode {mode}; valid modes are 0..{max(Mode)}") from e
+        if not 1 <= max_new_tokens <= self.limits.max_new_tokens:
+            raise InvalidRequestError(
+                f"max_new_tokens {max_new_tokens} is outside 1..{self.limits.max_new_tokens}"
+            )
+        return cleaned, mode_value
+
+    def run(self, request: TaskRequest) -> ReasoningResult:
+        task, mode = self.validate(request.task, request.mode, request.max_new_tokens)
+        if not self.backend.ready or self.backend.family is None:
+            raise ModelNotReadyError(
+                f"model {self.backend.model_id!r} is {self.backend.state.value}"
+                + (f": {self.backend.load_error}" if self.backend.load_error else "")
+            )
+        family = self.backend.family
+        started = time.monotonic()
+        report = request.on_progress or (lambda progress: None)
+        report(Progress(Stage.ENCODING, elapsed=0.0))
+        prepared = prepare_clips(request.clips, family, self.budget)
+        prompt = build_prompt(family, mode, task, prepared)
+
+        def on_stream(event: StreamEvent) -> None:
+            stage = Stage.ANSWERING if event.answering else Stage.THINKING
+            report(Progress(stage, event.tokens, event.delta, event.text, time.monotonic() - started))
+
+        generation = self.backend.generate(GenerationRequest(
+            prompt=prompt,
+            sampling=self.sampling.apply(family, request.max_new_tokens),
+            cancel=request.cancel,
+            deadline=request.deadline,
+            on_stream=on_stream,
+        ))
+        outcome = parse_output(generation.text, family, mode)
+        seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id) for c in prepared]
+        result = ReasoningResult(mode=mode, task=task, outcome=outcome, generation=generation,
+                                 seen=seen, model_id=self.backend.model_id,
+                                 prompt_text=prompt.user_text())
+        stop = generation.stats.stop_reason
+        if stop == "canceled":
+            raise CanceledError(f"canceled after {generation.stats.generated_tokens} tokens", partial=result)
+        if stop == "deadline":
+            raise DeadlineExceededError(
+                f"deadline passed after {generation.stats.generated_tokens} tokens "
+                f"({time.monotonic() - started:.2f} s)", partial=result)
+        if not outcome.ok:
+            detail = outcome.error or "unparseable answer"
+            if stop == "max_tokens":
+                detail += f" (generation hit max_new_tokens={request.max_new_tokens}; raise it for longer reasoning)"
+            raise ParseError(detail, raw=generation.text, partial=result)
+        return result

@@ -1,0 +1,174 @@
+"""Plain data types shared by the core and the ROS shell.
+
+Enum values equal the constants of the package's ROS interfaces (``ReasonAboutTask.Goal.MODE_*``,
+``FeasibilityJudgment.VERDICT_*``, ``TaskPlan.COMPLETION_*``), so the shell converts by value; a test
+checks that they stay equal.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+class Mode(enum.IntEnum):
+    """What the model is asked to do with the task text."""
+
+    DECOMPOSE = 0  # ordered, checkable subtasks plus a feasibility verdict
+    FEASIBILITY = 1  # can this be done physically, and what blocks it
+    NEXT_ACTION = 2  # the next immediate action toward the task
+    VERIFY_COMPLETION = 3  # has the task been completed in the video
+    QUESTION = 4  # free question about the scene
+
+
+class Stage(enum.IntEnum):
+    """Where a request is (values equal ReasonAboutTask feedback STAGE_*)."""
+
+    QUEUED = 0
+    WAITING_FOR_MODEL = 1
+    WAITING_FOR_FRAMES = 2
+    ENCODING = 3
+    THINKING = 4
+    ANSWERING = 5
+
+
+class Verdict(enum.IntEnum):
+    """Feasibility verdict."""
+
+    UNKNOWN = 0  # not judged, or unparseable
+    FEASIBLE = 1
+    INFEASIBLE = 2
+    UNCERTAIN = 3
+
+
+class Completion(enum.IntEnum):
+    """Task-completion judgment (Mode.VERIFY_COMPLETION)."""
+
+    UNKNOWN = 0
+    DONE = 1
+    NOT_DONE = 2
+
+
+#: Sentinel for "the model gave no usable confidence" (matches FeasibilityJudgment.CONFIDENCE_UNKNOWN).
+CONFIDENCE_UNKNOWN = -1.0
+
+
+@dataclass
+class Subtask:
+    """One step of a plan. Strings are the model's words, trimmed; empty when not given."""
+
+    index: int
+    description: str
+    action: str = ""
+    target_objects: list[str] = field(default_factory=list)
+    preconditions: list[str] = field(default_factory=list)
+    success_criterion: str = ""
+    feasibility_note: str = ""
+
+
+@dataclass
+class Feasibility:
+    """A feasibility judgment. ``confidence`` is in [0, 1] or CONFIDENCE_UNKNOWN."""
+
+    verdict: Verdict = Verdict.UNKNOWN
+    confidence: float = CONFIDENCE_UNKNOWN
+    explanation: str = ""
+    blocking_factors: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        c = self.confidence
+        valid = isinstance(c, (int, float)) and not isinstance(c, bool) and not math.isnan(c) and 0.0 <= c <= 1.0
+        if not valid:
+            self.confidence = CONFIDENCE_UNKNOWN
+
+
+@dataclass
+class ParsedAnswer:
+    """The structured content of an answer, whatever the mode asked for.
+
+    Fields a mode does not use keep their defaults (empty list, UNKNOWN verdict/completion).
+    """
+
+    subtasks: list[Subtask] = field(default_factory=list)
+    feasibility: Feasibility = field(default_factory=Feasibility)
+    completion: Completion = Completion.UNKNOWN
+    answer: str = ""
+
+
+@dataclass
+class ParseOutcome:
+    """Result of parsing one model output.
+
+    ``ok`` is False when nothing usable could be recovered; then ``error`` says why and ``parsed`` is the
+    empty default. ``warnings`` lists every repair made (e.g. "closed truncated JSON").
+    """
+
+    reasoning: str
+    answer_text: str
+    parsed: ParsedAnswer
+    ok: bool = True
+    error: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Frame:
+    """One decoded camera image: ``pixels`` is H×W×3 uint8 RGB; ``stamp`` in seconds (sensor time)."""
+
+    pixels: np.ndarray
+    stamp: float
+
+
+@dataclass
+class CameraClip:
+    """The frames of one camera chosen for a request, oldest first."""
+
+    camera: str
+    frames: list[Frame]
+    frame_id: str = ""
+
+
+@dataclass
+class SeenFrames:
+    """Which frames of one camera the model actually saw (after budgeting), by their own stamps (s)."""
+
+    camera: str
+    stamps: list[float]
+    frame_id: str = ""
+
+
+@dataclass
+class GenerationStats:
+    """Cost of one model call; times are wall-clock seconds."""
+
+    time_to_first_token: float = -1.0
+    generation_time: float = 0.0
+    prompt_tokens: int = 0
+    visual_tokens: int = 0
+    generated_tokens: int = 0
+    tokens_per_second: float = 0.0
+    stop_reason: str = ""  # "eos", "max_tokens", "canceled", "deadline" or "error"
+
+
+@dataclass
+class GenerationOutput:
+    """The raw text a backend generated, with its cost."""
+
+    text: str
+    stats: GenerationStats
+
+
+@dataclass
+class ReasoningResult:
+    """Everything the core concluded about one request."""
+
+    mode: Mode
+    task: str
+    outcome: ParseOutcome
+    generation: GenerationOutput
+    seen: list[SeenFrames]
+    model_id: str
+    prompt_text: Optional[str] = None

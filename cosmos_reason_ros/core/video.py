@@ -1,0 +1,210 @@
+"""Camera clips → the model's video input, inside a visual-token budget.
+
+Qwen-VL vision towers cut frames into patches, merge 2×2 patches into one token and fold
+``temporal_patch_size`` frames into one temporal patch. A frame pair resized to H×W (multiples of the
+family's ``pixels_per_token_side`` f) therefore costs (H/f)·(W/f) tokens, and a clip of T frames
+ceil(T/2)·(H/f)·(W/f). Frames are resized here, once, to exact multiples of f, so the processor does no
+further resizing and the token count is known before the model runs.
+
+Budget policy (never an out-of-memory by default): every frame is first capped at ``max_frame_pixels``;
+if all clips together still exceed ``max_visual_tokens``, frames shrink uniformly down to
+``min_frame_pixels``, and only then are frames dropped (evenly across each clip).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .errors import InvalidRequestError
+from .families import ModelFamily
+from .types import CameraClip
+
+
+@dataclass(frozen=True)
+class VideoBudget:
+    """Limits on what the vision tower is given. Pixel counts are per frame, before the timestamp strip."""
+
+    max_visual_tokens: int = 8192  # all cameras together (the models' documented maximum)
+    max_frame_pixels: int = 640 * 480  # cap per frame; larger frames are downscaled keeping aspect
+    min_frame_pixels: int = 224 * 224  # frames are not shrunk below this to meet the budget; frames are dropped
+    timestamp_overlay: bool = True  # draw "N.NNs" under each frame for families that expect it
+
+    def __post_init__(self) -> None:
+        if self.max_visual_tokens < 4:
+            raise InvalidRequestError(f"max_visual_tokens must be >= 4, got {self.max_visual_tokens}")
+        if not 0 < self.min_frame_pixels <= self.max_frame_pixels:
+            raise InvalidRequestError(
+                f"need 0 < min_frame_pixels <= max_frame_pixels, got {self.min_frame_pixels}, {self.max_frame_pixels}"
+            )
+
+
+@dataclass
+class PreparedClip:
+    """One camera's frames, resized and ready for the processor."""
+
+    camera: str
+    pixels: np.ndarray  # T×H×W×3 uint8 RGB, H and W multiples of the family's pixels_per_token_side
+    timestamps: list[float]  # seconds, relative to the earliest frame of all clips in the request
+    source_stamps: list[float]  # the frames' own stamps (seconds), for reporting which frames were seen
+    fps: float  # sampling rate of the clip (frames per second of scene time)
+    visual_tokens: int
+    frame_id: str = ""
+    dropped_frames: int = 0  # frames removed to meet the token budget
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def fit_to_multiple(height: int, width: int, factor: int, max_pixels: int, min_pixels: int = 0) -> tuple[int, int]:
+    """Size (h, w), both multiples of ``factor``, closest in aspect to (height, width), area in bounds."""
+    if height <= 0 or width <= 0:
+        raise InvalidRequestError(f"frame size must be positive, got {height}x{width}")
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > max_pixels:
+        scale = math.sqrt(height * width / max_pixels)
+        h = max(factor, math.floor(height / scale / factor) * factor)
+        w = max(factor, math.floor(width / scale / factor) * factor)
+    elif min_pixels and h * w < min_pixels:
+        scale = math.sqrt(min_pixels / (height * width))
+        h = math.ceil(height * scale / factor) * factor
+        w = math.ceil(width * scale / factor) * factor
+    return h, w
+
+
+def clip_tokens(num_frames: int, height: int, width: int, family: ModelFamily) -> int:
+    """Visual tokens of a clip of ``num_frames`` frames of height×width (multiples of the token side)."""
+    f = family.pixels_per_token_side
+    return math.ceil(num_frames / family.temporal_patch_size) * (height // f) * (width // f)
+
+
+def _evenly_spaced(count: int, keep: int) -> list[int]:
+    """Indices of ``keep`` items spread evenly over ``count``, always including the newest."""
+    if keep >= count:
+        return list(range(count))
+    if keep <= 1:
+        return [count - 1]
+    return sorted({round(i * (count - 1) / (keep - 1)) for i in range(keep)})
+
+
+def plan_sizes(
+    shapes: Sequence[tuple[int, int, int]], family: ModelFamily, budget: VideoBudget
+) -> list[tuple[int, int, int]]:
+    """For clips given as (frames, height, width), choose (frames kept, image height, image width).
+
+    The returned height excludes the timestamp strip; the token count includes it.
+    """
+    f = family.pixels_per_token_side
+    strip = f if (budget.timestamp_overlay and family.timestamp_overlay) else 0
+
+    def total(plan: Sequence[tuple[int, int, int]]) -> int:
+        return sum(clip_tokens(t, h + strip, w, family) for t, h, w in plan)
+
+    def sized(max_pixels: int) -> list[tuple[int, int, int]]:
+        return [(t, *fit_to_multiple(h, w, f, max_pixels)) for t, h, w in shapes]
+
+    pixels = budget.max_frame_pixels
+    plan = sized(pixels)
+    # Shrink frames uniformly (10 % of area per step) until the budget holds or the floor is reached.
+    while total(plan) > budget.max_visual_tokens and pixels > budget.min_frame_pixels:
+        pixels = max(budget.min_frame_pixels, int(pixels * 0.9))
+        plan = sized(pixels)
+    if total(plan) <= budget.max_visual_tokens:
+        return plan
+    # Still too large at the floor: drop frames, sharing the budget across clips by their frame counts.
+    per_pair = [clip_tokens(2, h + strip, w, family) for _, h, w in plan]
+    pairs_wanted = [math.ceil(t / family.temporal_patch_size) for t, _, _ in plan]
+    budget_left = budget.max_visual_tokens
+    kept: list[int] = []
+    for i, (t, _, _) in enumerate(plan):
+        share = budget_left * pairs_wanted[i] * per_pair[i] / max(1, sum(
+            pairs_wanted[j] * per_pair[j] for j in range(i, len(plan))))
+        pairs = max(1, int(share // per_pair[i]))
+        keep = min(t, pairs * family.temporal_patch_size)
+        kept.append(keep)
+        budget_left -= clip_tokens(keep, plan[i][1] + strip, plan[i][2], family)
+    final = [(k, h, w) for k, (_, h, w) in zip(kept, plan)]
+    if total(final) > budget.max_visual_tokens:
+        raise InvalidRequestError(
+            f"{len(shapes)} camera(s) need at least {total(final)} visual tokens even at "
+            f"{budget.min_frame_pixels} pixels and one frame pair each; max_visual_tokens is "
+            f"{budget.max_visual_tokens}"
+        )
+    return final
+
+
+def draw_timestamp_strip(image: np.ndarray, seconds: float, strip_height: int) -> np.ndarray:
+    """Return ``image`` with a black strip of ``strip_height`` rows below it showing "N.NNs" in white."""
+    h, w = image.shape[:2]
+    out = np.zeros((h + strip_height, w, 3), dtype=np.uint8)
+    out[:h] = image
+    text = f"{seconds:.2f}s"
+    scale = strip_height / 40.0
+    thickness = max(1, round(strip_height / 20))
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    x = max(0, (w - tw) // 2)
+    y = h + (strip_height + th) // 2
+    cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thickness, cv2.LINE_AA)
+    return out
+
+
+def resize_frame(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize one H×W×3 uint8 frame (area interpolation when shrinking, linear when growing)."""
+    if pixels.shape[0] == height and pixels.shape[1] == width:
+        return pixels
+    shrinking = height * width < pixels.shape[0] * pixels.shape[1]
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def _clip_fps(stamps: Sequence[float]) -> float:
+    if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+        return 1.0
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: VideoBudget) -> list[PreparedClip]:
+    """Resize, budget and (for families that expect it) timestamp every camera's frames."""
+    if not clips:
+        raise InvalidRequestError("no camera clips given")
+    for clip in clips:
+        if not clip.frames:
+            raise InvalidRequestError(f"camera {clip.camera!r} has no frames")
+    t0 = min(clip.frames[0].stamp for clip in clips)
+    shapes = [(len(c.frames), c.frames[-1].pixels.shape[0], c.frames[-1].pixels.shape[1]) for c in clips]
+    plan = plan_sizes(shapes, family, budget)
+    f = family.pixels_per_token_side
+    overlay = budget.timestamp_overlay and family.timestamp_overlay
+    prepared = []
+    for clip, (keep, h, w) in zip(clips, plan):
+        frames = [clip.frames[i] for i in _evenly_spaced(len(clip.frames), keep)]
+        images = []
+        for frame in frames:
+            image = resize_frame(frame.pixels, h, w)
+            if overlay:
+                image = draw_timestamp_strip(image, frame.stamp - t0, f)
+            images.append(image)
+        stamps = [fr.stamp for fr in frames]
+        out_h = h + (f if overlay else 0)
+        notes = []
+        if keep < len(clip.frames):
+            notes.append(f"dropped {len(clip.frames) - keep} of {len(clip.frames)} frames to fit the visual-token budget")
+        prepared.append(
+            PreparedClip(
+                camera=clip.camera,
+                pixels=np.stack(images),
+                timestamps=[s - t0 for s in stamps],
+                source_stamps=stamps,
+                fps=_clip_fps(stamps),
+                visual_tokens=clip_tokens(len(images), out_h, w, family),
+                frame_id=clip.frame_id,
+                dropped_frames=len(clip.frames) - keep,
+                notes=notes,
+            )
+        )
+    return prepared

@@ -1,0 +1,1 @@
+"""Helpers for trying and testing the package without downloading weights (tiny real-architecture models)."""

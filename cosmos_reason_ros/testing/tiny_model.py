@@ -1,0 +1,324 @@
+"""Write a tiny, real-architecture Cosmos Reason model directory: no download, seconds on a CPU.
+
+The directory holds what a real checkpoint holds (config, weights, a byte-level BPE tokenizer with the
+Qwen special tokens and a chat template, image and video processor configs), so it loads through exactly
+the code path users run with ``nvidia/Cosmos-Reason1-7B``. Two families:
+
+* ``reason1``: ``Qwen2_5_VLForConditionalGeneration`` (the Cosmos-Reason1 architecture)
+* ``reason2``: ``Qwen3VLForConditionalGeneration`` (the Cosmos-Reason2 architecture)
+
+Weights are randomly initialised, so the model emits arbitrary tokens. With ``teach=True`` the model is
+then trained for a few hundred steps (real forward and backward passes of the real classes) to answer
+every prompt with one well-formed reasoning and JSON answer in its family's format, so the whole
+pipeline can be exercised end to end, parsing included. It knows nothing about the images.
+
+Command line: ``ros2 run cosmos_reason_ros make_tiny_model OUT_DIR [--family reason2] [--no-teach]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Optional, Sequence
+
+#: Special tokens of the Qwen-VL vocabularies, in the order their ids are assigned after the BPE vocabulary.
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+TAUGHT_REASONING = (
+    "The red cup stands upright on the table, well inside the arm's reach. The gripper is empty and nothing "
+    "blocks the path, so the cup can be grasped and moved to the tray."
+)
+
+#: The one answer a taught tiny model gives: every key any mode asks for, so each mode parses.
+TAUGHT_ANSWER: dict = {
+    "subtasks": [
+        {
+            "action": "pick",
+            "description": "pick up the red cup",
+            "targets": ["red cup"],
+            "preconditions": ["gripper is empty"],
+            "success_criterion": "the cup is lifted off the table",
+            "feasibility_note": "the cup is light and within reach",
+        },
+        {
+            "action": "place",
+            "description": "place the red cup on the tray",
+            "targets": ["red cup", "tray"],
+            "preconditions": ["the cup is grasped"],
+            "success_criterion": "the cup rests on the tray",
+            "feasibility_note": "",
+        },
+    ],
+    "next_action": {
+        "action": "pick",
+        "description": "pick up the red cup",
+        "targets": ["red cup"],
+        "preconditions": ["gripper is empty"],
+        "success_criterion": "the cup is lifted off the table",
+        "feasibility_note": "",
+    },
+    "feasible": "yes",
+    "confidence": 0.9,
+    "blocking_factors": [],
+    "explanation": "the cup is within reach and nothing blocks it",
+    "completed": "no",
+    "answer": "Pick up the red cup, then place it on the tray.",
+}
+
+
+def taught_output(family: str) -> str:
+    """The exact text a taught tiny model of ``family`` generates (before its end-of-turn token)."""
+    answer = json.dumps(TAUGHT_ANSWER, separators=(", ", ": "))
+    if family == "reason1":
+        return f"<think>\n{TAUGHT_REASONING}\n</think>\n\n<answer>\n{answer}\n</answer>"
+    return f"<think>\n{TAUGHT_REASONING}\n</think>\n\n{answer}"
+
+
+def taught_pieces(family: str) -> list[str]:
+    """The taught output cut into distinct chunks, each added to the vocabulary as one token.
+
+    Every chunk is a line with its newlines attached (JSON lines are cut further, before each top-level
+    key). With every token of the answer distinct, the answer is a chain a tiny model learns in a few
+    hundred steps and reproduces whatever the prompt's length, while the answer still streams as several
+    tokens.
+    """
+    pieces: list[str] = []
+    for line in re.split(r"(?<=\n)(?!\n)", taught_output(family)):
+        pieces.extend(_json_chunks(line) if line.startswith("{") else [line])
+    if len(set(pieces)) != len(pieces):
+        raise AssertionError("taught pieces must be distinct")
+    return pieces
+
+
+def _json_chunks(line: str) -> list[str]:
+    """Cut a JSON line before each top-level key, so each chunk is distinct."""
+    keys = [f'"{k}": ' for k in TAUGHT_ANSWER]
+    cuts = sorted(line.index(k) for k in keys[1:])
+    bounds = [0, *cuts, len(line)]
+    return [line[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _chat_template() -> str:
+    return resources.files(__package__).joinpath("chat_template.jinja").read_text(encoding="utf-8")
+
+
+def build_tokenizer(vocab_size: int = 1024):
+    """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    corpus = [
+        taught_output("reason1"),
+        taught_output("reason2"),
+        "You are a helpful assistant. Answer the question in the following format: <think> your reasoning "
+        "</think> <answer> your answer </answer>. Write your final answer immediately after the </think> tag.",
+        "Camera frames covering seconds. Task: decompose feasibility next action verify completion question "
+        "subtasks feasible confidence blocking_factors explanation completed answer JSON object keys",
+    ] * 4
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer=trainer)
+    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    # <think> and friends are ordinary (non-special) tokens in Qwen vocabularies: they survive decoding.
+    tok.add_tokens(["<think>", "</think>", "<answer>", "</answer>"])
+    taught = {p for family in ("reason1", "reason2") for p in taught_pieces(family)}
+    tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in sorted(taught)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        model_max_length=32768,
+    )
+    fast.chat_template = _chat_template()
+    return fast
+
+
+def _token_ids(tokenizer) -> dict[str, int]:
+    return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+
+
+def build_model(family: str, tokenizer, seed: int = 0):
+    """A randomly initialised tiny model of ``family`` whose vocabulary matches ``tokenizer``."""
+    import torch
+
+    torch.manual_seed(seed)
+    ids = _token_ids(tokenizer)
+    vocab = len(tokenizer)
+    common = dict(
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    text = dict(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    if family == "reason1":
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+        config = Qwen2_5_VLConfig(
+            text_config=dict(text, rope_parameters={"rope_type": "default", "mrope_section": [4, 2, 2],
+                                                    "rope_theta": 1000000.0}),
+            vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                               patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
+                               fullatt_block_indexes=[1], tokens_per_second=2),
+            **common,
+        )
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    elif family == "reason2":
+        from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+        config = Qwen3VLConfig(
+            text_config=dict(text, head_dim=16, rope_parameters={"rope_type": "default", "mrope_section": [4, 2, 2],
+                                                                 "mrope_interleaved": True, "rope_theta": 5000000.0}),
+            vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                               patch_size=16, spatial_merge_size=2, temporal_patch_size=2,
+                               num_position_embeddings=64, deepstack_visual_indexes=[1]),
+            **common,
+        )
+        model = Qwen3VLForConditionalGeneration(config)
+    else:
+        raise ValueError(f"unknown family {family!r}: choose reason1 or reason2")
+    model.generation_config.eos_token_id = ids["<|im_end|>"]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model
+
+
+def build_processor(family: str, tokenizer):
+    """The stock processor of the family (needs torchvision for its video half)."""
+    if family == "reason1":
+        from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+        image = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=448 * 448, patch_size=14)
+        video = Qwen2VLVideoProcessor(min_pixels=56 * 56, max_pixels=448 * 448, patch_size=14)
+        return Qwen2_5_VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
+                                   chat_template=tokenizer.chat_template)
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    image = Qwen2VLImageProcessor(min_pixels=64 * 64, max_pixels=448 * 448, patch_size=16)
+    video = Qwen3VLVideoProcessor(size={"shortest_edge": 64 * 64, "longest_edge": 448 * 448}, patch_size=16)
+    return Qwen3VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
+                            chat_template=tokenizer.chat_template)
+
+
+def _training_batch(processor, family: str, rng, answer_text: str):
+    """One prompt (random frames, random-length text, 1-2 cameras) followed by the taught answer."""
+    import numpy as np
+
+    side = 28 if family == "reason1" else 32
+    cameras = int(rng.integers(1, 3))
+    frames = int(rng.integers(1, 5)) * 2
+    height, width = (int(rng.integers(1, 5)) * side for _ in range(2))
+    videos = [rng.integers(0, 255, size=(frames, height, width, 3), dtype=np.uint8) for _ in range(cameras)]
+    words = ["task", "cup", "table", "reach", "arm", "camera", "frames", "JSON", "answer", "feasible", '"', ":",
+             "subtasks", "the", "a", "robot", "\n", "format", "Task", "keys", "object"]
+    content = []
+    for i in range(cameras):
+        content.append({"type": "text", "text": f"Camera {i}: {frames} frames."})
+        content.append({"type": "video"})
+    content.append({"type": "text", "text": " ".join(rng.choice(words, size=int(rng.integers(3, 160))))})
+    system = " ".join(rng.choice(words, size=int(rng.integers(3, 60))))
+    messages = [{"role": "system", "content": [{"type": "text", "text": system}]},
+                {"role": "user", "content": content}]
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    metadata = [{"fps": 2.0, "total_num_frames": frames, "frames_indices": list(range(frames))}] * cameras
+    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False,
+                     "cap_pixels_per_frame": False}
+    inputs = processor(text=[prompt + answer_text], videos=videos, return_tensors="pt", videos_kwargs=videos_kwargs)
+    prompt_len = len(processor(text=[prompt], videos=videos, return_tensors="pt",
+                               videos_kwargs=videos_kwargs)["input_ids"][0])
+    labels = inputs["input_ids"].clone()
+    labels[:, :prompt_len] = -100
+    inputs["labels"] = labels
+    return inputs
+
+
+def teach(model, processor, family: str, steps: int = 300, seed: int = 0, log=None) -> float:
+    """Train ``model`` to answer any prompt with ``taught_output(family)``; return the final loss."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    answer_text = taught_output(family) + "<|im_end|>"
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    model.train()
+    loss_value = float("nan")
+    for step in range(steps):
+        batch = _training_batch(processor, family, rng, answer_text)
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_value = float(loss.detach())
+        if log and step % 50 == 0:
+            log(f"step {step}: loss {loss_value:.4f}")
+    model.eval()
+    return loss_value
+
+
+def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer: bool = True, steps: int = 300,
+                     seed: int = 0, log=None) -> Path:
+    """Create (or overwrite) a tiny model directory at ``out_dir`` and return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    model = build_model(family, tokenizer, seed=seed)
+    processor = build_processor(family, tokenizer)
+    if teach_answer:
+        teach(model, processor, family, steps=steps, seed=seed, log=log)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "TINY_MODEL.md").write_text(
+        f"Tiny random-weight {family} model written by cosmos_reason_ros.testing.tiny_model "
+        f"(taught answer: {teach_answer}). For plumbing tests only: it knows nothing about images.\n",
+        encoding="utf-8",
+    )
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path, help="directory to write the model into")
+    parser.add_argument("--family", choices=("reason1", "reason2"), default="reason1")
+    parser.add_argument("--no-teach", dest="teach", action="store_false",
+                        help="keep the random weights (the model then emits arbitrary tokens)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    path = write_tiny_model(args.out_dir, args.family, args.teach, args.steps, args.seed, log=print)
+    print(f"wrote {args.family} tiny model to {path} in {time.monotonic() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
