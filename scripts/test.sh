@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/build.sh >/dev/null
+# colcon's setup scripts read unset variables: source them with -u off.
+set +u
 # shellcheck disable=SC1091
 . scripts/env.sh
+set -u
 # Keep DDS traffic on this machine and away from other runs: a random domain unless one is given.
 export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export ROS_LOCALHOST_ONLY=${ROS_LOCALHOST_ONLY:-1}

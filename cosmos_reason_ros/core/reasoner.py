@@ -143,7 +143,7 @@ class Reasoner:
             on_stream=on_stream,
         ))
         outcome = parse_output(generation.text, family, mode)
-        seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id) for c in prepared]
+        seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id, list(c.source_stamps_ns)) for c in prepared]
         result = ReasoningResult(mode=mode, task=task, outcome=outcome, generation=generation,
                                  seen=seen, model_id=self.backend.model_id,
                                  prompt_text=prompt.user_text())

@@ -24,7 +24,7 @@ import numpy as np
 from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams
 from .errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from .errors import OutOfMemoryError
-from .families import ModelFamily, family_for_model_type
+from .families import family_for_model_type
 from .prompts import Prompt
 from .types import GenerationOutput, GenerationStats
 from .video import PreparedClip
@@ -233,7 +233,7 @@ class TransformersBackend(ModelBackend):
         side = 2 * self.family.pixels_per_token_side
         clip = PreparedClip(camera="warmup", pixels=np.zeros((2, side, side, 3), dtype=np.uint8),
                             timestamps=[0.0, 0.5], source_stamps=[0.0, 0.5], fps=2.0, visual_tokens=4)
-        prompt = Prompt(system=self.family.system_text(), parts=[clip, "Describe the scene."], mode=None)  # type: ignore[arg-type]
+        prompt = Prompt(system=self.family.system_text(), parts=[clip, "Describe the scene."], mode=None)
         request = GenerationRequest(prompt=prompt, sampling=SamplingParams(temperature=0.0, max_new_tokens=4))
         self._generate_locked(request)
 

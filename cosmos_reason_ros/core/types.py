@@ -116,10 +116,15 @@ class ParseOutcome:
 
 @dataclass
 class Frame:
-    """One decoded camera image: ``pixels`` is H×W×3 uint8 RGB; ``stamp`` in seconds (sensor time)."""
+    """One decoded camera image: ``pixels`` is H×W×3 uint8 RGB; ``stamp`` in seconds (sensor time).
+
+    ``stamp_ns`` keeps the exact integer stamp when the source has one (a float cannot hold today's
+    epoch times to the nanosecond), so reports name frames by their exact header stamps.
+    """
 
     pixels: np.ndarray
     stamp: float
+    stamp_ns: Optional[int] = None
 
 
 @dataclass
@@ -138,6 +143,7 @@ class SeenFrames:
     camera: str
     stamps: list[float]
     frame_id: str = ""
+    stamps_ns: list[Optional[int]] = field(default_factory=list)  # exact stamps where known
 
 
 @dataclass

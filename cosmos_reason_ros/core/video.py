@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -53,7 +53,9 @@ class PreparedClip:
     fps: float  # sampling rate of the clip (frames per second of scene time)
     visual_tokens: int
     frame_id: str = ""
+    source_stamps_ns: list[Optional[int]] = field(default_factory=list)  # exact stamps where known
     dropped_frames: int = 0  # frames removed to meet the token budget
+    timestamp_overlay: bool = False  # each frame carries its time ("N.NNs") on a black strip below it
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -200,10 +202,12 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
                 pixels=np.stack(images),
                 timestamps=[s - t0 for s in stamps],
                 source_stamps=stamps,
+                source_stamps_ns=[fr.stamp_ns for fr in frames],
                 fps=_clip_fps(stamps),
                 visual_tokens=clip_tokens(len(images), out_h, w, family),
                 frame_id=clip.frame_id,
                 dropped_frames=len(clip.frames) - keep,
+                timestamp_overlay=overlay,
                 notes=notes,
             )
         )

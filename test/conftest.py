@@ -1,0 +1,81 @@
+"""Shared fixtures: tiny real-architecture models (cached by source hash) and an rclpy session.
+
+Tests run against the installed package (scripts/test.sh sources install/setup.bash); this directory is
+put on sys.path so tests can import the helper modules beside them (``ros_harness``), never the source
+package.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+TEST_DIR = Path(__file__).resolve().parent
+if str(TEST_DIR) not in sys.path:
+    sys.path.insert(0, str(TEST_DIR))
+
+REPO = TEST_DIR.parent
+
+
+def _model_cache_root() -> Path:
+    """Where tiny models are kept between runs (ignored by git; a fresh clone builds them once)."""
+    return Path(os.environ.get("COSMOS_TEST_CACHE", REPO / "build" / "test_models"))
+
+
+def _tiny_model_key(family: str, teach: bool) -> str:
+    import transformers
+
+    from cosmos_reason_ros.testing import tiny_model
+
+    source = Path(tiny_model.__file__).read_bytes() + (Path(tiny_model.__file__).parent / "chat_template.jinja").read_bytes()
+    digest = hashlib.sha256(source + transformers.__version__.encode()).hexdigest()[:12]
+    return f"{family}-{'taught' if teach else 'random'}-{digest}"
+
+
+def build_tiny_model(family: str, teach: bool) -> Path:
+    """A tiny model directory, built once per source version and reused (safe across parallel runs)."""
+    from cosmos_reason_ros.testing.tiny_model import write_tiny_model
+
+    root = _model_cache_root()
+    target = root / _tiny_model_key(family, teach)
+    if (target / "config.json").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{target.name}.{os.getpid()}"
+    write_tiny_model(staging, family=family, teach_answer=teach)
+    try:
+        staging.rename(target)
+    except OSError:  # another run finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def reason1_model() -> Path:
+    """Tiny Cosmos-Reason1 architecture (Qwen2.5-VL) taught to give one well-formed answer."""
+    return build_tiny_model("reason1", teach=True)
+
+
+@pytest.fixture(scope="session")
+def reason2_model() -> Path:
+    """Tiny Cosmos-Reason2 architecture (Qwen3-VL) taught to give one well-formed answer."""
+    return build_tiny_model("reason2", teach=True)
+
+
+@pytest.fixture(scope="session")
+def random_model() -> Path:
+    """Tiny Cosmos-Reason1 architecture with random weights: emits arbitrary tokens, rarely stops."""
+    return build_tiny_model("reason1", teach=False)
+
+
+@pytest.fixture(scope="session")
+def rclpy_session():
+    """rclpy initialised once for the whole run (each test makes its own nodes and executor)."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy is not importable: run scripts/test.sh (it sources the ROS env)")
+    rclpy.init()
+    yield rclpy
+    rclpy.try_shutdown() if hasattr(rclpy, "try_shutdown") else rclpy.shutdown()
