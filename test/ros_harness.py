@@ -137,15 +137,16 @@ class Harness:
         response = future.result()
         return response.status, response.result
 
-    def run(self, task: str = "bring me the red cup", timeout: float = 60.0, **fields: Any) -> tuple[int, Any, list]:
-        """Send a goal and wait for it; return (status, result, feedback messages)."""
+    def run(self, task: str = "bring me the red cup", wait: float = 60.0, **fields: Any) -> tuple[int, Any, list]:
+        """Send a goal and wait up to ``wait`` s for it; return (status, result, feedback messages)."""
         feedback: list = []
         handle = self.send(task, feedback=feedback, **fields)
         assert handle is not None, "goal was rejected"
-        status, result = self.result(handle, timeout)
+        status, result = self.result(handle, wait)
         return status, result, feedback
 
     def close(self) -> None:
+        self.node.cancel_all_goals(wait=5.0)
         self.executor.shutdown(timeout_sec=5.0)
         self.client.destroy()
         self.node.destroy_node()

@@ -161,6 +161,7 @@ class ReasonerNode(Node):
         acquired = False
         try:
             request = self._validate(goal_handle.request, settings, started)
+            request.cancel = slot.stop  # cancel and preemption reach the decoding loop through this event
             feedback.stage(Stage.QUEUED)
             acquired = self.slots.acquire(slot, request.deadline)
             if not acquired:
@@ -329,10 +330,21 @@ class ReasonerNode(Node):
                                                self.slots.queued))
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=now_ros.to_msg()), status=status))
 
-    def destroy_node(self) -> None:
+    def cancel_all_goals(self, wait: float = 2.0) -> bool:
+        """Stop every running and queued goal; wait up to ``wait`` s for them to end. True if they did."""
         with self._goal_slots_lock:
             for slot in self._goal_slots.values():
                 slot.cancel()
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            with self._goal_slots_lock:
+                if not self._goal_slots:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def destroy_node(self) -> None:
+        self.cancel_all_goals()
         self.action_server.destroy()
         super().destroy_node()
 
@@ -350,7 +362,8 @@ def main(args: Optional[list[str]] = None) -> int:
     except (KeyboardInterrupt, shutdown_error):
         pass
     finally:
-        executor.shutdown()
+        node.cancel_all_goals()
+        executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
         if hasattr(rclpy, "try_shutdown"):
             rclpy.try_shutdown()

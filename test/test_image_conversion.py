@@ -1,0 +1,106 @@
+"""sensor_msgs/Image and CompressedImage (real generated message classes) → RGB, for every supported
+encoding, plus the cheap ingest checks that refuse malformed images."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+
+from cosmos_reason_ros.core.errors import FrameDecodeError
+from cosmos_reason_ros.ros.image_conversion import check_compressed, check_image, compressed_to_rgb, image_to_rgb
+
+RNG = np.random.default_rng(3)
+RGB = RNG.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+
+
+def raw(encoding: str, data: np.ndarray, width: int = 8, height: int = 6, pad: int = 0, bigendian: bool = False) -> Image:
+    rows = data.reshape(height, -1)
+    if pad:
+        rows = np.concatenate([rows, np.full((height, pad), 77, np.uint8)], axis=1)
+    return Image(height=height, width=width, encoding=encoding, is_bigendian=int(bigendian),
+                 step=rows.shape[1], data=rows.tobytes())
+
+
+@pytest.mark.parametrize("pad", [0, 5])
+@pytest.mark.parametrize("encoding, make", [
+    ("rgb8", lambda: RGB),
+    ("bgr8", lambda: RGB[:, :, ::-1]),
+    ("8UC3", lambda: RGB[:, :, ::-1]),
+    ("rgba8", lambda: np.dstack([RGB, np.full((6, 8), 9, np.uint8)])),
+    ("bgra8", lambda: np.dstack([RGB[:, :, ::-1], np.full((6, 8), 9, np.uint8)])),
+])
+def test_colour_encodings_decode_to_the_same_rgb(encoding, make, pad):
+    msg = raw(encoding, np.ascontiguousarray(make()).view(np.uint8), pad=pad)
+    assert check_image(msg) is None
+    np.testing.assert_array_equal(image_to_rgb(msg), RGB)
+
+
+def test_mono8_becomes_grey_rgb():
+    grey = RGB[:, :, 0].copy()
+    out = image_to_rgb(raw("mono8", grey))
+    assert out.shape == (6, 8, 3) and (out[:, :, 0] == grey).all() and (out[:, :, 1] == grey).all()
+
+
+@pytest.mark.parametrize("bigendian", [False, True])
+def test_mono16_is_stretched_to_full_range(bigendian):
+    depth = np.linspace(500, 4500, 48, dtype=np.uint16).reshape(6, 8)
+    data = depth.astype(">u2" if bigendian else "<u2").view(np.uint8)
+    out = image_to_rgb(raw("mono16", data, bigendian=bigendian))
+    assert out[0, 0, 0] == 0 and out[-1, -1, 0] == 255 and out[3, 3, 0] == out[3, 3, 2]
+
+
+@pytest.mark.parametrize("encoding", ["yuv422", "yuv422_yuy2"])
+def test_packed_yuv422_decodes_close_to_the_source(encoding):
+    """A flat colour (chroma subsampling loses nothing) packed as BT.601 video-range UYVY / YUYV by hand."""
+    r, g, b = 200.0, 80.0, 40.0
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    pair = [u, y, v, y] if encoding == "yuv422" else [y, u, y, v]
+    data = np.tile(np.array(pair).round().astype(np.uint8), 6 * 4)
+    out = image_to_rgb(raw(encoding, data))
+    assert out.shape == (6, 8, 3)
+    assert np.abs(out.astype(int) - np.array([200, 80, 40])).max() <= 4
+
+
+@pytest.mark.parametrize("msg, reason", [
+    (Image(height=0, width=4, encoding="rgb8", step=12, data=b""), "zero size"),
+    (Image(height=2, width=2, encoding="bayer_rggb8", step=2, data=bytes(4)), "unsupported encoding"),
+    (Image(height=2, width=4, encoding="rgb8", step=8, data=bytes(16)), "step 8"),
+    (Image(height=2, width=4, encoding="rgb8", step=12, data=bytes(20)), "data holds 20 bytes"),
+    (Image(height=2, width=3, encoding="yuv422", step=6, data=bytes(12)), "odd width"),
+])
+def test_malformed_images_are_refused_with_the_reason(msg, reason):
+    assert reason in check_image(msg)
+    with pytest.raises(FrameDecodeError, match=reason):
+        image_to_rgb(msg)
+
+
+@pytest.mark.parametrize("extension", [".jpg", ".png"])
+def test_compressed_images_decode(extension):
+    ok, encoded = cv2.imencode(extension, cv2.cvtColor(RGB, cv2.COLOR_RGB2BGR))
+    msg = CompressedImage(format=extension[1:], data=encoded.tobytes())
+    assert check_compressed(msg) is None
+    out = compressed_to_rgb(msg)
+    assert out.shape == (6, 8, 3)
+    if extension == ".png":
+        np.testing.assert_array_equal(out, RGB)
+
+
+@pytest.mark.parametrize("data, reason", [(b"", "only 0 bytes"), (b"GIF89a....", "neither JPEG nor PNG"),
+                                          (b"\xff\xd8\xff\xe0garbage-after-header", "corrupt")])
+def test_bad_compressed_data_is_refused(data, reason):
+    msg = CompressedImage(format="jpeg", data=data)
+    with pytest.raises(FrameDecodeError, match=reason):
+        compressed_to_rgb(msg)
+
+
+def test_raw_decoding_views_message_memory_until_conversion():
+    """rgb8 without row padding needs no copy of the message data before the final contiguous array."""
+    msg = raw("rgb8", RGB)
+    out = image_to_rgb(msg)
+    assert out.flags["C_CONTIGUOUS"]
+    assert not out.flags["OWNDATA"]  # a view of the message's own buffer, not a copy
+    assert not out.flags["WRITEABLE"] or out.base is not None
+    np.testing.assert_array_equal(out, RGB)

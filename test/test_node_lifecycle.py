@@ -1,0 +1,146 @@
+"""Model lifecycle: the node is up before the model; goals meanwhile get MODEL_NOT_READY or wait; a model
+that fails to load is reported and the node stays up; the installed executable answers a goal."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from action_msgs.msg import GoalStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+
+from cosmos_reason_ros.action import ReasonAboutTask
+from cosmos_reason_ros.core.transformers_backend import TransformersConfig
+
+Goal, Result, Feedback = ReasonAboutTask.Goal, ReasonAboutTask.Result, ReasonAboutTask.Feedback
+
+
+def test_goals_before_the_model_is_ready(rclpy_session, reason1_model):
+    from fault_injection import HungLoadBackend
+    from ros_harness import Camera, Harness
+
+    backend = HungLoadBackend(TransformersConfig(model=str(reason1_model)))
+    h = Harness({"model": str(reason1_model), "cameras.front.topic": "/test_life/front/image_raw"},
+                [Camera("front", "/test_life/front/image_raw")], backend=backend, node_name="reasoner_life")
+    try:
+        h.wait_for(lambda: h.client.server_is_ready(), 10, "the action server, up before the model")
+        h.wait_for(lambda: len(h.node.ingest.cameras["front"].buffer) > 2, 10, "frames")
+        started = time.monotonic()
+        status, result, _ = h.run()
+        assert result.error_code == Result.MODEL_NOT_READY and "loading" in result.error_msg
+        assert time.monotonic() - started < 1.0  # model_wait_timeout 0: answered at once
+        # With a wait allowed, the goal waits (feedback says so) and succeeds once loading finishes.
+        client = h.helper.create_client(SetParameters, "/reasoner_life/set_parameters")
+        assert client.wait_for_service(timeout_sec=5)
+        future = client.call_async(SetParameters.Request(
+            parameters=[Parameter("model_wait_timeout", value=30.0).to_parameter_msg()]))
+        h.wait_for(future.done, 5, "set model_wait_timeout")
+        feedback: list = []
+        handle = h.send(feedback=feedback)
+        h.wait_for(lambda: any(f.stage == Feedback.STAGE_WAITING_FOR_MODEL for f in feedback), 5, "waiting stage")
+        backend.release.set()
+        status, result = h.result(handle, 60)
+        assert result.error_code == Result.NONE, result.error_msg
+    finally:
+        backend.release.set()
+        h.close()
+
+
+def test_a_model_that_fails_to_load_is_reported_and_the_node_stays_up(rclpy_session, tmp_path):
+    from ros_harness import Camera, Harness
+
+    missing = tmp_path / "no-such-model"
+    h = Harness({"model": str(missing), "cameras.front.topic": "/test_fail/front/image_raw",
+                 "diagnostics_period": 0.2},
+                [Camera("front", "/test_fail/front/image_raw")], node_name="reasoner_fail")
+    try:
+        h.wait_for(lambda: h.node.backend.state.value == "failed", 30, "the load to fail")
+        assert "make_tiny_model" in h.node.backend.load_error  # the error says how to provide weights
+        h.wait_for(lambda: h.client.server_is_ready(), 10, "action server")
+        status, result, _ = h.run()
+        assert result.error_code == Result.MODEL_NOT_READY and "failed" in result.error_msg
+        arrays: list = []
+        h.helper.create_subscription(DiagnosticArray, "/diagnostics", arrays.append, 10)
+        h.wait_for(lambda: any(s.name == "cosmos_reasoner: model" and s.level == DiagnosticStatus.ERROR
+                               for a in arrays for s in a.status), 5, "an ERROR model diagnostic")
+    finally:
+        h.close()
+
+
+def _installed_executable() -> Path:
+    prefix = Path(os.environ["AMENT_PREFIX_PATH"].split(":")[0])
+    candidates = [Path(p) / "lib" / "cosmos_reason_ros" / "reasoner" for p in os.environ["AMENT_PREFIX_PATH"].split(":")]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    pytest.fail(f"reasoner executable not installed under {prefix}")
+
+
+def _installed_share() -> Path:
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("cosmos_reason_ros"))
+
+
+def test_installed_node_with_default_config_answers_a_goal(rclpy_session, reason1_model):
+    """`ros2 run cosmos_reason_ros reasoner --ros-args --params-file <installed config> -p model:=<dir>`."""
+    import rclpy
+    from ros_harness import Harness, image_msg, synthetic_frame
+    from rclpy.action import ActionClient
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    config = _installed_share() / "config" / "reasoner.yaml"
+    process = subprocess.Popen(
+        [str(_installed_executable()), "--ros-args", "--params-file", str(config), "-p", f"model:={reason1_model}",
+         "-r", "__node:=reasoner_installed", "-r", "front/image_raw:=/installed/front/image_raw"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    node = rclpy.create_node("installed_client")
+    publisher = node.create_publisher(Image, "/installed/front/image_raw", qos_profile_sensor_data)
+    count = [0]
+
+    def publish() -> None:
+        publisher.publish(image_msg(synthetic_frame(count[0], 320, 240), node.get_clock().now().to_msg(), "cam"))
+        count[0] += 1
+
+    node.create_timer(1 / 30, publish)
+    client = ActionClient(node, ReasonAboutTask, "/reasoner_installed/reason")
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    import threading
+
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        Harness.wait_for(lambda: client.server_is_ready(), 60, "the installed node's action server")
+        result = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # the model loads in the background: retry MODEL_NOT_READY
+            future = client.send_goal_async(Goal(task="bring me the red cup"))
+            Harness.wait_for(future.done, 10, "acceptance")
+            result_future = future.result().get_result_async()
+            Harness.wait_for(result_future.done, 60, "result")
+            result = result_future.result()
+            if result.result.error_code != Result.MODEL_NOT_READY:
+                break
+            time.sleep(0.5)
+        assert result is not None and result.status == GoalStatus.STATUS_SUCCEEDED, result.result.error_msg
+        assert [s.action for s in result.result.plan.subtasks] == ["pick", "place"]
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            output, _ = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+        executor.shutdown(timeout_sec=5)
+        client.destroy()
+        node.destroy_node()
+    assert "ready in" in output
+    assert process.returncode == 0, output[-2000:]
