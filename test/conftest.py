@@ -26,27 +26,27 @@ def _model_cache_root() -> Path:
     return Path(os.environ.get("COSMOS_TEST_CACHE", REPO / "build" / "test_models"))
 
 
-def _tiny_model_key(family: str, teach: bool) -> str:
+def _tiny_model_key(family: str, teach: bool, scenario: str) -> str:
     import transformers
 
     from cosmos_reason_ros.testing import tiny_model
 
     source = Path(tiny_model.__file__).read_bytes() + (Path(tiny_model.__file__).parent / "chat_template.jinja").read_bytes()
     digest = hashlib.sha256(source + transformers.__version__.encode()).hexdigest()[:12]
-    return f"{family}-{'taught' if teach else 'random'}-{digest}"
+    return f"{family}-{scenario if teach else 'random'}-{digest}"
 
 
-def build_tiny_model(family: str, teach: bool) -> Path:
+def build_tiny_model(family: str, teach: bool, scenario: str = "reachable") -> Path:
     """A tiny model directory, built once per source version and reused (safe across parallel runs)."""
     from cosmos_reason_ros.testing.tiny_model import write_tiny_model
 
     root = _model_cache_root()
-    target = root / _tiny_model_key(family, teach)
+    target = root / _tiny_model_key(family, teach, scenario)
     if (target / "config.json").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".{target.name}.{os.getpid()}"
-    write_tiny_model(staging, family=family, teach_answer=teach)
+    write_tiny_model(staging, family=family, teach_answer=teach, scenario=scenario)
     try:
         staging.rename(target)
     except OSError:  # another run finished first
@@ -64,6 +64,12 @@ def reason1_model() -> Path:
 def reason2_model() -> Path:
     """Tiny Cosmos-Reason2 architecture (Qwen3-VL) taught to give one well-formed answer."""
     return build_tiny_model("reason2", teach=True)
+
+
+@pytest.fixture(scope="session")
+def blocked_model() -> Path:
+    """Tiny Cosmos-Reason1 architecture taught an INFEASIBLE answer (a closed door blocks the cup)."""
+    return build_tiny_model("reason1", teach=True, scenario="blocked")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ then trained for a few hundred steps (real forward and backward passes of the re
 every prompt with one well-formed reasoning and JSON answer in its family's format, so the whole
 pipeline can be exercised end to end, parsing included. It knows nothing about the images.
 
-Command line: ``ros2 run cosmos_reason_ros make_tiny_model OUT_DIR [--family reason2] [--no-teach]``.
+Command line: ``ros2 run cosmos_reason_ros make_tiny_model OUT_DIR [--family reason2] [--scenario blocked]
+[--no-teach]``.
 """
 from __future__ import annotations
 
@@ -36,57 +37,73 @@ SPECIAL_TOKENS = (
     "<|video_pad|>",
 )
 
-TAUGHT_REASONING = (
-    "The red cup stands upright on the table, well inside the arm's reach. The gripper is empty and nothing "
-    "blocks the path, so the cup can be grasped and moved to the tray."
-)
-
-#: The one answer a taught tiny model gives: every key any mode asks for, so each mode parses.
-TAUGHT_ANSWER: dict = {
-    "subtasks": [
-        {
-            "action": "pick",
-            "description": "pick up the red cup",
-            "targets": ["red cup"],
-            "preconditions": ["gripper is empty"],
-            "success_criterion": "the cup is lifted off the table",
-            "feasibility_note": "the cup is light and within reach",
-        },
-        {
-            "action": "place",
-            "description": "place the red cup on the tray",
-            "targets": ["red cup", "tray"],
-            "preconditions": ["the cup is grasped"],
-            "success_criterion": "the cup rests on the tray",
-            "feasibility_note": "",
-        },
-    ],
-    "next_action": {
-        "action": "pick",
-        "description": "pick up the red cup",
-        "targets": ["red cup"],
-        "preconditions": ["gripper is empty"],
-        "success_criterion": "the cup is lifted off the table",
-        "feasibility_note": "",
-    },
-    "feasible": "yes",
-    "confidence": 0.9,
-    "blocking_factors": [],
-    "explanation": "the cup is within reach and nothing blocks it",
-    "completed": "no",
-    "answer": "Pick up the red cup, then place it on the tray.",
+_STEP_PICK = {
+    "action": "pick",
+    "description": "pick up the red cup",
+    "targets": ["red cup"],
+    "preconditions": ["gripper is empty"],
+    "success_criterion": "the cup is lifted off the table",
+    "feasibility_note": "the cup is light and within reach",
 }
 
+#: What a taught model answers, per scenario: (reasoning, answer). Each answer carries every key any mode
+#: asks for, so every mode parses. "reachable" is a feasible plan; "blocked" an infeasible one.
+SCENARIOS: dict[str, tuple[str, dict]] = {
+    "reachable": (
+        "The red cup stands upright on the table, well inside the arm's reach. The gripper is empty and "
+        "nothing blocks the path, so the cup can be grasped and moved to the tray.",
+        {
+            "subtasks": [
+                _STEP_PICK,
+                {
+                    "action": "place",
+                    "description": "place the red cup on the tray",
+                    "targets": ["red cup", "tray"],
+                    "preconditions": ["the cup is grasped"],
+                    "success_criterion": "the cup rests on the tray",
+                    "feasibility_note": "",
+                },
+            ],
+            "next_action": dict(_STEP_PICK, feasibility_note=""),
+            "feasible": "yes",
+            "confidence": 0.9,
+            "blocking_factors": [],
+            "explanation": "the cup is within reach and nothing blocks it",
+            "completed": "no",
+            "answer": "Pick up the red cup, then place it on the tray.",
+        },
+    ),
+    "blocked": (
+        "The red cup is inside a closed glass cabinet. The arm cannot open the cabinet door from where it "
+        "stands, so the cup cannot be reached.",
+        {
+            "subtasks": [dict(_STEP_PICK, feasibility_note="the cabinet door blocks the gripper")],
+            "next_action": {"action": "open", "description": "open the cabinet door", "targets": ["cabinet door"],
+                            "preconditions": [], "success_criterion": "the door is open", "feasibility_note": ""},
+            "feasible": "no",
+            "confidence": 0.8,
+            "blocking_factors": ["the cup is behind a closed glass door"],
+            "explanation": "a closed door blocks the only path to the cup",
+            "completed": "no",
+            "answer": "The cup cannot be reached: the cabinet is closed.",
+        },
+    ),
+}
 
-def taught_output(family: str) -> str:
+#: The answer of the default scenario (kept as a name for readers of tests).
+TAUGHT_ANSWER: dict = SCENARIOS["reachable"][1]
+
+
+def taught_output(family: str, scenario: str = "reachable") -> str:
     """The exact text a taught tiny model of ``family`` generates (before its end-of-turn token)."""
-    answer = json.dumps(TAUGHT_ANSWER, separators=(", ", ": "))
+    reasoning, answer_obj = SCENARIOS[scenario]
+    answer = json.dumps(answer_obj, separators=(", ", ": "))
     if family == "reason1":
-        return f"<think>\n{TAUGHT_REASONING}\n</think>\n\n<answer>\n{answer}\n</answer>"
-    return f"<think>\n{TAUGHT_REASONING}\n</think>\n\n{answer}"
+        return f"<think>\n{reasoning}\n</think>\n\n<answer>\n{answer}\n</answer>"
+    return f"<think>\n{reasoning}\n</think>\n\n{answer}"
 
 
-def taught_pieces(family: str) -> list[str]:
+def taught_pieces(family: str, scenario: str = "reachable") -> list[str]:
     """The taught output cut into distinct chunks, each added to the vocabulary as one token.
 
     Every chunk is a line with its newlines attached (JSON lines are cut further, before each top-level
@@ -95,7 +112,7 @@ def taught_pieces(family: str) -> list[str]:
     tokens.
     """
     pieces: list[str] = []
-    for line in re.split(r"(?<=\n)(?!\n)", taught_output(family)):
+    for line in re.split(r"(?<=\n)(?!\n)", taught_output(family, scenario)):
         pieces.extend(_json_chunks(line) if line.startswith("{") else [line])
     if len(set(pieces)) != len(pieces):
         raise AssertionError("taught pieces must be distinct")
@@ -123,8 +140,7 @@ def build_tokenizer(vocab_size: int = 1024):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     corpus = [
-        taught_output("reason1"),
-        taught_output("reason2"),
+        *(taught_output(family, scenario) for family in ("reason1", "reason2") for scenario in SCENARIOS),
         "You are a helpful assistant. Answer the question in the following format: <think> your reasoning "
         "</think> <answer> your answer </answer>. Write your final answer immediately after the </think> tag.",
         "Camera frames covering seconds. Task: decompose feasibility next action verify completion question "
@@ -140,7 +156,8 @@ def build_tokenizer(vocab_size: int = 1024):
     tok.add_special_tokens(list(SPECIAL_TOKENS))
     # <think> and friends are ordinary (non-special) tokens in Qwen vocabularies: they survive decoding.
     tok.add_tokens(["<think>", "</think>", "<answer>", "</answer>"])
-    taught = {p for family in ("reason1", "reason2") for p in taught_pieces(family)}
+    taught = {p for family in ("reason1", "reason2") for scenario in SCENARIOS
+              for p in taught_pieces(family, scenario)}
     tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in sorted(taught)])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -262,13 +279,14 @@ def _training_batch(processor, family: str, rng, answer_text: str):
     return inputs
 
 
-def teach(model, processor, family: str, steps: int = 300, seed: int = 0, log=None) -> float:
-    """Train ``model`` to answer any prompt with ``taught_output(family)``; return the final loss."""
+def teach(model, processor, family: str, steps: int = 300, seed: int = 0, log=None,
+          scenario: str = "reachable") -> float:
+    """Train ``model`` to answer any prompt with ``taught_output(family, scenario)``; return the final loss."""
     import numpy as np
     import torch
 
     rng = np.random.default_rng(seed)
-    answer_text = taught_output(family) + "<|im_end|>"
+    answer_text = taught_output(family, scenario) + "<|im_end|>"
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     model.train()
     loss_value = float("nan")
@@ -286,20 +304,26 @@ def teach(model, processor, family: str, steps: int = 300, seed: int = 0, log=No
 
 
 def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer: bool = True, steps: int = 300,
-                     seed: int = 0, log=None) -> Path:
-    """Create (or overwrite) a tiny model directory at ``out_dir`` and return its path."""
+                     seed: int = 0, log=None, scenario: str = "reachable") -> Path:
+    """Create (or overwrite) a tiny model directory at ``out_dir`` and return its path.
+
+    ``scenario`` picks the taught answer: "reachable" (a feasible two-step plan) or "blocked" (infeasible).
+    """
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     model = build_model(family, tokenizer, seed=seed)
     processor = build_processor(family, tokenizer)
     if teach_answer:
-        teach(model, processor, family, steps=steps, seed=seed, log=log)
+        teach(model, processor, family, steps=steps, seed=seed, log=log, scenario=scenario)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     (out / "TINY_MODEL.md").write_text(
         f"Tiny random-weight {family} model written by cosmos_reason_ros.testing.tiny_model "
-        f"(taught answer: {teach_answer}). For plumbing tests only: it knows nothing about images.\n",
+        f"(taught answer: {scenario if teach_answer else 'none'}). For plumbing tests only: it knows nothing "
+        "about images.\n",
         encoding="utf-8",
     )
     return out
@@ -311,11 +335,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--family", choices=("reason1", "reason2"), default="reason1")
     parser.add_argument("--no-teach", dest="teach", action="store_false",
                         help="keep the random weights (the model then emits arbitrary tokens)")
+    parser.add_argument("--scenario", choices=tuple(SCENARIOS), default="reachable",
+                        help="taught answer: reachable (feasible plan, default) or blocked (infeasible)")
     parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     start = time.monotonic()
-    path = write_tiny_model(args.out_dir, args.family, args.teach, args.steps, args.seed, log=print)
+    path = write_tiny_model(args.out_dir, args.family, args.teach, args.steps, args.seed, log=print,
+                            scenario=args.scenario)
     print(f"wrote {args.family} tiny model to {path} in {time.monotonic() - start:.1f} s")
     return 0
 
