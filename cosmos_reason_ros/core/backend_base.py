@@ -38,6 +38,7 @@ class SamplingParams:
     repetition_penalty: float = 1.05
     max_new_tokens: int = 1024
     seed: Optional[int] = None  # fixed seed for reproducible sampling; None = nondeterministic
+    ignore_eos: bool = False  # generate exactly max_new_tokens (benchmarks: a fixed output length)
 
 
 @dataclass

@@ -90,6 +90,15 @@ class TransformersBackend(ModelBackend):
         self._device: Any = None
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, config: TransformersConfig) -> "TransformersBackend":
+        """A ready backend around a model and processor built in memory (benchmarks, custom loading)."""
+        backend = cls(config)
+        backend._model, backend._processor, backend._device = model.eval(), processor, model.device
+        backend.family = family_for_model_type(model.config.model_type, config.model_family)
+        backend.state = BackendState.READY
+        return backend
+
     @property
     def model_id(self) -> str:
         return self.config.model
@@ -324,6 +333,8 @@ class TransformersBackend(ModelBackend):
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
                           top_k=sampling.top_k if sampling.top_k > 0 else None)
         kwargs["repetition_penalty"] = sampling.repetition_penalty
+        if sampling.ignore_eos:
+            kwargs["min_new_tokens"] = sampling.max_new_tokens
         return kwargs
 
     def _forward(self, inputs: dict, request: GenerationRequest, started: float):
