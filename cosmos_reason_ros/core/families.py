@@ -48,6 +48,10 @@ class ModelFamily:
     temporal_patch_size: int
     #: Whether the model expects each frame's time drawn on a black strip under it.
     timestamp_overlay: bool
+    #: Frame-index rate for the processor's video metadata, when the processor writes frame times into the
+    #: prompt as index / rate (Qwen3-VL): a fine rate keeps irregular times exact. None: use the clip's own
+    #: sampling rate, which Qwen2.5-VL turns into temporal position ids.
+    frame_time_base: float | None = None
 
     def system_text(self) -> str:
         """The system message for a reasoning request."""
@@ -90,6 +94,7 @@ REASON2 = ModelFamily(
     pixels_per_token_side=32,
     temporal_patch_size=2,
     timestamp_overlay=False,
+    frame_time_base=1000.0,
 )
 
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (REASON1, REASON2)}

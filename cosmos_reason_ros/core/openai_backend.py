@@ -41,7 +41,7 @@ MEDIA = ("images", "video")
 _WATCH_PERIOD = 0.05  # s between looks at a waiting request's cancel event and deadline
 _DETAIL_CHARS = 300  # longest server error text quoted in an exception
 #: Sampling fields outside the OpenAI schema: vLLM and NIM take them, ``transformers serve`` answers 422.
-_EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty")
+_EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos")
 
 _T = TypeVar("_T")
 
@@ -56,7 +56,7 @@ class OpenAIConfig:
     model_family: str = "reason1"  # reason1 | reason2 | auto (guessed from "Reason1"/"Reason2" in model: a hint)
     request_timeout: float = 120.0  # s to wait for the response to start, then for each streamed chunk
     connect_timeout: float = 5.0  # s to open the connection (TCP and TLS)
-    connect_retries: int = 2  # extra attempts after connection errors, HTTP 429 and 5xx, before any text arrived
+    retries: int = 2  # extra attempts after connection errors, HTTP 429 and 5xx, before any text arrived
     retry_backoff: float = 0.5  # s before the first retry, doubling per retry; never waits past the deadline
     verify_tls: bool = True  # check the server's certificate (https base_url)
     jpeg_quality: int = 90  # 1..100, quality of the JPEG frames sent
@@ -177,8 +177,8 @@ class OpenAIBackend(ModelBackend):
             raise ModelLoadError(f"invalid media {c.media!r}: choose one of {', '.join(MEDIA)}")
         if not 1 <= c.jpeg_quality <= 100:
             raise ModelLoadError(f"jpeg_quality must be in 1..100, got {c.jpeg_quality}")
-        if min(c.request_timeout, c.connect_timeout) <= 0 or c.connect_retries < 0 or c.retry_backoff < 0:
-            raise ModelLoadError("timeouts must be > 0; connect_retries and retry_backoff >= 0")
+        if min(c.request_timeout, c.connect_timeout) <= 0 or c.retries < 0 or c.retry_backoff < 0:
+            raise ModelLoadError("timeouts must be > 0; retries and retry_backoff >= 0")
         hint = family_from_name(c.model)
         if c.model_family == "auto":
             if hint is None:
@@ -235,9 +235,9 @@ class OpenAIBackend(ModelBackend):
             if e.status_code not in (400, 404, 422):
                 raise self._error(e) from e
             raise ModelNotFoundError(self._redact(
-                f"server at {self.config.base_url} does not serve model {self.config.model!r} (HTTP {e.status_code}: "
-                f"{_detail(e)}); models it lists: {', '.join(listed) or 'none'}. Set openai.model to the served name"
-            )) from e
+                f"server at {self.config.base_url} does not serve model {self.config.model!r} (HTTP "
+                f"{e.status_code}: {_detail(e)}); models it lists: {', '.join(listed) or 'none'}. Set the model "
+                "parameter to the served name")) from e
         except openai.APIError as e:
             raise self._error(e) from e
 
@@ -255,7 +255,8 @@ class OpenAIBackend(ModelBackend):
                     request.on_stream(event)
                 except Exception as e:
                     future.cancel()
-                    raise ModelError(f"stream callback failed: {type(e).__name__}: {e}", partial=run.output()) from e
+                    raise ModelError(f"stream callback failed: {type(e).__name__}: {e}",
+                                     partial=run.output()) from e
         try:
             return future.result()
         except ReasonerError:
@@ -282,11 +283,12 @@ class OpenAIBackend(ModelBackend):
             else:
                 camera = json.dumps(part.camera, ensure_ascii=False)
                 for i, (frame, t) in enumerate(zip(part.pixels, part.timestamps), start=1):
-                    content.append({"type": "text", "text": f"{camera} frame {i} of {part.num_frames} at {t:.2f} s:"})
-                    content.append({"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{self._jpeg(frame)}"}})
+                    url = f"data:image/jpeg;base64,{self._jpeg(frame)}"
+                    content += [{"type": "text", "text": f"{camera} frame {i} of {part.num_frames} at {t:.2f} s:"},
+                                {"type": "image_url", "image_url": {"url": url}}]
         return [{"role": "system", "content": prompt.system}, {"role": "user", "content": content}]
 
-    def _body(self, request: GenerationRequest) -> tuple[dict[str, Any], dict[str, float]]:
+    def _body(self, request: GenerationRequest) -> tuple[dict[str, Any], dict[str, Any]]:
         """The request's fields in the OpenAI schema, and the sampling fields outside it."""
         s = request.sampling
         fields: dict[str, Any] = {
@@ -296,12 +298,14 @@ class OpenAIBackend(ModelBackend):
         if s.seed is not None:
             fields["seed"] = s.seed
         # Floats, never ints: integer extra values have broken some servers' streaming paths.
-        extra = {"repetition_penalty": float(s.repetition_penalty)}
+        extra: dict[str, Any] = {"repetition_penalty": float(s.repetition_penalty)}
         if s.top_k > 0:
             extra["top_k"] = float(s.top_k)
+        if s.ignore_eos:
+            extra["ignore_eos"] = True
         return fields, extra
 
-    async def _watched(self, run: _Run, fields: dict[str, Any], extra: dict[str, float]) -> GenerationOutput:
+    async def _watched(self, run: _Run, fields: dict[str, Any], extra: dict[str, Any]) -> GenerationOutput:
         """Run the request while watching its cancel event and deadline, also while nothing streams."""
         task = asyncio.ensure_future(self._stream(run, fields, extra))
         try:
@@ -318,23 +322,25 @@ class OpenAIBackend(ModelBackend):
             task.result()
         return run.output()
 
-    async def _stream(self, run: _Run, fields: dict[str, Any], extra: dict[str, float]) -> None:
+    async def _stream(self, run: _Run, fields: dict[str, Any], extra: dict[str, Any]) -> None:
         assert self._client is not None
         client, deadline = self._client, run.request.deadline
 
-        def open_stream() -> Awaitable[Any]:
-            return client.chat.completions.create(**fields, extra_body=extra if self._send_extra_sampling else None,
-                                                  stream=True, extra_headers=self._auth_headers)
+        def open_stream(with_extra: bool) -> Callable[[], Awaitable[Any]]:
+            return lambda: client.chat.completions.create(**fields, extra_body=extra if with_extra else None,
+                                                          stream=True, extra_headers=self._auth_headers)
+        with_extra = self._send_extra_sampling
         try:
             try:
-                stream = await self._retrying(open_stream, deadline)
+                stream = await self._retrying(open_stream(with_extra), deadline)
             except openai.UnprocessableEntityError as e:
-                if not (self._send_extra_sampling and any(f in _detail(e) for f in _EXTRA_SAMPLING_FIELDS)):
+                if not (with_extra and any(f in _detail(e) for f in _EXTRA_SAMPLING_FIELDS)):
                     raise
-                self._send_extra_sampling = False
-                _LOG.warning("%s rejects top_k/repetition_penalty (%s); sending requests without them",
-                             self.config.base_url, self._redact(_detail(e)))
-                stream = await self._retrying(open_stream, deadline)
+                if self._send_extra_sampling:
+                    self._send_extra_sampling = False
+                    _LOG.warning("%s rejects sampling fields outside the OpenAI schema (%s); sending requests "
+                                 "without them", self.config.base_url, self._redact(_detail(e)))
+                stream = await self._retrying(open_stream(False), deadline)
             async with stream:  # leaving it closes the response, which stops the server's generation
                 async for chunk in stream:
                     run.add(chunk)
@@ -351,7 +357,8 @@ class OpenAIBackend(ModelBackend):
     async def _retrying(self, attempt: Callable[[], Awaitable[_T]], deadline: Optional[float]) -> _T:
         """``attempt()``, again after connection failures, HTTP 429 and 5xx, with doubling waits that end
         before ``deadline``. A read timeout is not retried: the server is up but too slow."""
-        for retry in range(self.config.connect_retries + 1):
+        retry = 0
+        while True:
             try:
                 return await attempt()
             except openai.APIStatusError as e:
@@ -363,19 +370,19 @@ class OpenAIBackend(ModelBackend):
                     raise
                 error = e
             wait = self.config.retry_backoff * 2 ** retry
-            if retry == self.config.connect_retries or (deadline is not None and time.monotonic() + wait >= deadline):
+            if retry >= self.config.retries or (deadline is not None and time.monotonic() + wait >= deadline):
                 raise error
+            retry += 1
             _LOG.warning("%s: %s; retry %d of %d in %.2f s", self.config.base_url, type(error).__name__,
-                         retry + 1, self.config.connect_retries, wait)
+                         retry, self.config.retries, wait)
             await asyncio.sleep(wait)
-        raise AssertionError("unreachable")
 
     def _redact(self, text: str) -> str:
         return text.replace(self._secret, "[redacted]") if self._secret else text
 
     def _error(self, error: Exception, partial: Any = None) -> ReasonerError:
         """The package's error for an ``openai`` exception, saying what to fix (and never the key)."""
-        url, tries, c = self.config.base_url, self.config.connect_retries + 1, self.config
+        url, tries, c = self.config.base_url, self.config.retries + 1, self.config
         if isinstance(error, openai.APIStatusError):
             status, detail = error.status_code, _detail(error)
             if status in (401, 403):
@@ -383,7 +390,7 @@ class OpenAIBackend(ModelBackend):
                            f"in the environment variable ${c.api_key_env} of the node")
             elif status == 404:
                 message = (f"server at {url} has no model {c.model!r} or no chat completions endpoint "
-                           f"(HTTP 404: {detail}); check openai.model, and that base_url ends in /v1")
+                           f"(HTTP 404: {detail}); check the model parameter, and that base_url ends in /v1")
             elif status in (400, 422):
                 return ModelError(self._redact(f"server at {url} rejected the request for model {c.model!r} "
                                                f"(HTTP {status}: {detail})"), partial=partial)

@@ -7,7 +7,6 @@ carry a ``ReasoningResult`` in the error's ``partial`` so callers can return wha
 """
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,12 +16,9 @@ from .backend_base import GenerationRequest, ModelBackend, SamplingParams, Strea
 from .errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
 from .families import ModelFamily
 from .parsing import parse_output
-from .prompts import build_prompt
+from .prompts import build_prompt, sanitize_text
 from .types import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
 from .video import VideoBudget, prepare_clips
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
 
 @dataclass(frozen=True)
 class SamplingOverrides:
@@ -83,10 +79,10 @@ class TaskRequest:
 
 
 def clean_task_text(task: str, max_chars: int) -> str:
-    """Strip, drop control characters, and check the length; raise InvalidRequestError when unusable."""
+    """Collapse whitespace and control characters (as the prompt will), check emptiness and length."""
     if not isinstance(task, str):
         raise InvalidRequestError("task must be a string")
-    cleaned = _CONTROL.sub(" ", task).strip()
+    cleaned = sanitize_text(task)
     if not cleaned:
         raise InvalidRequestError("task is empty")
     if len(cleaned) > max_chars:

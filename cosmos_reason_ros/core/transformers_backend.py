@@ -255,6 +255,9 @@ class TransformersBackend(ModelBackend):
     def _generate_locked(self, request: GenerationRequest) -> GenerationOutput:
         with self._lock:
             started = time.monotonic()
+            stopped = request.stop_reason()
+            if stopped is not None:  # canceled or late before the model was even asked: skip the work
+                return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
             inputs: Any = None
             try:
                 inputs, visual_tokens = self._preprocess(request.prompt)
@@ -287,18 +290,22 @@ class TransformersBackend(ModelBackend):
             else:
                 content.append({"type": "video"})
                 videos.append(part.pixels)
-                fps = part.fps if part.fps > 0 else 1.0
-                metadata.append({
-                    "fps": fps,
-                    "total_num_frames": part.num_frames,
-                    # Frame times as seen by the processor are index / fps (Qwen3-VL writes them into the prompt).
-                    "frames_indices": [int(round(t * fps)) for t in part.timestamps],
-                })
+                metadata.append(self._video_metadata(part))
         messages = [
             {"role": "system", "content": [{"type": "text", "text": prompt.system}]},
             {"role": "user", "content": content},
         ]
         return messages, images, videos, metadata
+
+    def _video_metadata(self, clip: PreparedClip) -> dict:
+        """What the processor needs to know about a clip's timing (its frames are already sampled)."""
+        assert self.family is not None
+        if self.family.frame_time_base:  # times written into the prompt as index / rate: use a fine rate
+            rate = self.family.frame_time_base
+            return {"fps": rate, "total_num_frames": clip.num_frames,
+                    "frames_indices": [int(round(t * rate)) for t in clip.timestamps]}
+        fps = clip.fps if clip.fps > 0 else 1.0  # the sampling rate drives temporal position ids
+        return {"fps": fps, "total_num_frames": clip.num_frames, "frames_indices": list(range(clip.num_frames))}
 
     def _preprocess(self, prompt: Prompt):
         messages, images, videos, metadata = self._conversation(prompt)

@@ -73,6 +73,12 @@ def fit_to_multiple(height: int, width: int, factor: int, max_pixels: int, min_p
         scale = math.sqrt(height * width / max_pixels)
         h = max(factor, math.floor(height / scale / factor) * factor)
         w = max(factor, math.floor(width / scale / factor) * factor)
+        # A very thin frame has one side clamped up to a single token row: the other gets what is left.
+        if h * w > max_pixels:
+            if h == factor:
+                w = max(factor, math.floor(max_pixels / h / factor) * factor)
+            else:
+                h = max(factor, math.floor(max_pixels / w / factor) * factor)
     elif min_pixels and h * w < min_pixels:
         scale = math.sqrt(min_pixels / (height * width))
         h = math.ceil(height * scale / factor) * factor
@@ -119,25 +125,25 @@ def plan_sizes(
         plan = sized(pixels)
     if total(plan) <= budget.max_visual_tokens:
         return plan
-    # Still too large at the floor: drop frames, sharing the budget across clips by their frame counts.
+    # Still too large at the floor: drop frames. Every clip keeps one frame pair; the rest of the budget is
+    # shared in proportion to the pairs each clip still wants, so no clip starves another of its first pair.
     per_pair = [clip_tokens(2, h + strip, w, family) for _, h, w in plan]
-    pairs_wanted = [math.ceil(t / family.temporal_patch_size) for t, _, _ in plan]
-    budget_left = budget.max_visual_tokens
-    kept: list[int] = []
-    for i, (t, _, _) in enumerate(plan):
-        share = budget_left * pairs_wanted[i] * per_pair[i] / max(1, sum(
-            pairs_wanted[j] * per_pair[j] for j in range(i, len(plan))))
-        pairs = max(1, int(share // per_pair[i]))
-        keep = min(t, pairs * family.temporal_patch_size)
-        kept.append(keep)
-        budget_left -= clip_tokens(keep, plan[i][1] + strip, plan[i][2], family)
-    final = [(k, h, w) for k, (_, h, w) in zip(kept, plan)]
-    if total(final) > budget.max_visual_tokens:
+    if sum(per_pair) > budget.max_visual_tokens:
         raise InvalidRequestError(
-            f"{len(shapes)} camera(s) need at least {total(final)} visual tokens even at "
+            f"{len(shapes)} camera(s) need at least {sum(per_pair)} visual tokens even at "
             f"{budget.min_frame_pixels} pixels and one frame pair each; max_visual_tokens is "
             f"{budget.max_visual_tokens}"
         )
+    tp = family.temporal_patch_size
+    extra_wanted = [math.ceil(t / tp) - 1 for t, _, _ in plan]
+    extra_left = budget.max_visual_tokens - sum(per_pair)
+    final: list[tuple[int, int, int]] = []
+    for i, (t, h, w) in enumerate(plan):
+        demand = sum(extra_wanted[j] * per_pair[j] for j in range(i, len(plan)))
+        share = extra_left * extra_wanted[i] * per_pair[i] / demand if demand else 0
+        extra_pairs = min(extra_wanted[i], int(share // per_pair[i]))
+        extra_left -= extra_pairs * per_pair[i]
+        final.append((min(t, (1 + extra_pairs) * tp), h, w))
     return final
 
 

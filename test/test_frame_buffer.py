@@ -1,0 +1,318 @@
+"""The camera ring buffer and the choice of frames for a request.
+
+The buffer is fed by camera callbacks at up to hundreds of Hz while a goal snapshots it from another
+thread, so these tests check its three bounds, its counters, time jumps, thread safety, and that the
+frames chosen for a request lie on the requested time grid.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+import weakref
+
+import pytest
+
+from cosmos_reason_ros.core.frame_buffer import (
+    BufferedFrame,
+    BufferLimits,
+    FrameBuffer,
+    pick_nearest,
+    sample_times,
+    select_aligned,
+)
+
+
+class Payload:
+    """A stand-in for an undecoded image message; weak-referenceable so leaks can be counted."""
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)
+
+
+def fill(buffer: FrameBuffer, stamps: list[float], nbytes: int = 100) -> list[bool]:
+    """Offer one frame per stamp, arriving at the stamp time; return which were stored."""
+    return [buffer.offer(s, f"frame@{s:.3f}", nbytes, received=s) for s in stamps]
+
+
+def frames_at(stamps: list[float]) -> list[BufferedFrame[str]]:
+    return [BufferedFrame(s, s, f"f{s:.3f}", 1) for s in stamps]
+
+
+# ---------------------------------------------------------------------------------------------- bounds
+
+
+def test_buffer_evicts_frames_older_than_max_seconds() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=2.0, max_frames=1000, min_interval=0.0))
+    fill(buffer, [i * 0.1 for i in range(51)])  # 0.0 .. 5.0 s
+    stamps = [f.stamp for f in buffer.snapshot()]
+    assert stamps[-1] == pytest.approx(5.0)
+    assert stamps[0] >= 5.0 - 2.0 - 1e-9
+    assert stamps[0] == pytest.approx(3.0)
+    assert len(stamps) == 21
+    assert buffer.counters.evicted == 30
+
+
+def test_buffer_caps_frame_count() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=8, min_interval=0.0))
+    fill(buffer, [float(i) * 0.01 for i in range(100)])
+    assert len(buffer) == 8
+    assert [f.stamp for f in buffer.snapshot()] == pytest.approx([i * 0.01 for i in range(92, 100)])
+    assert buffer.counters.stored == 100 and buffer.counters.evicted == 92
+
+
+def test_buffer_caps_bytes_but_keeps_the_newest_frame() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(
+        BufferLimits(max_seconds=1e9, max_frames=1000, max_bytes=1000, min_interval=0.0))
+    fill(buffer, [i * 0.01 for i in range(50)], nbytes=300)
+    assert len(buffer) == 3 and buffer.nbytes == 900
+    buffer.offer(1.0, "huge", 5000, received=1.0)  # larger than the whole cap on its own
+    assert len(buffer) == 1 and buffer.latest().payload == "huge"
+    assert buffer.nbytes == 5000
+
+
+def test_buffer_without_byte_cap() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=10, max_bytes=0, min_interval=0))
+    fill(buffer, [float(i) for i in range(5)], nbytes=10**9)
+    assert len(buffer) == 5 and buffer.nbytes == 5 * 10**9
+
+
+def test_memory_stays_bounded_over_10000_frames() -> None:
+    """10,000 offered payloads, all three bounds active: only what the buffer holds stays alive."""
+    limits = BufferLimits(max_seconds=3.0, max_frames=32, max_bytes=20 * 4096, min_interval=0.0)
+    buffer: FrameBuffer[Payload] = FrameBuffer(limits)
+    alive: weakref.WeakSet[Payload] = weakref.WeakSet()
+    peak_frames = peak_bytes = 0
+    for i in range(10_000):
+        payload = Payload(4096)
+        alive.add(payload)
+        buffer.offer(i / 30.0, payload, 4096, received=i / 30.0)
+        del payload
+        peak_frames = max(peak_frames, len(buffer))
+        peak_bytes = max(peak_bytes, buffer.nbytes)
+    assert peak_frames <= 20 and peak_bytes <= 20 * 4096
+    assert len(alive) == len(buffer) == 20
+    assert buffer.counters.received == 10_000
+    assert buffer.counters.stored - buffer.counters.evicted == 20
+    assert len(buffer._recent_arrivals) <= 64  # arrival history is bounded too
+
+
+# -------------------------------------------------------------------------------------- thinning, counters
+
+
+def test_min_interval_thins_a_fast_camera() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=100, max_frames=1000, min_interval=0.1))
+    stored = fill(buffer, [i / 100.0 for i in range(101)])  # 100 Hz for 1 s
+    stamps = [f.stamp for f in buffer.snapshot()]
+    assert stored[0] is True
+    assert all(b - a >= 0.1 - 1e-9 for a, b in itertools.pairwise(stamps))
+    assert 9 <= len(stamps) <= 11
+    assert buffer.counters.received == 101
+    assert buffer.counters.stored == len(stamps)
+    assert buffer.counters.thinned == 101 - len(stamps)
+    assert sum(stored) == len(stamps)
+
+
+def test_duplicate_and_slightly_older_stamps_are_thinned_not_stored() -> None:
+    """Out-of-order jitter (within the jump tolerance) must not break the oldest-first order."""
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.0))
+    assert buffer.offer(10.0, "a", 1, 0.0)
+    assert not buffer.offer(9.8, "late", 1, 0.1)
+    assert buffer.offer(10.0, "same stamp", 1, 0.2)  # min_interval 0 keeps equal stamps
+    assert buffer.offer(10.2, "b", 1, 0.3)
+    assert [f.payload for f in buffer.snapshot()] == ["a", "same stamp", "b"]
+    assert buffer.counters.thinned == 1 and buffer.counters.time_jumps == 0
+
+
+def test_note_rejected_counts_without_storing() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits())
+    buffer.offer(1.0, "ok", 10, 1.0)
+    buffer.note_rejected(1.1)
+    buffer.note_rejected(1.2)
+    c = buffer.counters
+    assert (c.received, c.stored, c.rejected, c.thinned, c.evicted) == (3, 1, 2, 0, 0)
+    assert len(buffer) == 1
+
+
+def test_backwards_time_jump_clears_the_buffer() -> None:
+    """A bag loop or sim reset: stamps jump back more than the tolerance, old frames are dropped."""
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.0))
+    fill(buffer, [100.0, 100.5, 101.0])
+    assert buffer.offer(5.0, "after reset", 50, received=102.0)
+    assert [f.payload for f in buffer.snapshot()] == ["after reset"]
+    assert buffer.nbytes == 50
+    assert buffer.counters.time_jumps == 1
+    assert buffer.counters.evicted == 3
+    fill(buffer, [5.5, 6.0])
+    assert [f.stamp for f in buffer.snapshot()] == [5.0, 5.5, 6.0]
+
+
+def test_latest_and_empty_buffer() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits())
+    assert buffer.latest() is None and len(buffer) == 0 and buffer.snapshot() == [] and buffer.nbytes == 0
+    fill(buffer, [1.0, 2.0])
+    latest = buffer.latest()
+    assert latest is not None and latest.stamp == 2.0 and latest.payload == "frame@2.000"
+
+
+def test_snapshot_is_a_copy() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.0))
+    fill(buffer, [1.0, 2.0])
+    snap = buffer.snapshot()
+    fill(buffer, [3.0])
+    snap.clear()
+    assert len(buffer) == 3
+
+
+# --------------------------------------------------------------------------------------------- threads
+
+
+def test_concurrent_offers_and_snapshots_stay_consistent() -> None:
+    """Four camera threads offer while a goal thread snapshots: no exception, counters add up, every
+    snapshot is bounded and oldest-first."""
+    limits = BufferLimits(max_seconds=1e9, max_frames=50, max_bytes=0, min_interval=0.0)
+    buffer: FrameBuffer[int] = FrameBuffer(limits)
+    writers, per_writer = 4, 2000
+    start = threading.Barrier(writers + 1)
+    done = threading.Event()
+    errors: list[Exception] = []
+    snapshots = 0
+
+    def write(k: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_writer):
+                # stamps interleave across threads but never fall more than the jump tolerance behind
+                buffer.offer(i * 1e-4, k * per_writer + i, 10, received=float(i))
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    def read() -> None:
+        nonlocal snapshots
+        try:
+            start.wait()
+            while not done.is_set():
+                snap = buffer.snapshot()
+                assert len(snap) <= limits.max_frames
+                stamps = [f.stamp for f in snap]
+                assert stamps == sorted(stamps)
+                buffer.arrival_rate(now=1.0)
+                snapshots += 1
+        except Exception as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(writers)]
+    reader = threading.Thread(target=read)
+    for t in threads + [reader]:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    done.set()
+    reader.join(timeout=60)
+    assert not errors, errors
+    assert snapshots > 0
+    c = buffer.counters
+    assert c.received == writers * per_writer
+    assert c.stored + c.thinned == c.received
+    assert c.time_jumps == 0
+    assert c.stored - c.evicted == len(buffer) <= limits.max_frames
+    assert buffer.nbytes == sum(f.nbytes for f in buffer.snapshot()) == 10 * len(buffer)
+
+
+# ---------------------------------------------------------------------------------------------- arrival rate
+
+
+def test_arrival_rate_measures_offered_frames_including_thinned() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.5))
+    for i in range(91):  # 30 Hz for 3 s, most of them thinned
+        buffer.offer(i / 30.0, "x", 1, received=1000.0 + i / 30.0)
+    assert buffer.arrival_rate(now=1003.0) == pytest.approx(30.0, rel=0.02)
+    assert buffer.arrival_rate(now=1003.0, horizon=1.0) == pytest.approx(30.0, rel=0.05)
+    assert buffer.arrival_rate(now=1020.0) == 0.0  # the camera went silent
+    assert FrameBuffer(BufferLimits()).arrival_rate(now=5.0) == 0.0
+
+
+# ------------------------------------------------------------------------------------------- sample_times
+
+
+def test_sample_times_spacing_window_and_order() -> None:
+    times = sample_times(end=10.0, history_seconds=2.0, max_frames=100, fps=4.0)
+    assert times == pytest.approx([8.0 + 0.25 * k for k in range(9)])
+    assert times == sorted(times)
+
+
+def test_sample_times_max_frames_keeps_the_newest_and_the_rate() -> None:
+    times = sample_times(end=10.0, history_seconds=5.0, max_frames=4, fps=2.0)
+    assert times == pytest.approx([8.5, 9.0, 9.5, 10.0])
+
+
+@pytest.mark.parametrize("args,expected", [
+    ((10.0, 0.0, 8, 4.0), [10.0]),  # no history: just the newest
+    ((10.0, 2.0, 0, 4.0), []),
+    ((10.0, 2.0, 8, 0.0), []),
+    ((10.0, -1.0, 8, 4.0), []),
+    ((10.0, 0.99, 8, 1.0), [10.0]),
+])
+def test_sample_times_edge_cases(args: tuple, expected: list[float]) -> None:
+    assert sample_times(*args) == pytest.approx(expected)
+
+
+# ------------------------------------------------------------------------------------------- pick_nearest
+
+
+def test_pick_nearest_within_tolerance_only() -> None:
+    frames = frames_at([1.0, 2.0, 3.0])
+    chosen = pick_nearest(frames, [1.05, 2.2, 5.0], tolerance=0.1)
+    assert [f.stamp for f in chosen] == [1.0]
+
+
+def test_pick_nearest_never_repeats_a_frame() -> None:
+    frames = frames_at([0.0, 1.0, 2.0])
+    chosen = pick_nearest(frames, [0.95, 1.0, 1.05], tolerance=0.5)
+    stamps = [f.stamp for f in chosen]
+    assert len(stamps) == len(set(stamps))
+    assert stamps == [1.0]  # the others have no unused frame within 0.5 s
+    chosen = pick_nearest(frames, [0.9, 1.1], tolerance=1.0)
+    assert [f.stamp for f in chosen] == [0.0, 1.0] or [f.stamp for f in chosen] == [1.0, 2.0]
+
+
+def test_pick_nearest_returns_oldest_first_and_handles_empty() -> None:
+    frames = frames_at([0.0, 0.5, 1.0, 1.5])
+    assert [f.stamp for f in pick_nearest(frames, [1.5, 0.0, 1.0], tolerance=0.01)] == [0.0, 1.0, 1.5]
+    assert pick_nearest([], [1.0], tolerance=1.0) == []
+    assert pick_nearest(frames, [], tolerance=1.0) == []
+
+
+# ----------------------------------------------------------------------------------------- select_aligned
+
+
+def test_select_aligned_two_cameras_with_different_rates_and_offsets() -> None:
+    """30 Hz head camera and 10 Hz wrist camera offset by 37 ms, wrist ending earlier: the grid ends at
+    the wrist's newest stamp, and both cameras get one frame per grid time within half a period."""
+    head = frames_at([100.0 + i / 30.0 for i in range(301)])  # 100.000 .. 110.000
+    wrist = frames_at([100.037 + i / 10.0 for i in range(99)])  # 100.037 .. 109.837
+    fps, history, max_frames = 4.0, 2.0, 16
+    end, chosen = select_aligned({"head": head, "wrist": wrist}, history, max_frames, fps)
+    assert end == pytest.approx(wrist[-1].stamp)
+    grid = sample_times(end, history, max_frames, fps)
+    assert len(grid) == 9
+    for name in ("head", "wrist"):
+        frames = chosen[name]
+        assert len(frames) == len(grid), name
+        assert [f.stamp for f in frames] == sorted(f.stamp for f in frames)
+        for frame, t in zip(frames, grid):
+            assert abs(frame.stamp - t) <= 0.5 / fps + 1e-9, (name, frame.stamp, t)
+    assert chosen["wrist"][-1].stamp == wrist[-1].stamp
+    assert abs(chosen["head"][-1].stamp - end) <= 1 / 60.0 + 1e-9  # nearest head frame to the grid end
+
+
+def test_select_aligned_camera_without_nearby_frames_gets_nothing() -> None:
+    head = frames_at([10.0 + i * 0.1 for i in range(21)])  # 10 .. 12
+    stale = frames_at([1.0, 1.1])
+    end, chosen = select_aligned({"head": head, "stale": stale, "empty": []}, 1.0, 8, 4.0)
+    assert end == pytest.approx(1.1)  # the oldest newest stamp
+    assert chosen["empty"] == [] and chosen["head"] == []
+    assert [f.stamp for f in chosen["stale"]] == pytest.approx([1.1])  # 1.0 is 0.15 s from the 0.85 s grid time
+
+
+def test_select_aligned_with_no_frames_at_all() -> None:
+    assert select_aligned({"a": [], "b": []}, 2.0, 8, 4.0) == (0.0, {"a": [], "b": []})
