@@ -103,6 +103,12 @@ class ModelBackend(abc.ABC):
     def generate(self, request: GenerationRequest) -> GenerationOutput:
         """Generate an answer; raise ModelError / OutOfMemoryError / BackendUnavailableError on failure."""
 
+    @property
+    def frames_as_images(self) -> bool:
+        """Whether clips reach the model as separate images (each frame costs a full image's visual tokens)
+        rather than as videos (two frames share one temporal patch)."""
+        return False
+
     def memory_stats(self) -> dict[str, float]:
         """Accelerator memory in bytes ({} when not applicable)."""
         return {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import json
 import logging
 import os
@@ -48,7 +49,8 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class OpenAIConfig:
-    """Where the model server is and how to talk to it. Every field is a node parameter ``openai.<field>``."""
+    """Where the model server is and how to talk to it. Each field is meant as a node parameter:
+    ``openai.<field>``, except ``model`` and ``model_family``, which are the node's top-level ones."""
 
     base_url: str = "http://localhost:8000/v1"  # the server's OpenAI API root, including /v1
     model: str = "nvidia/Cosmos-Reason1-7B"  # name as served (vLLM: --served-model-name; transformers serve: its path)
@@ -150,6 +152,10 @@ class OpenAIBackend(ModelBackend):
     def model_id(self) -> str:
         return self.config.model
 
+    @property
+    def frames_as_images(self) -> bool:
+        return self.config.media == "images"
+
     # ----------------------------------------------------------------------------------------- loading
     def load(self, progress: Optional[ProgressCallback] = None) -> None:
         """Connect and check that the server serves ``model``; raises BackendUnavailableError or ModelLoadError."""
@@ -245,6 +251,9 @@ class OpenAIBackend(ModelBackend):
     def generate(self, request: GenerationRequest) -> GenerationOutput:
         if not self.ready or self._loop is None:
             raise ModelNotReadyError(f"model {self.model_id!r} is {self.state.value}")
+        stopped = request.stop_reason()
+        if stopped is not None:  # canceled or late before the server was even asked: send nothing
+            return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
         run = _Run(request, time.monotonic())
         fields, extra = self._body(request)  # frames are encoded here, once, whatever the retries
         future = asyncio.run_coroutine_threadsafe(self._watched(run, fields, extra), self._loop)
@@ -261,6 +270,8 @@ class OpenAIBackend(ModelBackend):
             return future.result()
         except ReasonerError:
             raise
+        except concurrent.futures.CancelledError as e:
+            raise ModelError("the backend was closed while the request ran", partial=run.output()) from e
         except Exception as e:  # anything unforeseen from the client library: one error type, cause chained
             raise ModelError(f"generation failed: {type(e).__name__}: {self._redact(str(e))}") from e
 
@@ -315,7 +326,7 @@ class OpenAIBackend(ModelBackend):
                 if reason is not None and task.cancel():
                     run.stop_reason = reason
                     await asyncio.gather(task, return_exceptions=True)  # the stream is closed when this returns
-        except asyncio.CancelledError:  # generate() gave up (its stream callback failed): stop the stream too
+        except asyncio.CancelledError:  # a stream callback failed, or close(): stop the stream too
             task.cancel()
             raise
         if not task.cancelled():
@@ -412,14 +423,22 @@ class OpenAIBackend(ModelBackend):
         self._shutdown()
         self.state = BackendState.UNLOADED
 
+    async def _end_all(self) -> None:
+        """End requests still running (their generate() calls raise instead of waiting forever), close the client."""
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+
     def _shutdown(self) -> None:
-        """Close the client and stop the loop thread."""
+        """End running requests, close the client and stop the loop thread."""
         if self._loop is not None:
-            if self._client is not None:
-                try:
-                    self._call(self._client.close())
-                except Exception as e:  # a pool of dead connections must not stop a reload
-                    _LOG.debug("closing the client failed: %s", e)
+            try:
+                self._call(self._end_all())
+            except Exception as e:  # a pool of dead connections must not stop a reload
+                _LOG.debug("closing the client failed: %s", e)
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._thread is not None:
                 self._thread.join(timeout=5.0)

@@ -7,6 +7,7 @@ carry a ``ReasoningResult`` in the error's ``partial`` so callers can return wha
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -124,7 +125,9 @@ class Reasoner:
         started = time.monotonic()
         report = request.on_progress or (lambda progress: None)
         report(Progress(Stage.ENCODING, elapsed=0.0))
-        prepared = prepare_clips(request.clips, family, self.budget)
+        # Frames sent as separate images cost a full image each: budget them that way.
+        geometry = dataclasses.replace(family, temporal_patch_size=1) if self.backend.frames_as_images else family
+        prepared = prepare_clips(request.clips, geometry, self.budget)
         prompt = build_prompt(family, mode, task, prepared)
 
         def on_stream(event: StreamEvent) -> None:

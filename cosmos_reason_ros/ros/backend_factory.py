@@ -13,7 +13,8 @@ def make_backend(s: Settings) -> ModelBackend:
 
         return OpenAIBackend(OpenAIConfig(
             base_url=s.openai_base_url, model=s.model, api_key_env=s.openai_api_key_env,
-            model_family=s.model_family, request_timeout=s.openai_request_timeout, retries=s.openai_retries,
+            model_family=s.model_family, request_timeout=s.openai_request_timeout,
+            connect_timeout=s.openai_connect_timeout, retries=s.openai_retries, retry_backoff=s.openai_retry_backoff,
             verify_tls=s.openai_verify_tls, jpeg_quality=s.openai_jpeg_quality, media=s.openai_media,
         ))
     return TransformersBackend(TransformersConfig(

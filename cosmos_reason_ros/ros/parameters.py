@@ -64,12 +64,18 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("local.bnb_4bit_quant_type", "nf4", "4-bit quantization type.", True, choices=("nf4", "fp4")),
     ParamSpec("local.bnb_4bit_double_quant", True, "Quantize the 4-bit quantization constants too.", True),
     ParamSpec("local.offline", False, "Never contact the Hugging Face hub (also on when HF_HUB_OFFLINE=1).", True),
+    ParamSpec("model_load_retry_period", 5.0, "s between attempts to load the model after a failure that may "
+              "pass (a model server not reachable yet); 0 = try once.", True, 0.0, 3600.0),
     ParamSpec("local.warmup", True, "Run a short generation after loading so the first goal is not slow.", True),
     ParamSpec("openai.base_url", "http://127.0.0.1:8000/v1", "Server URL of the openai backend.", True),
     ParamSpec("openai.api_key_env", "COSMOS_REASON_API_KEY", "NAME of the environment variable holding the "
               "API key (the key itself is never a parameter); unset variable = no key.", True),
-    ParamSpec("openai.request_timeout", 60.0, "s, timeout of one HTTP request to the server.", True, 1.0, 3600.0),
-    ParamSpec("openai.retries", 2, "Retries on connection errors and HTTP 5xx/429.", True, 0, 10),
+    ParamSpec("openai.request_timeout", 120.0, "s to wait for the server's response to start, and then for each "
+              "streamed chunk.", True, 1.0, 3600.0),
+    ParamSpec("openai.connect_timeout", 5.0, "s to wait for a connection to the server.", True, 0.1, 600.0),
+    ParamSpec("openai.retries", 2, "Retries on connection errors and HTTP 5xx/429 (never past the goal's "
+              "deadline).", True, 0, 10),
+    ParamSpec("openai.retry_backoff", 0.5, "s before the first retry; doubles with each retry.", True, 0.0, 60.0),
     ParamSpec("openai.verify_tls", True, "Verify the server's TLS certificate.", True),
     ParamSpec("openai.jpeg_quality", 90, "JPEG quality of frames sent to the server.", True, 10, 100),
     ParamSpec("openai.media", "images", "How clips are sent: images (one JPEG per frame) or video.", True,
@@ -195,11 +201,14 @@ class Settings:
     local_bnb_4bit_quant_type: str
     local_bnb_4bit_double_quant: bool
     local_offline: bool
+    model_load_retry_period: float
     local_warmup: bool
     openai_base_url: str
     openai_api_key_env: str
     openai_request_timeout: float
+    openai_connect_timeout: float
     openai_retries: int
+    openai_retry_backoff: float
     openai_verify_tls: bool
     openai_jpeg_quality: int
     openai_media: str

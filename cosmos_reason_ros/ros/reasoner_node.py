@@ -43,8 +43,8 @@ from visualization_msgs.msg import MarkerArray
 
 from ..action import ReasonAboutTask
 from ..core.backend_base import BackendState, ModelBackend
-from ..core.errors import (CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError,
-                           NoFramesError, ReasonerError, StaleFramesError)
+from ..core.errors import (BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError,
+                           ModelNotReadyError, NoFramesError, ReasonerError, StaleFramesError)
 from ..core.frame_buffer import BufferLimits, select_aligned
 from ..core.reasoner import Reasoner, ReasonerLimits, SamplingOverrides, TaskRequest
 from ..core.types import CameraClip, ReasoningResult, Stage
@@ -86,6 +86,7 @@ class ReasonerNode(Node):
         self._goal_slots: dict[str, GoalSlot] = {}
         self._goal_slots_lock = threading.Lock()
         self._load_seconds: Optional[float] = None
+        self._closing = threading.Event()
 
         self.plan_pub = self.create_publisher(TaskPlan, "~/plan", LATCHED)
         self.feasibility_pub = self.create_publisher(FeasibilityJudgment, "~/feasibility", LATCHED)
@@ -108,13 +109,24 @@ class ReasonerNode(Node):
 
     # ------------------------------------------------------------------------------------- lifecycle
     def _load_model(self) -> None:
+        """Load on a background thread; a model server that is not up yet is retried every period."""
         started = time.monotonic()
         log = self.get_logger()
-        try:
-            self.backend.load(progress=lambda message: log.info(f"model: {message}"))
-        except ReasonerError as e:
-            log.error(f"model {self.backend.model_id!r} failed to load: {e.message}")
-            return
+        period = self.settings.model_load_retry_period
+        while True:
+            try:
+                self.backend.load(progress=lambda message: log.info(f"model: {message}"))
+                break
+            except BackendUnavailableError as e:
+                if period <= 0:
+                    log.error(f"model {self.backend.model_id!r} failed to load: {e.message}")
+                    return
+                log.warning(f"model {self.backend.model_id!r} not reachable, retrying in {period:.1f} s: {e.message}")
+                if self._closing.wait(period):
+                    return
+            except ReasonerError as e:
+                log.error(f"model {self.backend.model_id!r} failed to load: {e.message}")
+                return
         self._load_seconds = time.monotonic() - started
         log.info(f"model {self.backend.model_id!r} ready in {self._load_seconds:.1f} s")
 
@@ -344,6 +356,7 @@ class ReasonerNode(Node):
         return False
 
     def destroy_node(self) -> None:
+        self._closing.set()
         self.cancel_all_goals()
         self.action_server.destroy()
         super().destroy_node()
