@@ -1,0 +1,276 @@
+"""``ask``: send one ReasonAboutTask goal from a terminal and print the plan.
+
+Progress (stages and the reasoning as the model writes it) goes to stderr as plain lines, so it reads the
+same in a terminal, a pipe or a log; the plan goes to stdout, readable or as JSON (``--json``), so
+``ask ... --json | jq`` works. Ctrl-C cancels the goal on the node before exiting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional, Sequence, TextIO
+
+from . import MODE_NAMES, mode_name, stage_name, verdict_name
+
+EXIT_OK, EXIT_GOAL_FAILED, EXIT_NO_SERVER, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_USAGE, EXIT_INTERRUPTED = 64, 130
+CANCEL_WAIT = 3.0  # s to wait for the node to confirm a cancel after Ctrl-C
+
+EPILOG = f"""\
+exit codes:
+  {EXIT_OK}    the node returned a plan (whatever its verdict)
+  {EXIT_GOAL_FAILED}    the goal ended with an error code (its NAME and message are printed)
+  {EXIT_NO_SERVER}    no action server at --server within --wait-server seconds
+  {EXIT_REJECTED}    the node rejected the goal (busy_policy reject, or its queue is full)
+  {EXIT_USAGE}   bad command line
+  {EXIT_INTERRUPTED}  Ctrl-C: the goal was canceled on the node
+
+examples:
+  ask "bring me the red cup"
+  ask "can the arm reach the red cup?" --mode feasibility --cameras front,wrist --json
+  ask "what is on the table?" --mode question --history 2 --frames 4 --quiet
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; 2 means "no server" here, so usage errors exit 64 (EX_USAGE)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _non_negative(convert: Callable[[str], Any], limit: float = float("inf")) -> Callable[[str], Any]:
+    """An argparse type: a number >= 0 and <= limit (unsigned goal fields overflow otherwise); the node
+    checks the rest against its parameters."""
+
+    def parse(text: str) -> Any:
+        value = convert(text)
+        if value < 0 or value > limit:
+            raise argparse.ArgumentTypeError(f"{text} must be >= 0" + (f" and <= {limit:g}" if limit < 1e300 else ""))
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names the type in its messages
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ask", description="Ask the Cosmos reasoner about a task and print its plan.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", help="the task or question, in natural language")
+    parser.add_argument("--mode", choices=tuple(MODE_NAMES), default="decompose",
+                        help="decompose (steps + verdict, default), feasibility, next (action), verify (completion), "
+                             "question")
+    parser.add_argument("--cameras", default="", help="comma-separated camera names (default: all the node has)")
+    parser.add_argument("--history", type=_non_negative(float), default=0.0, metavar="S",
+                        help="seconds of recent video to consider (default: the node's)")
+    parser.add_argument("--frames", type=_non_negative(int, 2**16 - 1), default=0, metavar="N",
+                        help="frames per camera (default: the node's)")
+    parser.add_argument("--max-tokens", type=_non_negative(int, 2**32 - 1), default=0, metavar="N",
+                        help="cap on generated tokens, reasoning included (default: the node's)")
+    parser.add_argument("--timeout", type=_non_negative(float), default=0.0, metavar="S",
+                        help="deadline of the goal on the node (default: the node's goal_timeout)")
+    parser.add_argument("--no-reasoning", action="store_true", help="leave the reasoning out of the result")
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
+    parser.add_argument("--server", default="/cosmos_reasoner/reason", help="action name (default: %(default)s)")
+    parser.add_argument("--wait-server", type=float, default=5.0, metavar="S",
+                        help="seconds to wait for the action server (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr (errors still are)")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ output
+def stamp_dict(stamp: Any) -> dict[str, Any]:
+    return {"sec": stamp.sec, "nanosec": stamp.nanosec, "seconds": stamp.sec + stamp.nanosec * 1e-9}
+
+
+def message_to_dict(msg: Any) -> Any:
+    """A ROS message as plain JSON-able data: every field; stamps with float seconds; float32 unpadded."""
+    if type(msg).__name__ == "Time" and type(msg).__module__.startswith("builtin_interfaces"):
+        return stamp_dict(msg)
+    if not hasattr(msg, "get_fields_and_field_types"):
+        return [message_to_dict(item) for item in msg] if isinstance(msg, (list, tuple)) else msg
+    data = {}
+    for name, field_type in msg.get_fields_and_field_types().items():
+        value = getattr(msg, name)
+        if field_type == "float":  # float32: print 0.9, not 0.8999999761581421
+            value = float(f"{value:.7g}")
+        data[name] = message_to_dict(list(value) if field_type.startswith("sequence") else value)
+    return data
+
+
+def result_to_dict(status_name: str, result: Any) -> dict[str, Any]:
+    from ..core.types import Completion
+    from ..ros.error_codes import code_name
+
+    plan = message_to_dict(result.plan)
+    plan["mode_name"] = mode_name(result.plan.mode)
+    plan["completion_name"] = Completion(result.plan.completion).name
+    plan["feasibility"]["verdict_name"] = verdict_name(result.plan.feasibility.verdict)
+    return {"status": status_name, "error_code": result.error_code, "error_name": code_name(result.error_code),
+            "error_msg": result.error_msg, "plan": plan}
+
+
+def format_plan(plan: Any) -> str:
+    """The plan as a person reads it: verdict, numbered steps with their conditions, answer, cost."""
+    from ..core.types import Completion, Verdict
+
+    lines = [f"task: {plan.task}", f"mode: {mode_name(plan.mode)}"]
+    judgment = plan.feasibility
+    if judgment.verdict != Verdict.UNKNOWN:
+        confidence = f" (confidence {judgment.confidence:.2f})" if judgment.confidence >= 0 else ""
+        lines.append(f"verdict: {verdict_name(judgment.verdict)}{confidence}"
+                     + (f": {judgment.explanation}" if judgment.explanation else ""))
+        lines += [f"  blocked by: {factor}" for factor in judgment.blocking_factors]
+    if plan.completion != Completion.UNKNOWN:
+        lines.append(f"completed: {'yes' if plan.completion == Completion.DONE else 'no'}")
+    if plan.subtasks:
+        lines.append("steps:")
+    for step in plan.subtasks:
+        lines.append(f"  {step.index + 1}. {step.action or '-'}: {step.description}")
+        details = (("objects", ", ".join(step.target_objects)), ("requires", "; ".join(step.preconditions)),
+                   ("done when", step.success_criterion), ("note", step.feasibility_note))
+        lines += [f"     {label}: {text}" for label, text in details if text]
+    if plan.answer:
+        lines.append(f"answer: {plan.answer}")
+    lines += [f"warning: {warning}" for warning in plan.parse_warnings]
+    frames = ", ".join(f"{c.camera} x{len(c.stamps)}" for c in plan.cameras)
+    stats = plan.stats
+    lines.append(f"frames: {frames or 'none'}")
+    lines.append(f"model: {plan.model_id}, {stats.generated_tokens} tokens, {stats.total_time:.2f} s "
+                 f"({stats.tokens_per_second:.1f} tok/s)")
+    return "\n".join(lines)
+
+
+class Progress:
+    """Stage changes as ``[ask]`` lines and the streamed text as it comes, on stderr (or nowhere)."""
+
+    def __init__(self, stream: Optional[TextIO]) -> None:
+        self.stream = stream
+        self.stage: Optional[int] = None
+        self._line_open = False  # streamed text written without a final newline
+
+    def note(self, text: str) -> None:
+        if self.stream is None:
+            return
+        if self._line_open:
+            self.stream.write("\n")
+            self._line_open = False
+        self.stream.write(f"[ask] {text}\n")
+        self.stream.flush()
+
+    def feedback(self, feedback: Any) -> None:
+        if feedback.stage != self.stage:
+            self.stage = feedback.stage
+            self.note(f"{stage_name(feedback.stage)} ({feedback.elapsed:.1f} s, {feedback.tokens_generated} tokens)")
+        if feedback.new_text and self.stream is not None:
+            self.stream.write(feedback.new_text)
+            self.stream.flush()
+            self._line_open = not feedback.new_text.endswith("\n")
+
+
+# ------------------------------------------------------------------------------------------- ROS
+class _Interrupt:
+    """First Ctrl-C (or SIGTERM) sets a flag the loops check; a second one exits at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+
+
+def _spin_until(executor: Any, done: Callable[[], bool], timeout: float, interrupt: Optional[_Interrupt]) -> bool:
+    """Spin until ``done()``; False on timeout or (when given) interrupt."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= end or (interrupt is not None and interrupt.event.is_set()):
+            return False
+        executor.spin_once(timeout_sec=0.05)
+    return True
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+    from rclpy.utilities import remove_ros_args
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(remove_ros_args(argv))
+    interrupt = _Interrupt()
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    rclpy.init(args=["ask", *argv], signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node(f"cosmos_ask_{os.getpid()}")
+    try:
+        return _ask(node, args, interrupt)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ask(node: Any, args: argparse.Namespace, interrupt: _Interrupt) -> int:
+    from action_msgs.msg import GoalStatus
+    from rclpy.action import ActionClient
+    from rclpy.executors import SingleThreadedExecutor
+
+    from ..action import ReasonAboutTask
+    from ..ros.error_codes import code_name
+
+    progress = Progress(None if args.quiet else sys.stderr)
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    client = ActionClient(node, ReasonAboutTask, args.server)
+    if not _spin_until(executor, client.server_is_ready, args.wait_server, interrupt):
+        if interrupt.event.is_set():
+            print("[ask] interrupted while waiting for the action server", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        print(f"[ask] no action server at {args.server} after {args.wait_server:.1f} s: is the reasoner running, "
+              "with the same ROS_DOMAIN_ID? (`--server` names another node's action)", file=sys.stderr)
+        return EXIT_NO_SERVER
+    goal = ReasonAboutTask.Goal(
+        task=args.task, mode=MODE_NAMES[args.mode], cameras=[c.strip() for c in args.cameras.split(",") if c.strip()],
+        history_seconds=args.history, max_frames=args.frames, max_new_tokens=args.max_tokens, timeout=args.timeout,
+        return_reasoning=not args.no_reasoning)
+    sent = client.send_goal_async(goal, feedback_callback=lambda message: progress.feedback(message.feedback))
+    # The node answers acceptance at once; a Ctrl-C meanwhile is handled once the goal is known.
+    if not _spin_until(executor, sent.done, args.wait_server, None):
+        print(f"[ask] {args.server} did not answer the goal request within {args.wait_server:.1f} s", file=sys.stderr)
+        return EXIT_NO_SERVER
+    handle = sent.result()
+    if not handle.accepted:
+        print("[ask] the node rejected the goal (busy_policy reject, or its queue is full)", file=sys.stderr)
+        return EXIT_REJECTED
+    progress.note(f"goal accepted by {args.server}")
+    result_future = handle.get_result_async()
+    if not _spin_until(executor, result_future.done, float("inf"), interrupt):
+        progress.note("interrupted: canceling the goal")
+        handle.cancel_goal_async()
+        if not _spin_until(executor, result_future.done, CANCEL_WAIT, None):
+            print(f"[ask] interrupted; the node did not confirm the cancel within {CANCEL_WAIT:.0f} s",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+    response = result_future.result()
+    result = response.result
+    status_name = {GoalStatus.STATUS_SUCCEEDED: "SUCCEEDED", GoalStatus.STATUS_CANCELED: "CANCELED",
+                   GoalStatus.STATUS_ABORTED: "ABORTED"}.get(response.status, str(response.status))
+    succeeded = result.error_code == ReasonAboutTask.Result.NONE
+    if succeeded:
+        progress.note(f"done in {result.plan.stats.total_time:.2f} s")
+    else:
+        print(f"[ask] goal {status_name.lower()}: {code_name(result.error_code)}: {result.error_msg}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result_to_dict(status_name, result), indent=2, ensure_ascii=False))
+    elif succeeded:
+        print(format_plan(result.plan))
+    if interrupt.event.is_set():  # even when the goal finished before the cancel reached it
+        return EXIT_INTERRUPTED
+    return EXIT_OK if succeeded else EXIT_GOAL_FAILED
