@@ -79,6 +79,28 @@ def random_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def served_models(tmp_path_factory, reason1_model, random_model):
+    """Real `transformers serve` processes on loopback: "taught" serves reason1_model, "untaught"
+    random_model (long arbitrary output). Started together once, after the models exist (training while a
+    server boots makes both fight for the CPU); skipped with the reason if the server cannot start here."""
+    import serve_fixtures
+
+    work = tmp_path_factory.mktemp("serve")
+    procs = {"taught": serve_fixtures.ServeProcess(reason1_model, work).start(),
+             "untaught": serve_fixtures.ServeProcess(random_model, work).start()}
+    try:
+        for proc in procs.values():
+            proc.wait_ready()
+    except serve_fixtures.ServeUnavailable as e:
+        for proc in procs.values():
+            proc.stop()
+        pytest.skip(f"transformers serve cannot start here: {e}")
+    yield procs
+    for proc in procs.values():
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
 def rclpy_session():
     """rclpy initialised once for the whole run (each test makes its own nodes and executor)."""
     rclpy = pytest.importorskip("rclpy", reason="rclpy is not importable: run scripts/test.sh (it sources the ROS env)")

@@ -27,7 +27,7 @@ from cosmos_reason_ros.core.parsing import parse_output
 from cosmos_reason_ros.core.prompts import Prompt, build_prompt
 from cosmos_reason_ros.core.types import CameraClip, Frame, Mode
 from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
-from cosmos_reason_ros.testing.tiny_model import taught_output, write_tiny_model
+from cosmos_reason_ros.testing.tiny_model import taught_output
 
 # Loaded by path so it works under both pytest import modes (importlib mode keeps test/ off sys.path).
 _spec = importlib.util.spec_from_file_location("serve_fixtures", Path(__file__).with_name("serve_fixtures.py"))
@@ -41,23 +41,9 @@ KEY_ENV = "COSMOS_REASON_API_KEY"
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """Both real servers, started together once the models are written: training the taught model
-    (~12 s) while a server starts would make both fight for the CPU."""
-    models, work = tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("serve")
-    dirs = {"untaught": write_tiny_model(models / "untaught", "reason1", teach_answer=False),
-            "taught": write_tiny_model(models / "tiny-reason1", "reason1")}
-    procs = {name: ServeProcess(path, work).start() for name, path in dirs.items()}
-    try:
-        for proc in procs.values():
-            proc.wait_ready()
-    except serve_fixtures.ServeUnavailable as e:
-        for proc in procs.values():
-            proc.stop()
-        pytest.skip(f"transformers serve cannot start here: {e}")
-    yield procs
-    for proc in procs.values():
-        proc.stop()
+def servers(served_models):
+    """The session's real servers (conftest): "taught" and "untaught" tiny reason1 models."""
+    return served_models
 
 
 @pytest.fixture(autouse=True)

@@ -37,16 +37,27 @@ class FeedbackThrottle:
             self._publish(time.monotonic())
 
     def progress(self, progress: Progress) -> None:
-        """Token progress from the reasoner; published when due or when the stage changes."""
+        """Token progress from the reasoner; published when due or when the stage changes.
+
+        On a stage change the text written in the old stage goes out first, under the old stage, so a
+        client can attribute every piece of text to the stage it was written in.
+        """
+        now = time.monotonic()
+        if progress.stage != self._stage:
+            if self._pending:
+                self._publish(now)
+            self._stage = progress.stage
+            self._accept(progress)
+            self._publish(now)
+            return
+        self._accept(progress)
+        if now - self._last_publish >= self._period:
+            self._publish(now)
+
+    def _accept(self, progress: Progress) -> None:
         self._pending += progress.delta
         self._tokens = progress.tokens
         self._text = progress.text
-        now = time.monotonic()
-        if progress.stage != self._stage:
-            self._stage = progress.stage
-            self._publish(now)
-        elif now - self._last_publish >= self._period:
-            self._publish(now)
 
     def flush(self) -> None:
         """Publish any text not yet sent."""

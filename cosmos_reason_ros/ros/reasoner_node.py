@@ -174,7 +174,8 @@ class ReasonerNode(Node):
         try:
             request = self._validate(goal_handle.request, settings, started)
             request.cancel = slot.stop  # cancel and preemption reach the decoding loop through this event
-            feedback.stage(Stage.QUEUED)
+            if self.slots.busy:
+                feedback.stage(Stage.QUEUED)
             acquired = self.slots.acquire(slot, request.deadline)
             if not acquired:
                 self._raise_stopped(slot, "while queued")
