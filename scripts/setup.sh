@@ -3,11 +3,14 @@
 # colcon, torch, transformers and the rest, fix the wheels' CMake paths, and colcon-build this package.
 # Safe to re-run: installs happen only when the requirement files changed; the build is incremental.
 #
-# Environment: PYTHON (interpreter for the venv, default python3), COSMOS_VENV (venv dir, default .venv).
+# Environment: PYTHON (interpreter for the venv, default python3), COSMOS_VENV (venv dir, default .venv),
+# COSMOS_ROS_DISTRO (kilted, the default, or jazzy: the ros-jazzy-* wheels, in .venv-jazzy, built into
+# build-jazzy/ and install-jazzy/; for compatibility runs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-venv=${COSMOS_VENV:-$root/.venv}
+# shellcheck disable=SC1091
+. scripts/distro.sh
 
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating virtual environment $venv"
@@ -17,16 +20,30 @@ fi
 . "$venv/bin/activate"
 
 stamp="$venv/.cosmos_reason_ros-requirements"
-wanted=$(cat scripts/ros-wheels.txt requirements.txt requirements-test.txt scripts/constraints.txt | sha256sum | cut -d' ' -f1)
+ros_wheels=$(mktemp)
+# Kilted wheels are named ros-<package>; other distros' ros-<distro>-<package>.
+constraints=$(mktemp)
+trap 'rm -f "$ros_wheels" "$constraints"' EXIT
+# Keep the lines meant for this distro (`# only:<distro>` tags).
+awk -v d="$distro" 'match($0, /# only:[a-z,]+/) { n = split(substr($0, RSTART + 7, RLENGTH - 7), only, ",");
+  keep = 0; for (i = 1; i <= n; i++) if (only[i] == d) keep = 1; if (!keep) next } { print }' \
+  scripts/ros-wheels.txt > "$ros_wheels"
+if [ "$distro" = kilted ]; then
+  cp scripts/constraints.txt "$constraints"
+else  # the ros-<distro>-* wheels pin their own ros-* versions: rename, and drop the Kilted pins
+  sed -i "s/^ros-/ros-$distro-/" "$ros_wheels"
+  grep -v '^ros-' scripts/constraints.txt > "$constraints"
+fi
+wanted=$(cat "$ros_wheels" requirements.txt requirements-test.txt "$constraints" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   echo "[setup] installing ROS 2 wheels, colcon, torch, transformers (first run: a few minutes, ~6 GB)"
   python -m pip install --quiet --disable-pip-version-check --upgrade pip
   python -m pip install --quiet --disable-pip-version-check \
-    -c scripts/constraints.txt \
-    -r scripts/ros-wheels.txt -r requirements.txt -r requirements-test.txt
+    -c "$constraints" \
+    -r "$ros_wheels" -r requirements.txt -r requirements-test.txt
   echo "$wanted" > "$stamp"
 else
   echo "[setup] requirements unchanged, skipping installs"
 fi
 
-exec "$root/scripts/build.sh"
+"$root/scripts/build.sh"

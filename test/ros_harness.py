@@ -117,7 +117,14 @@ class Harness:
         for camera in self.cameras:
             if camera.enabled:
                 buffer = self.node.ingest.cameras[camera.name].buffer
-                self.wait_for(lambda b=buffer: len(b) >= 3, 10.0, f"frames from camera {camera.name}")
+                self.wait_for(lambda b=buffer: self.buffered_span(b) >= 1.0, 15.0,
+                              f"a second of frames from camera {camera.name}")
+
+    @staticmethod
+    def buffered_span(buffer: Any) -> float:
+        """Seconds of stamps between the oldest and newest buffered frame (0 when fewer than two)."""
+        frames = buffer.snapshot()
+        return frames[-1].stamp - frames[0].stamp if len(frames) >= 2 else 0.0
 
     # ------------------------------------------------------------------------------------------ goals
     def send(self, task: str = "bring me the red cup", mode: int = ReasonAboutTask.Goal.MODE_DECOMPOSE,

@@ -135,7 +135,7 @@ def test_action_exchange_with_feedback_and_cancel(two_nodes):
 
 def test_generated_cpp_types_compile_link_and_run():
     """BehaviorTree.CPP users include these headers: the colcon build compiled a program against them."""
-    build = Path(__file__).resolve().parents[1] / "build" / "cosmos_reason_ros"
+    build = Path(os.environ.get("COSMOS_BUILD_BASE", Path(__file__).resolve().parents[1] / "build")) / "cosmos_reason_ros"
     program = build / "interfaces_cpp_check"
     assert program.is_file(), f"{program} was not built (BUILD_TESTING on in scripts/build.sh)"
     out = subprocess.run([str(program)], capture_output=True, text=True, env=os.environ, timeout=30)

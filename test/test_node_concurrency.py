@@ -85,15 +85,24 @@ def test_queue_policy_runs_goals_in_order(harness):
     set_parameter(harness, "busy_policy", "queue")
     try:
         feedbacks = [[], [], []]
-        handles = [harness.send(f"goal {i}", feedback=feedbacks[i], max_new_tokens=30) for i in range(3)]
+        handles = [harness.send(f"goal {i}", feedback=feedbacks[i], max_new_tokens=150) for i in range(3)]
         assert all(handles)
-        finished = []
-        for i, handle in enumerate(handles):
-            status, result = harness.result(handle, 60)
-            assert result.plan.stats.generated_tokens == 30, result.error_msg
-            finished.append(result.plan.stats.total_time)
-        # Later goals waited for earlier ones: each total time includes its wait in the queue.
-        assert finished[0] < finished[1] < finished[2]
+        futures = [handle.get_result_async() for handle in handles]
+        arrived: dict[int, float] = {}
+        while len(arrived) < 3:
+            for i, future in enumerate(futures):
+                if future.done() and i not in arrived:
+                    arrived[i] = time.monotonic()
+            assert time.monotonic() - min(arrived.values(), default=time.monotonic()) < 60
+            time.sleep(0.005)
+        results = [future.result().result for future in futures]
+        for result in results:
+            assert result.plan.stats.generated_tokens == 150, result.error_msg
+        # One at a time, in acceptance order: each goal's generation starts after the previous result.
+        assert arrived[0] < arrived[1] < arrived[2]
+        for i in (1, 2):
+            generation_started = arrived[i] - results[i].plan.stats.generation_time
+            assert generation_started >= arrived[i - 1] - 0.05, (i, generation_started, arrived[i - 1])
         assert Feedback.STAGE_QUEUED in [f.stage for f in feedbacks[2]]
     finally:
         set_parameter(harness, "busy_policy", "preempt")

@@ -105,7 +105,7 @@ def test_deadline_gives_timeout_quickly(harness):
     status, result, _ = run(harness, timeout=0.6)
     elapsed = time.monotonic() - started
     assert result.error_code == Result.TIMEOUT, result.error_msg
-    assert elapsed < 2.0
+    assert elapsed < 3.0  # 0.6 s deadline plus goal round trips on a loaded 2-core machine
     assert 0 < result.plan.stats.generated_tokens < 4000 and result.plan.stats.stop_reason == "deadline"
     assert_still_serving(harness)
 

@@ -1,8 +1,9 @@
 """What happens when a goal arrives while another runs: preempt, queue or reject.
 
 The model runs one goal at a time. ``GoalSlots`` hands out that turn: ``admit`` is asked when a goal
-arrives (reject when busy, or when the queue is full), ``acquire`` blocks the goal's own worker thread
-until its turn (preempting the running goal under "preempt"), ``release`` ends the turn. Cancel and
+arrives (reject when busy, or when the queue is full), ``enqueue`` puts an accepted goal in line in
+acceptance order (preempting older goals under "preempt"), ``acquire`` blocks the goal's own worker
+thread until its turn, ``release`` ends the turn. Cancel and
 preemption travel through each slot's ``stop`` event, which the generation loop checks between tokens.
 No ROS here: the node drives it from its action callbacks.
 """
@@ -72,9 +73,8 @@ class GoalSlots:
                 return len(self._waiting) < self.max_queue
             return True
 
-    def acquire(self, slot: GoalSlot, deadline: Optional[float] = None) -> bool:
-        """Block until ``slot`` may run; False if it was stopped (canceled/preempted) or ``deadline``
-        (a time.monotonic() value) passed while waiting."""
+    def enqueue(self, slot: GoalSlot) -> None:
+        """Take a place in line (call in acceptance order); under "preempt" every older goal is stopped."""
         with self._cond:
             if self.policy == "preempt":
                 for other in [self._running, *self._waiting]:
@@ -82,20 +82,28 @@ class GoalSlots:
                         other.preempt()
             self._waiting.append(slot)
             self._cond.notify_all()
+
+    def acquire(self, slot: GoalSlot, deadline: Optional[float] = None) -> bool:
+        """Block until ``slot`` (enqueued) is first in line and the model is free; False if it was stopped
+        (canceled/preempted) or ``deadline`` (a time.monotonic() value) passed while waiting."""
+        with self._cond:
             while not slot.stop.is_set() and (self._running is not None or self._waiting[0] is not slot):
                 if deadline is not None and time.monotonic() >= deadline:
                     break
                 self._cond.wait(timeout=0.05)
             my_turn = self._running is None and self._waiting[0] is slot
             self._waiting.remove(slot)
+            self._cond.notify_all()
             if slot.stop.is_set() or not my_turn:
-                self._cond.notify_all()
                 return False
             self._running = slot
             return True
 
     def release(self, slot: GoalSlot) -> None:
+        """End the slot's turn, or its wait (safe to call whether or not it ever ran)."""
         with self._cond:
             if self._running is slot:
                 self._running = None
+            if slot in self._waiting:
+                self._waiting.remove(slot)
             self._cond.notify_all()

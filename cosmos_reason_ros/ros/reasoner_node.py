@@ -28,6 +28,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import rclpy
@@ -65,6 +66,18 @@ DIAGNOSTIC_PREFIX = "cosmos_reasoner"
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+@dataclass
+class _GoalRecord:
+    """What the node keeps about one accepted goal until its result is sent."""
+
+    slot: GoalSlot
+    started: float  # time.monotonic() at acceptance
+    settings: Settings  # the parameters as they were at acceptance
+    request: Optional[TaskRequest] = None
+    error: Optional[ReasonerError] = None  # validation failure, reported by the execute callback
+    queued_behind: bool = False  # another goal was running or waiting at acceptance
+
+
 class ReasonerNode(Node):
     """Action server that reasons about tasks over the recent video of its cameras."""
 
@@ -83,7 +96,7 @@ class ReasonerNode(Node):
         ), reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
         self.slots = GoalSlots(s.busy_policy, s.max_queue)
         self.goal_stats = diagnostics.GoalStats()
-        self._goal_slots: dict[str, GoalSlot] = {}
+        self._goal_slots: dict[str, _GoalRecord] = {}
         self._goal_slots_lock = threading.Lock()
         self._load_seconds: Optional[float] = None
         self._closing = threading.Event()
@@ -97,6 +110,7 @@ class ReasonerNode(Node):
         self.action_server = ActionServer(
             self, ReasonAboutTask, "~/reason",
             execute_callback=self._execute, goal_callback=self._on_goal, cancel_callback=self._on_cancel,
+            handle_accepted_callback=self._on_accepted,
             callback_group=ReentrantCallbackGroup(),
         )
         self.create_timer(s.diagnostics_period, self._publish_diagnostics,
@@ -151,30 +165,49 @@ class ReasonerNode(Node):
         self.goal_stats.accepted += 1
         return GoalResponse.ACCEPT
 
+    def _on_accepted(self, goal_handle: Any) -> None:
+        """Validate and take a place in line in acceptance order, then start the execute callback.
+
+        rclpy may start execute callbacks in any order, so the line is formed here. A goal that fails
+        validation takes no place (and so preempts nothing); its execute callback reports INVALID_GOAL.
+        """
+        started = time.monotonic()
+        goal_id = bytes(goal_handle.goal_id.uuid).hex()
+        record = _GoalRecord(slot=GoalSlot(goal_id), started=started, settings=self.settings)
+        try:
+            record.request = self._validate(goal_handle.request, record.settings, started)
+            record.request.cancel = record.slot.stop  # cancel and preemption reach the decoding loop here
+            record.queued_behind = self.slots.busy
+            self.slots.enqueue(record.slot)
+        except ReasonerError as e:
+            record.error = e
+        with self._goal_slots_lock:
+            self._goal_slots[goal_id] = record
+        goal_handle.execute()
+
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
         with self._goal_slots_lock:
-            slot = self._goal_slots.get(bytes(goal_handle.goal_id.uuid).hex())
-        if slot is not None:
-            slot.cancel()
+            record = self._goal_slots.get(bytes(goal_handle.goal_id.uuid).hex())
+        if record is not None:
+            record.slot.cancel()
         return CancelResponse.ACCEPT
 
     # ------------------------------------------------------------------------------------ execution
     def _execute(self, goal_handle: Any) -> Any:
-        started = time.monotonic()
         goal_id = bytes(goal_handle.goal_id.uuid).hex()
-        slot = GoalSlot(goal_id)
         with self._goal_slots_lock:
-            self._goal_slots[goal_id] = slot
+            record = self._goal_slots[goal_id]
+        slot, started, settings = record.slot, record.started, record.settings
         if goal_handle.is_cancel_requested:
             slot.cancel()
-        settings = self.settings
         feedback = FeedbackThrottle(goal_handle, settings.feedback_rate, started, on_text=self._publish_reasoning)
         result = Result()
         acquired = False
         try:
-            request = self._validate(goal_handle.request, settings, started)
-            request.cancel = slot.stop  # cancel and preemption reach the decoding loop through this event
-            if self.slots.busy:
+            if record.error is not None:
+                raise record.error
+            request = record.request
+            if record.queued_behind:
                 feedback.stage(Stage.QUEUED)
             acquired = self.slots.acquire(slot, request.deadline)
             if not acquired:
@@ -200,8 +233,7 @@ class ReasonerNode(Node):
             self._count_failure(Result.UNKNOWN, result.error_msg)
             goal_handle.abort()
         finally:
-            if acquired:
-                self.slots.release(slot)
+            self.slots.release(slot)
             with self._goal_slots_lock:
                 self._goal_slots.pop(goal_id, None)
         return result
@@ -346,8 +378,8 @@ class ReasonerNode(Node):
     def cancel_all_goals(self, wait: float = 2.0) -> bool:
         """Stop every running and queued goal; wait up to ``wait`` s for them to end. True if they did."""
         with self._goal_slots_lock:
-            for slot in self._goal_slots.values():
-                slot.cancel()
+            for record in self._goal_slots.values():
+                record.slot.cancel()
         end = time.monotonic() + wait
         while time.monotonic() < end:
             with self._goal_slots_lock:
