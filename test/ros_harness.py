@@ -70,8 +70,13 @@ class Harness:
     """Owns the node under test, the camera node and the client node, spun on a background executor."""
 
     def __init__(self, params: dict[str, Any], cameras: list[Camera], backend: Any = None,
-                 node_name: str = "cosmos_reasoner") -> None:
-        overrides = [Parameter(name, value=value) for name, value in params.items()]
+                 node_name: str = "cosmos_reasoner", silent: tuple[str, ...] = ()) -> None:
+        """``cameras`` publish; ``silent`` names cameras the node is configured with that never publish.
+        Camera names and topics become the node's parameters unless ``params`` sets them."""
+        wiring: dict[str, Any] = {"cameras.names": [c.name for c in cameras] + list(silent)}
+        wiring.update({f"cameras.{c.name}.topic": c.topic for c in cameras})
+        wiring.update({f"cameras.{name}.topic": f"/{node_name}/{name}/image_raw" for name in silent})
+        overrides = [Parameter(name, value=value) for name, value in {**wiring, **params}.items()]
         self.node = ReasonerNode(backend=backend, node_name=node_name, parameter_overrides=overrides)
         self.helper = rclpy.create_node(f"test_helper_{node_name}")
         self.cameras = cameras
@@ -150,6 +155,11 @@ class Harness:
         handle = self.send(task, feedback=feedback, **fields)
         assert handle is not None, "goal was rejected"
         status, result = self.result(handle, wait)
+        # Feedback (a topic) and the result (a service) travel separately: let the final feedback, which
+        # carries the final token count, arrive before the caller inspects the stream.
+        tokens = result.plan.stats.generated_tokens
+        if tokens:
+            self.wait_for(lambda: any(f.tokens_generated == tokens for f in feedback), 5.0, "the final feedback")
         return status, result, feedback
 
     def close(self) -> None:

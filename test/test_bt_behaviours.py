@@ -31,8 +31,8 @@ def harness(rclpy_session, reason1_model):
     """The taught model on a node named like the default, so `/cosmos_reasoner/reason` is its action."""
     from ros_harness import Camera, Harness
 
-    h = Harness({"model": str(reason1_model), "cameras.front.topic": f"{PREFIX}/front/image_raw",
-                 "generation.max_new_tokens": 64}, [Camera("front", f"{PREFIX}/front/image_raw")])
+    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64},
+                [Camera("front", f"{PREFIX}/front/image_raw")])
     h.wait_ready()
     yield h
     h.close()
@@ -43,14 +43,8 @@ def blocked(rclpy_session, blocked_model):
     """The model that answers INFEASIBLE; camera "silent" is configured but never publishes."""
     from ros_harness import Camera, Harness
 
-    h = Harness({
-        "model": str(blocked_model),
-        "cameras.names": ["front", "silent"],
-        "cameras.front.topic": f"{PREFIX}/blocked/image_raw",
-        "cameras.silent.topic": f"{PREFIX}/silent/image_raw",
-        "frames.wait_timeout": 0.3,
-        "generation.max_new_tokens": 64,
-    }, [Camera("front", f"{PREFIX}/blocked/image_raw")], node_name="bt_blocked")
+    h = Harness({"model": str(blocked_model), "frames.wait_timeout": 0.3, "generation.max_new_tokens": 64},
+                [Camera("front", f"{PREFIX}/blocked/image_raw")], node_name="bt_blocked", silent=("silent",))
     h.wait_ready()
     yield h
     h.close()
@@ -196,8 +190,7 @@ def test_interrupt_cancels_the_goal_on_the_node(rclpy_session, random_model):
     """A higher-priority branch takes over mid-generation: the running goal is canceled, the node stops fast."""
     from ros_harness import Camera, Harness
 
-    h = Harness({"model": str(random_model), "cameras.front.topic": f"{PREFIX}/random/image_raw",
-                 "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
+    h = Harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
                 [Camera("front", f"{PREFIX}/random/image_raw")], node_name="bt_random")
     try:
         h.wait_ready()

@@ -21,8 +21,6 @@ def harness(rclpy_session, random_model):
 
     h = Harness({
         "model": str(random_model),
-        "cameras.names": ["front"],
-        "cameras.front.topic": f"{PREFIX}/front/image_raw",
         "generation.max_new_tokens": 3000,
         "generation.temperature": 0.0,
     }, [Camera("front", f"{PREFIX}/front/image_raw")], node_name=NODE)

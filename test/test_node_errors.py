@@ -20,15 +20,11 @@ def harness(rclpy_session, random_model):
     cameras = [Camera("front", f"{PREFIX}/front/image_raw"), Camera("flaky", f"{PREFIX}/flaky/image_raw")]
     h = Harness({
         "model": str(random_model),
-        "cameras.names": ["front", "silent", "flaky"],
-        "cameras.front.topic": f"{PREFIX}/front/image_raw",
-        "cameras.silent.topic": f"{PREFIX}/silent/image_raw",
-        "cameras.flaky.topic": f"{PREFIX}/flaky/image_raw",
         "frames.wait_timeout": 0.3,
         "frames.stale_after": 0.5,
         "generation.max_new_tokens": 4000,
         "generation.temperature": 0.0,
-    }, cameras, node_name="reasoner_errors")
+    }, cameras, node_name="reasoner_errors", silent=("silent",))
     h.wait_ready()
     yield h
     h.close()

@@ -17,9 +17,6 @@ def harness(rclpy_session, reason1_model):
     cameras = [Camera("front", "/test_goals/front/image_raw"), Camera("wrist", "/test_goals/wrist/image_raw")]
     h = Harness({
         "model": str(reason1_model),
-        "cameras.names": ["front", "wrist"],
-        "cameras.front.topic": "/test_goals/front/image_raw",
-        "cameras.wrist.topic": "/test_goals/wrist/image_raw",
         "generation.max_new_tokens": 64,
     }, cameras)
     h.wait_ready()

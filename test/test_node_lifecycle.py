@@ -25,8 +25,8 @@ def test_goals_before_the_model_is_ready(rclpy_session, reason1_model):
     from ros_harness import Camera, Harness
 
     backend = HungLoadBackend(TransformersConfig(model=str(reason1_model)))
-    h = Harness({"model": str(reason1_model), "cameras.front.topic": "/test_life/front/image_raw"},
-                [Camera("front", "/test_life/front/image_raw")], backend=backend, node_name="reasoner_life")
+    h = Harness({"model": str(reason1_model)}, [Camera("front", "/test_life/front/image_raw")], backend=backend,
+                node_name="reasoner_life")
     try:
         h.wait_for(lambda: h.client.server_is_ready(), 10, "the action server, up before the model")
         h.wait_for(lambda: len(h.node.ingest.cameras["front"].buffer) > 2, 10, "frames")
@@ -55,8 +55,7 @@ def test_a_model_that_fails_to_load_is_reported_and_the_node_stays_up(rclpy_sess
     from ros_harness import Camera, Harness
 
     missing = tmp_path / "no-such-model"
-    h = Harness({"model": str(missing), "cameras.front.topic": "/test_fail/front/image_raw",
-                 "diagnostics_period": 0.2},
+    h = Harness({"model": str(missing), "diagnostics_period": 0.2},
                 [Camera("front", "/test_fail/front/image_raw")], node_name="reasoner_fail")
     try:
         h.wait_for(lambda: h.node.backend.state.value == "failed", 30, "the load to fail")

@@ -15,9 +15,9 @@ from cosmos_reason_ros.msg import FeasibilityJudgment
 Goal, Result, Feedback = ReasonAboutTask.Goal, ReasonAboutTask.Result, ReasonAboutTask.Feedback
 
 
-def remote_params(url: str, model: str, topic: str, **extra) -> dict:
+def remote_params(url: str, model: str, **extra) -> dict:
     return {"backend": "openai", "openai.base_url": url, "model": model, "model_family": "reason1",
-            "cameras.front.topic": topic, "openai.retries": 0, "model_load_retry_period": 0.5, **extra}
+            "openai.retries": 0, "model_load_retry_period": 0.5, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def taught_node(rclpy_session, served_models):
     from ros_harness import Camera, Harness
 
     server = served_models["taught"]
-    h = Harness(remote_params(server.url, server.model_dir, "/remote/front/image_raw"),
+    h = Harness(remote_params(server.url, server.model_dir),
                 [Camera("front", "/remote/front/image_raw")], node_name="reasoner_remote")
     h.wait_ready()
     yield h
@@ -49,7 +49,7 @@ def test_cancel_closes_the_stream(rclpy_session, served_models):
     from ros_harness import Camera, Harness
 
     server = served_models["untaught"]
-    h = Harness(remote_params(server.url, server.model_dir, "/remote_cancel/front",
+    h = Harness(remote_params(server.url, server.model_dir,
                               **{"generation.max_new_tokens": 4000}),
                 [Camera("front", "/remote_cancel/front")], node_name="reasoner_remote_cancel")
     try:
@@ -75,7 +75,7 @@ def test_server_down_then_restarted(rclpy_session, served_models, tmp_path):
     model = Path(served_models["taught"].model_dir)
     server = serve_fixtures.ServeProcess(model, tmp_path).start()
     server.wait_ready()
-    h = Harness(remote_params(server.url, str(model), "/remote_down/front"),
+    h = Harness(remote_params(server.url, str(model)),
                 [Camera("front", "/remote_down/front")], node_name="reasoner_remote_down")
     try:
         h.wait_ready()
@@ -100,7 +100,7 @@ def test_a_node_started_before_its_server_connects_once_the_server_is_up(rclpy_s
 
     port = serve_fixtures.free_port()
     model = served_models["taught"].model_dir
-    h = Harness(remote_params(f"http://127.0.0.1:{port}/v1", model, "/remote_late/front"),
+    h = Harness(remote_params(f"http://127.0.0.1:{port}/v1", model),
                 [Camera("front", "/remote_late/front")], node_name="reasoner_remote_late")
     server = None
     try:
@@ -123,7 +123,7 @@ def test_slow_server_gives_timeout(rclpy_session):
 
     with serve_fixtures.FaultInjector(served=("slow-model",)) as injector:
         injector.chat_replies = [serve_fixtures.Reply(hang=True)]
-        h = Harness(remote_params(injector.url, "slow-model", "/remote_slow/front"),
+        h = Harness(remote_params(injector.url, "slow-model"),
                     [Camera("front", "/remote_slow/front")], node_name="reasoner_remote_slow")
         try:
             h.wait_ready()
@@ -139,7 +139,7 @@ def test_several_nodes_share_one_server(rclpy_session, served_models):
     from ros_harness import Camera, Harness
 
     server = served_models["taught"]
-    nodes = [Harness(remote_params(server.url, server.model_dir, f"/robot{i}/front"),
+    nodes = [Harness(remote_params(server.url, server.model_dir),
                      [Camera("front", f"/robot{i}/front")], node_name=f"reasoner_robot{i}") for i in range(3)]
     try:
         for h in nodes:

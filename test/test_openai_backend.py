@@ -124,7 +124,11 @@ def test_stream_events_arrive_in_order_with_growing_text(taught):
 
     out = taught.generate(request(on_stream=on_stream))
     assert len(events) >= 3
-    assert [e.tokens for e in events] == list(range(1, len(events) + 1))
+    text_events = [e for e in events if e.delta]  # one per streamed chunk, counted as they come
+    assert [e.tokens for e in text_events] == list(range(1, len(text_events) + 1))
+    # The last event restates progress in the server's own token count (usage), as the stats report it.
+    assert events[-1].tokens == out.stats.generated_tokens
+    assert [e.tokens for e in events] == sorted(e.tokens for e in events)
     assert "".join(e.delta for e in events) == out.text == events[-1].text
     for before, after in zip(events, events[1:]):
         assert after.text.startswith(before.text) and after.elapsed >= before.elapsed

@@ -52,14 +52,8 @@ def reasoner(rclpy_session, reason1_model):
     """The taught tiny model, camera "front" publishing, camera "silent" configured but never publishing."""
     from ros_harness import Camera, Harness
 
-    h = Harness({
-        "model": str(reason1_model),
-        "cameras.names": ["front", "silent"],
-        "cameras.front.topic": f"{PREFIX}/front/image_raw",
-        "cameras.silent.topic": f"{PREFIX}/silent/image_raw",
-        "frames.wait_timeout": 0.3,
-        "generation.max_new_tokens": 64,
-    }, [Camera("front", f"{PREFIX}/front/image_raw")], node_name="ask_reasoner")
+    h = Harness({"model": str(reason1_model), "frames.wait_timeout": 0.3, "generation.max_new_tokens": 64},
+                [Camera("front", f"{PREFIX}/front/image_raw")], node_name="ask_reasoner", silent=("silent",))
     h.wait_ready()
     yield h
     h.close()
@@ -140,8 +134,7 @@ def test_ctrl_c_cancels_the_goal_and_exits_130(rclpy_session, random_model):
     """Random weights generate until the 4000-token budget: plenty of time to press Ctrl-C mid-thought."""
     from ros_harness import Camera, Harness
 
-    h = Harness({"model": str(random_model), "cameras.front.topic": f"{PREFIX}/random/image_raw",
-                 "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
+    h = Harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
                 [Camera("front", f"{PREFIX}/random/image_raw")], node_name="ask_random")
     try:
         h.wait_ready()

@@ -98,6 +98,10 @@ class _Run:
     def add(self, chunk: Any) -> None:
         if chunk.usage is not None:
             self.usage = chunk.usage
+            if self.first is not None and chunk.usage.completion_tokens != self.chunks:
+                # Chunks are not tokens: restate progress in the server's own token count.
+                self.events.put(StreamEvent(int(chunk.usage.completion_tokens), "", self.text,
+                                            time.monotonic() - self.started))
         if not chunk.choices:
             return
         choice = chunk.choices[0]

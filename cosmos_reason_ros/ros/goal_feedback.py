@@ -28,6 +28,7 @@ class FeedbackThrottle:
         self._pending = ""
         self._tokens = 0
         self._text = ""
+        self._unsent = False
         self.published = 0
 
     def stage(self, stage: Stage) -> None:
@@ -55,13 +56,14 @@ class FeedbackThrottle:
             self._publish(now)
 
     def _accept(self, progress: Progress) -> None:
+        self._unsent = True
         self._pending += progress.delta
         self._tokens = progress.tokens
         self._text = progress.text
 
     def flush(self) -> None:
-        """Publish any text not yet sent."""
-        if self._pending:
+        """Publish whatever progress was not sent yet, so the last feedback carries the final token count."""
+        if self._unsent:
             self._publish(time.monotonic())
 
     def _publish(self, now: float) -> None:
@@ -74,6 +76,7 @@ class FeedbackThrottle:
         )
         self._goal_handle.publish_feedback(feedback)
         self._pending = ""
+        self._unsent = False
         self._last_publish = now
         self.published += 1
         if self._on_text is not None and self._text:
