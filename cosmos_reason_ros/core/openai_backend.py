@@ -13,9 +13,7 @@ and closing the stream tells the server to stop generating. Stream callbacks run
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
-import json
 import logging
 import os
 import queue
@@ -24,16 +22,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional, TypeVar
 
-import cv2
 import httpx2
-import numpy as np
 import openai
 
 from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, StreamEvent
 from .errors import BackendUnavailableError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from .errors import ReasonerError
 from .families import REASON1, REASON2, THINK_CLOSE, THINK_OPEN, ModelFamily, family_for_model_type
-from .prompts import Prompt
+from .openai_request import request_fields
 from .types import GenerationOutput, GenerationStats
 
 _LOG = logging.getLogger(__name__)
@@ -259,7 +255,7 @@ class OpenAIBackend(ModelBackend):
         if stopped is not None:  # canceled or late before the server was even asked: send nothing
             return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
         run = _Run(request, time.monotonic())
-        fields, extra = self._body(request)  # frames are encoded here, once, whatever the retries
+        fields, extra = request_fields(self.config.model, self.config.media, self.config.jpeg_quality, request)
         future = asyncio.run_coroutine_threadsafe(self._watched(run, fields, extra), self._loop)
         future.add_done_callback(lambda _: run.events.put(None))
         while (event := run.events.get()) is not None:
@@ -278,47 +274,6 @@ class OpenAIBackend(ModelBackend):
             raise ModelError("the backend was closed while the request ran", partial=run.output()) from e
         except Exception as e:  # anything unforeseen from the client library: one error type, cause chained
             raise ModelError(f"generation failed: {type(e).__name__}: {self._redact(str(e))}") from e
-
-    def _jpeg(self, rgb: np.ndarray) -> str:
-        ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                                  [cv2.IMWRITE_JPEG_QUALITY, self.config.jpeg_quality])
-        if not ok:
-            raise ModelError(f"could not encode a {rgb.shape} frame as JPEG")
-        return base64.b64encode(buffer.tobytes()).decode("ascii")
-
-    def _messages(self, prompt: Prompt) -> list[dict[str, Any]]:
-        """Text parts as they are; each clip as JPEG frames, each after a line naming its camera and time."""
-        content: list[dict[str, Any]] = []
-        for part in prompt.parts:
-            if isinstance(part, str):
-                content.append({"type": "text", "text": part})
-            elif self.config.media == "video" and part.num_frames > 1:
-                frames = ",".join(self._jpeg(frame) for frame in part.pixels)  # vLLM's JPEG-sequence video
-                content.append({"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{frames}"}})
-            else:
-                camera = json.dumps(part.camera, ensure_ascii=False)
-                for i, (frame, t) in enumerate(zip(part.pixels, part.timestamps), start=1):
-                    url = f"data:image/jpeg;base64,{self._jpeg(frame)}"
-                    content += [{"type": "text", "text": f"{camera} frame {i} of {part.num_frames} at {t:.2f} s:"},
-                                {"type": "image_url", "image_url": {"url": url}}]
-        return [{"role": "system", "content": prompt.system}, {"role": "user", "content": content}]
-
-    def _body(self, request: GenerationRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The request's fields in the OpenAI schema, and the sampling fields outside it."""
-        s = request.sampling
-        fields: dict[str, Any] = {
-            "model": self.config.model, "messages": self._messages(request.prompt), "max_tokens": s.max_new_tokens,
-            "temperature": float(s.temperature), "top_p": float(s.top_p), "stream_options": {"include_usage": True},
-        }
-        if s.seed is not None:
-            fields["seed"] = s.seed
-        # Floats, never ints: integer extra values have broken some servers' streaming paths.
-        extra: dict[str, Any] = {"repetition_penalty": float(s.repetition_penalty)}
-        if s.top_k > 0:
-            extra["top_k"] = float(s.top_k)
-        if s.ignore_eos:
-            extra["ignore_eos"] = True
-        return fields, extra
 
     async def _watched(self, run: _Run, fields: dict[str, Any], extra: dict[str, Any]) -> GenerationOutput:
         """Run the request while watching its cancel event and deadline, also while nothing streams."""
