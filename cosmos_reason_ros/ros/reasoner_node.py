@@ -25,10 +25,10 @@ Actions
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Optional
 
 import rclpy
@@ -66,7 +66,7 @@ DIAGNOSTIC_PREFIX = "cosmos_reasoner"
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-@dataclass
+@dataclasses.dataclass
 class _GoalRecord:
     """What the node keeps about one accepted goal until its result is sent."""
 
@@ -147,12 +147,10 @@ class ReasonerNode(Node):
     def _on_set_parameters(self, parameters: list) -> Any:
         result = check_choices(parameters)
         if result.successful:
-            # Apply after rclpy stores the values: read them on the next goal via a fresh snapshot.
-            pending = {p.name: p.value for p in parameters}
-            current = {spec: getattr(self.settings, spec) for spec in self.settings.__dataclass_fields__}
-            current.update({name.replace(".", "_"): value for name, value in pending.items()
-                            if name.replace(".", "_") in current})
-            self.settings = Settings(**current)
+            # rclpy has already checked types, ranges and read-only; goals accepted from now on see the change.
+            changes = {p.name.replace(".", "_"): p.value for p in parameters}
+            self.settings = dataclasses.replace(
+                self.settings, **{k: v for k, v in changes.items() if k in Settings.__dataclass_fields__})
             self.slots.configure(self.settings.busy_policy, self.settings.max_queue)
         return result
 
