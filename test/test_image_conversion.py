@@ -8,7 +8,8 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from cosmos_reason_ros.core.errors import FrameDecodeError
-from cosmos_reason_ros.ros.image_conversion import check_compressed, check_image, compressed_to_rgb, image_to_rgb
+from cosmos_reason_ros.ros.image_conversion import (check_compressed, check_image, compressed_to_rgb, image_to_rgb,
+                                                    reduction_for)
 
 RNG = np.random.default_rng(3)
 RGB = RNG.integers(0, 255, (6, 8, 3), dtype=np.uint8)
@@ -104,3 +105,27 @@ def test_raw_decoding_views_message_memory_until_conversion():
     assert not out.flags["OWNDATA"]  # a view of the message's own buffer, not a copy
     assert not out.flags["WRITEABLE"] or out.base is not None
     np.testing.assert_array_equal(out, RGB)
+
+
+def test_jpeg_decodes_at_a_reduced_scale_when_asked():
+    """Frames the model sees smaller anyway decode straight at 1/2, 1/4 (the JPEG DCT does the shrinking)."""
+    big = cv2.resize(RGB, (1920, 1080), interpolation=cv2.INTER_NEAREST)
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    msg = CompressedImage(format="jpeg", data=encoded.tobytes())
+    assert compressed_to_rgb(msg).shape == (1080, 1920, 3)
+    assert compressed_to_rgb(msg, 2).shape == (540, 960, 3)
+    assert compressed_to_rgb(msg, 4).shape == (270, 480, 3)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+    assert compressed_to_rgb(CompressedImage(format="png", data=png.tobytes()), 4).shape == (1080, 1920, 3)
+
+
+@pytest.mark.parametrize("height, width, min_pixels, expected", [
+    (1080, 1920, 640 * 480, 2),   # 960x540 still holds 307200 px; 480x270 would not
+    (2160, 3840, 640 * 480, 4),
+    (480, 640, 640 * 480, 1),     # already at the size the model sees
+    (4320, 7680, 100, 8),         # never beyond 1/8
+])
+def test_reduction_keeps_at_least_the_pixels_the_model_sees(height, width, min_pixels, expected):
+    scale = reduction_for(height, width, min_pixels)
+    assert scale == expected
+    assert (height // scale) * (width // scale) >= min_pixels

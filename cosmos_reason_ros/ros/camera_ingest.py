@@ -19,7 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from ..core.errors import FrameDecodeError
 from ..core.frame_buffer import BufferedFrame, BufferLimits, FrameBuffer
 from ..core.types import CameraClip, Frame
-from .image_conversion import check_compressed, check_image, compressed_to_rgb, image_to_rgb
+from .image_conversion import check_compressed, check_image, compressed_to_rgb, image_to_rgb, reduction_for
 from .parameters import CameraConfig
 
 
@@ -85,19 +85,34 @@ class CameraIngest:
 
         return on_image
 
-    def decode(self, camera: Camera, frames: list[BufferedFrame]) -> CameraClip:
-        """Decode the chosen frames of one camera; frames that fail are counted and skipped."""
-        decoded = []
-        to_rgb = compressed_to_rgb if camera.config.compressed else image_to_rgb
-        for frame in frames:
-            try:
-                stamp = frame.payload.header.stamp
-                decoded.append(Frame(pixels=to_rgb(frame.payload), stamp=frame.stamp,
-                                     stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec))
-            except FrameDecodeError as e:
-                camera.decode_failures += 1
-                camera.last_reject_reason = e.message
-                if "decode" not in camera.warned:
-                    camera.warned.add("decode")
-                    self._log.warning("camera %s: cannot decode a frame: %s (logged once)" % (camera.name, e.message))
-        return CameraClip(camera=camera.name, frames=decoded, frame_id=camera.frame_id)
+    def decode(self, camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int = 0) -> CameraClip:
+        """Decode the chosen frames of one camera (see ``decode_clip``), warning once about bad frames."""
+        return decode_clip(camera, frames, max_frame_pixels, self._log.warning)
+
+
+def decode_clip(camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int,
+                warn: Callable[[str], Any]) -> CameraClip:
+    """Decode the chosen frames of one camera; frames that fail are counted, warned about once, skipped.
+
+    JPEG frames larger than the model will see (``max_frame_pixels``) are decoded at a reduced scale
+    once the first frame has told the camera's size: the frame is resized later anyway.
+    """
+    decoded = []
+    reduction = 1
+    for frame in frames:
+        try:
+            if camera.config.compressed:
+                pixels = compressed_to_rgb(frame.payload, reduction)
+                if reduction == 1 and max_frame_pixels:
+                    reduction = reduction_for(pixels.shape[0], pixels.shape[1], max_frame_pixels)
+            else:
+                pixels = image_to_rgb(frame.payload)
+            stamp = frame.payload.header.stamp
+            decoded.append(Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec))
+        except FrameDecodeError as e:
+            camera.decode_failures += 1
+            camera.last_reject_reason = e.message
+            if "decode" not in camera.warned:
+                camera.warned.add("decode")
+                warn("camera %s: cannot decode a frame: %s (logged once)" % (camera.name, e.message))
+    return CameraClip(camera=camera.name, frames=decoded, frame_id=camera.frame_id)

@@ -312,7 +312,7 @@ class ReasonerNode(Node):
         history = goal.history_seconds or s.frames_history_seconds
         max_frames = goal.max_frames or s.frames_max_frames
         _, picked = select_aligned({c.name: c.buffer.snapshot() for c in cameras}, history, max_frames, s.frames_fps)
-        clips = [self.ingest.decode(c, picked[c.name]) for c in cameras]
+        clips = [self.ingest.decode(c, picked[c.name], s.video_max_frame_pixels) for c in cameras]
         empty = [clip.camera for clip in clips if not clip.frames]
         if empty:
             raise NoFramesError(f"no decodable frames from camera(s) {empty} in the last {history:.1f} s")
