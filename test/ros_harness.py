@@ -90,6 +90,7 @@ class Harness:
         self.executor.add_node(self.node)
         self.executor.add_node(self.helper)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._closed = False
         self._thread.start()
 
     def _publisher_callback(self, camera: Camera) -> Callable[[], None]:
@@ -117,13 +118,22 @@ class Harness:
             time.sleep(0.01)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
+        """Model loaded, action server up, a second of frames from every publishing camera. A harness that
+        does not get there is closed (so its cameras stop publishing) before the error propagates."""
+        try:
+            self._wait_ready(timeout)
+        except Exception:
+            self.close()
+            raise
+
+    def _wait_ready(self, timeout: float) -> None:
         self.wait_for(lambda: self.node.backend.ready, timeout, "the model to load")
         self.wait_for(lambda: self.client.server_is_ready(), 10.0, "the action server")
         for camera in self.cameras:
             if camera.enabled:
                 buffer = self.node.ingest.cameras[camera.name].buffer
-                self.wait_for(lambda b=buffer: self.buffered_span(b) >= 1.0, 15.0,
-                              f"a second of frames from camera {camera.name}")
+                self.wait_for(lambda b=buffer: self.buffered_span(b) >= 1.0 or len(b) >= b.limits.max_frames, 15.0,
+                              f"a second of frames (or a full buffer) from camera {camera.name}")
 
     @staticmethod
     def buffered_span(buffer: Any) -> float:
@@ -163,6 +173,9 @@ class Harness:
         return status, result, feedback
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.node.cancel_all_goals(wait=5.0)
         self.executor.shutdown(timeout_sec=5.0)
         self.client.destroy()

@@ -296,7 +296,14 @@ def test_video_media_sends_one_jpeg_sequence_per_clip():
 def test_retries_server_errors_and_encodes_frames_once(status, monkeypatch):
     calls = []
     original = cv2.imencode
-    monkeypatch.setattr(cv2, "imencode", lambda *a, **k: calls.append(1) or original(*a, **k))
+    caller = threading.get_ident()  # frames are encoded on the caller's thread; count only those calls
+
+    def counting_imencode(*args, **kwargs):
+        if threading.get_ident() == caller:
+            calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "imencode", counting_imencode)
     with FaultInjector() as server:
         backend = loaded(server.url, "scripted-model", retries=2, retry_backoff=0.05)
         server.chat_replies += [Reply(status=status), Reply(status=status)]
