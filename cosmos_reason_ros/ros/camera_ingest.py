@@ -4,16 +4,34 @@ The subscription callback does three cheap things: check the header fields, note
 message to the camera's buffer. Decoding, resizing and everything else happen later, on the goal's
 thread, for the handful of frames chosen. Malformed images are counted and logged once per camera and
 reason, then skipped; the node keeps serving.
+
+The subscriptions live on a small companion node, ``<node>_cameras`` in the same namespace (no parameter
+services), spun by a SingleThreadedExecutor on a thread of its own, not on the node's
+MultiThreadedExecutor. rclpy's MultiThreadedExecutor rebuilds its wait set over every entity of the node
+(parameter services, the action server, timers) several times per message and, in Kilted's rclpy, yields a
+task again and again while it waits in the thread pool's queue (ros2/rclpy#1452): measured, that cost
+about 4× the CPU per 1080p frame and lost frames at 2 cameras (docs/benchmarks.md). Topic names are
+resolved by the node itself, so its remappings (node-specific ones included) and ``~`` still apply; the
+companion node takes no command-line arguments of its own. It follows the node's life: it is destroyed
+when the node is.
 """
 from __future__ import annotations
 
+import atexit
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+import rclpy
+import rclpy.executors
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import InvalidHandle
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.task import Future
 from sensor_msgs.msg import CompressedImage, Image
 
 from ..core.errors import FrameDecodeError
@@ -21,6 +39,22 @@ from ..core.frame_buffer import BufferedFrame, BufferLimits, FrameBuffer
 from ..core.types import CameraClip, Frame
 from .image_conversion import check_compressed, check_image, compressed_to_rgb, image_to_rgb, reduction_for
 from .parameters import CameraConfig
+
+#: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
+_CONTEXT_SHUT_DOWN = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
+
+#: Companion executor threads still running, with the future that stops each.
+_COMPANIONS: dict[threading.Thread, Future] = {}
+
+
+@atexit.register
+def _stop_companions() -> None:
+    """Stop and join the companion threads before the interpreter exits: a thread still inside rcl while
+    the process tears down its middleware aborts it ("terminate called without an active exception")."""
+    for thread, stop in list(_COMPANIONS.items()):
+        if not stop.done():
+            stop.set_result(True)
+        thread.join(timeout=2.0)
 
 
 def stamp_seconds(stamp: Any) -> float:
@@ -45,7 +79,10 @@ class Camera:
 
 
 class CameraIngest:
-    """Subscribes to every configured camera and keeps its recent frames."""
+    """Subscribes to every configured camera (on a companion node, see above) and keeps its recent frames."""
+
+    #: s between checks that the owning node still exists.
+    OWNER_CHECK_PERIOD = 0.5
 
     def __init__(self, node: Node, cameras: list[CameraConfig], limits: BufferLimits, reliable: bool,
                  depth: int) -> None:
@@ -57,33 +94,79 @@ class CameraIngest:
         else:
             qos = QoSProfile(depth=depth, reliability=qos_profile_sensor_data.reliability,
                              durability=qos_profile_sensor_data.durability, history=HistoryPolicy.KEEP_LAST)
+        subscriber = self._subscriber_node(node)
         for config in cameras:
             camera = Camera(config, FrameBuffer(limits))
             self.cameras[config.name] = camera
             msg_type = CompressedImage if config.compressed else Image
             check = check_compressed if config.compressed else check_image
-            subscription = node.create_subscription(msg_type, config.topic, self._callback(camera, check), qos,
-                                                    callback_group=MutuallyExclusiveCallbackGroup())
+            subscription = subscriber.create_subscription(
+                msg_type, node.resolve_topic_name(config.topic), self._callback(camera, check), qos,
+                callback_group=MutuallyExclusiveCallbackGroup())
             self._log.info("camera %s: %s (%s)" % (config.name, getattr(subscription, "topic_name", config.topic),
                                                     msg_type.__name__))
 
+    def _subscriber_node(self, owner: Node) -> Node:
+        """Create the companion node and start its executor thread (it ends when ``owner`` is destroyed)."""
+        # No global arguments: a `__node:=` / `__ns:=` remapping meant for the node must not rename this one
+        # too, and topic remappings already applied when the node resolved the camera topics. Nothing but the
+        # subscriptions is announced (no parameter, type description or rosout endpoints) to keep discovery short.
+        subscriber = rclpy.create_node(
+            f"{owner.get_name()}_cameras", namespace=owner.get_namespace(), context=owner.context,
+            use_global_arguments=False, start_parameter_services=False, enable_rosout=False,
+            parameter_overrides=[Parameter("start_type_description_service", value=False)])
+        executor = SingleThreadedExecutor(context=owner.context)
+        executor.add_node(subscriber)
+        stop: Future = Future()  # done when the owner is destroyed or the interpreter exits
+
+        def check_owner() -> None:
+            try:
+                with owner.handle:
+                    return
+            except InvalidHandle:
+                if not stop.done():
+                    stop.set_result(True)
+
+        subscriber.create_timer(self.OWNER_CHECK_PERIOD, check_owner)
+
+        def spin() -> None:
+            try:
+                executor.spin_until_future_complete(stop)
+            except _CONTEXT_SHUT_DOWN:
+                pass
+            finally:
+                executor.shutdown(timeout_sec=1.0)
+                subscriber.destroy_node()
+                _COMPANIONS.pop(thread, None)
+
+        thread = threading.Thread(target=spin, name=f"{owner.get_name()}-camera-ingest", daemon=True)
+        _COMPANIONS[thread] = stop
+        thread.start()
+        return subscriber
+
     def _callback(self, camera: Camera, check: Callable[[Any], Optional[str]]) -> Callable[[Any], None]:
         def on_image(msg: Any) -> None:
-            received = time.monotonic()
-            reason = check(msg)
-            if reason is not None:
-                camera.buffer.note_rejected(received)
-                camera.last_reject_reason = reason
-                kind = reason.split(" ")[0]
-                if kind not in camera.warned:
-                    camera.warned.add(kind)
-                    self._log.warning("camera %s: skipping malformed image: %s (logged once per kind)"
-                                      % (camera.name, reason))
-                return
-            camera.frame_id = msg.header.frame_id
-            camera.buffer.offer(stamp_seconds(msg.header.stamp), msg, len(msg.data), received)
+            self._ingest(camera, check, msg)
+            # Hand the GIL over between frames: a camera that floods the topic must not starve the node's
+            # other threads (goals, action server, diagnostics) while this thread takes frame after frame.
+            time.sleep(0)
 
         return on_image
+
+    def _ingest(self, camera: Camera, check: Callable[[Any], Optional[str]], msg: Any) -> None:
+        received = time.monotonic()
+        reason = check(msg)
+        if reason is not None:
+            camera.buffer.note_rejected(received)
+            camera.last_reject_reason = reason
+            kind = reason.split(" ")[0]
+            if kind not in camera.warned:
+                camera.warned.add(kind)
+                self._log.warning("camera %s: skipping malformed image: %s (logged once per kind)"
+                                  % (camera.name, reason))
+            return
+        camera.frame_id = msg.header.frame_id
+        camera.buffer.offer(stamp_seconds(msg.header.stamp), msg, len(msg.data), received)
 
     def decode(self, camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int = 0) -> CameraClip:
         """Decode the chosen frames of one camera (see ``decode_clip``), warning once about bad frames."""
