@@ -211,8 +211,9 @@ def scene_frame(index: int, width: int, height: int) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def tiny_model_dir(family: str = "reason1", scenario: str = "reachable") -> Path:
-    """A taught tiny model directory from the test suite's cache (built once, shared with the tests).
+def tiny_model_dir(family: str = "reason1", scenario: str = "reachable", teach: bool = True) -> Path:
+    """A tiny model directory from the test suite's cache (built once, shared with the tests): taught to
+    give one well-formed answer, or (``teach=False``) random weights that rarely stop.
 
     COSMOS_TEST_CACHE chooses the cache folder, as for the tests.
     """
@@ -221,4 +222,4 @@ def tiny_model_dir(family: str = "reason1", scenario: str = "reachable") -> Path
         sys.path.append(test_dir)
     from conftest import build_tiny_model  # the suite's cache key: source hash + transformers version
 
-    return build_tiny_model(family, teach=True, scenario=scenario)
+    return build_tiny_model(family, teach=teach, scenario=scenario)

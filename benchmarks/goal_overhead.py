@@ -1,174 +1,402 @@
 #!/usr/bin/env python3
-"""What the node adds around the model per goal, measured with real rclpy over Fast DDS.
+"""What the node adds around one model call, and what choosing, decoding and resizing frames costs.
 
-1. Goal path, with the tiny taught model (the model's own time is reported separately): client send →
-   goal accepted, accepted → the core's model call (frame wait, selection, decode, resize, prompt), the
-   model's return → result received by the client (parse, messages, publishing, result service).
-2. Feedback rate while the (random-weight) tiny model generates a long answer.
-3. Frame selection + decode + resize (``select_aligned`` + image conversion + ``prepare_clips``) for 8 and
-   16 frames of 640×480 and 1920×1080, rgb8 and JPEG, from a buffer of real sensor_msgs messages.
+Part 1, goals (real node, tiny model, real action client over DDS, cameras from another process): for
+``--goals`` goals sent one after another, timestamps on one monotonic clock give
 
-    python benchmarks/goal_overhead.py [--goals 20] [--json out.json]   (run inside `. scripts/env.sh`)
+* send → accepted: the client's goal request until its acceptance arrives;
+* accepted → model call: acceptance until the backend's ``generate`` is entered (waiting for frames,
+  choosing and decoding them, ``prepare_clips``, building the prompt), with the frame part and
+  ``prepare_clips`` also shown on their own;
+* processor: inside ``generate``, the processor turning the prompt into tensors before ``model.generate``;
+* model return → result: ``generate`` returning until the client holds the result (parsing, the plan
+  message, publishing plan / verdict / markers / annotated image, the result over DDS).
+
+A taught tiny model answers in a handful of tokens, so these are the node's costs with the model's own
+time (a 7B model's seconds) taken out. A second run with the random tiny model generating
+``--stream-tokens`` tokens per goal measures the streaming path: action feedback messages per second
+(``feedback_rate`` caps it) and the CPU spent per generated token outside the model (detokenising,
+progress, feedback, live reasoning markers).
+
+Part 2, frame preparation without DDS: a camera buffer holding 10 s of rgb8 or JPEG frames at 10 Hz (the
+default ``buffer.store_rate``; no byte cap, so 16 frames of 1080p rgb8 fit, which the default 256 MB cap
+would not), then the node's own selection (``select_aligned``), decoding (``CameraIngest.decode``) and
+``prepare_clips`` (node defaults: 4096 visual tokens, 640×480 per frame, timestamp strip) for 8 and 16
+frames at the default 2 fps.
+
+    python benchmarks/goal_overhead.py --json out.json
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+import cv2
+
+from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, parse_size, percentile,
+                    require_installed_package, scene_frame, tiny_model_dir, use_dds_profile, write_json)
+
+HERE = Path(__file__).resolve().parent
+NODE_NAME = "bench_goal_reasoner"
 
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "test"))
+# ----------------------------------------------------------------------------------------- instrumentation
+class Marks:
+    """perf_counter() timestamps taken inside the node, per goal, in call order."""
 
-import rclpy  # noqa: E402
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+        self.stream_seconds = 0.0  # time inside the streamer's put() (per-token work outside the model)
+        self.stream_tokens = 0
 
-from conftest import build_tiny_model  # noqa: E402
-from ros_harness import Camera, Harness, image_msg, jpeg_msg, synthetic_frame  # noqa: E402
+    def mark(self, name: str) -> None:
+        self.events.append((name, time.perf_counter()))
 
-from cosmos_reason_ros.core.frame_buffer import BufferLimits, FrameBuffer, select_aligned  # noqa: E402
-from cosmos_reason_ros.core.video import VideoBudget, prepare_clips  # noqa: E402
-from cosmos_reason_ros.core.families import REASON1  # noqa: E402
-from cosmos_reason_ros.ros.camera_ingest import Camera as IngestCamera, decode_clip  # noqa: E402
-from cosmos_reason_ros.ros.parameters import CameraConfig  # noqa: E402
-from builtin_interfaces.msg import Time  # noqa: E402
-
-
-def ms(values: list[float]) -> str:
-    """median / p90 in milliseconds."""
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
-    return f"{statistics.median(values) * 1000:.1f} / {p90 * 1000:.1f}"
+    def last(self, name: str, after: float = 0.0) -> Optional[float]:
+        times = [t for n, t in self.events if n == name and t >= after]
+        return times[0] if times else None
 
 
-class GenerateTimer:
-    """Wraps the node's backend.generate to timestamp the model call (entry and return)."""
+def wrap(owner: Any, attribute: str, before: Optional[str], after: Optional[str], marks: Marks) -> None:
+    """Replace ``owner.attribute`` (a function) by one that marks its entry and exit."""
+    original = getattr(owner, attribute)
 
-    def __init__(self, backend: Any) -> None:
-        self.calls: list[tuple[float, float]] = []
-        self._generate = backend.generate
-        backend.generate = self
-
-    def __call__(self, request: Any) -> Any:
-        entered = time.monotonic()
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if before:
+            marks.mark(before)
         try:
-            return self._generate(request)
+            return original(*args, **kwargs)
         finally:
-            self.calls.append((entered, time.monotonic()))
+            if after:
+                marks.mark(after)
+
+    setattr(owner, attribute, wrapped)
 
 
-def goal_path(goals: int) -> dict[str, Any]:
-    harness = Harness({"model": str(build_tiny_model("reason1", teach=True)), "generation.max_new_tokens": 64},
-                      [Camera("front", "/bench_goal/front/image_raw", width=640, height=480)],
-                      node_name="bench_goal")
-    try:
-        harness.wait_ready()
-        timer = GenerateTimer(harness.node.backend)
-        sent_to_accepted, accepted_to_model, model_to_result, model = [], [], [], []
-        for _ in range(goals + 1):  # the first goal warms caches up and is not counted
-            sent = time.monotonic()
-            handle = harness.send("bring me the red cup")
-            accepted = time.monotonic()
-            future = handle.get_result_async()
-            harness.wait_for(future.done, 60, "result")
-            received = time.monotonic()
-            assert future.result().result.error_code == 0, future.result().result.error_msg
-            entered, returned = timer.calls[-1]
-            sent_to_accepted.append(accepted - sent)
-            accepted_to_model.append(entered - accepted)
-            model_to_result.append(received - returned)
-            model.append(returned - entered)
-        cut = slice(1, None)
-        return {"sent_to_accepted_ms": ms(sent_to_accepted[cut]), "accepted_to_model_call_ms": ms(accepted_to_model[cut]),
-                "model_return_to_result_ms": ms(model_to_result[cut]), "model_call_ms": ms(model[cut]),
-                "goals": goals}
-    finally:
-        harness.close()
+def instrument(marks: Marks) -> None:
+    from cosmos_reason_ros.core import reasoner, streaming
+    from cosmos_reason_ros.core.transformers_backend import TransformersBackend
+    from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+
+    wrap(ReasonerNode, "_collect_clips", "frames_start", "frames_end", marks)
+    wrap(reasoner, "prepare_clips", "prepare_start", "prepare_end", marks)
+    wrap(TransformersBackend, "generate", "generate_start", "generate_end", marks)
+    wrap(TransformersBackend, "_forward", "forward_start", "forward_end", marks)
+    put = streaming.CallbackStreamer.put
+
+    def timed_put(self: Any, value: Any) -> None:
+        started = time.perf_counter()
+        put(self, value)
+        marks.stream_seconds += time.perf_counter() - started
+        marks.stream_tokens += 1
+
+    streaming.CallbackStreamer.put = timed_put  # type: ignore[method-assign]
 
 
-def feedback_rate(seconds_of_generation_tokens: int = 600) -> dict[str, Any]:
-    harness = Harness({"model": str(build_tiny_model("reason1", teach=False)), "generation.temperature": 0.0,
-                       "generation.max_new_tokens": seconds_of_generation_tokens},
-                      [Camera("front", "/bench_feedback/front/image_raw")], node_name="bench_feedback")
-    try:
-        harness.wait_ready()
-        status, result, feedback = harness.run("describe the scene")
-        stats = result.plan.stats
-        streaming = [f for f in feedback if f.stage >= 4]  # thinking / answering
-        span = streaming[-1].elapsed - streaming[0].elapsed if len(streaming) > 1 else 0.0
-        return {"tokens": stats.generated_tokens, "tokens_per_s": round(stats.tokens_per_second, 1),
-                "feedback_messages": len(feedback), "feedback_hz": round((len(streaming) - 1) / span, 1) if span else 0.0,
-                "feedback_rate_parameter_hz": harness.node.settings.feedback_rate}
-    finally:
-        harness.close()
+# ------------------------------------------------------------------------------------------------ part 1
+@dataclass
+class GoalTimes:
+    send_to_accept_ms: float
+    accept_to_model_ms: float
+    frames_ms: float  # wait + choose + decode (the node's _collect_clips)
+    prepare_ms: float  # prepare_clips
+    processor_ms: float  # inside generate, before model.generate
+    model_ms: float  # model.generate itself (tiny model: not representative)
+    model_to_result_ms: float
+    status: int
 
 
-def camera_for(compressed: bool) -> IngestCamera:
-    """A camera as the node keeps it, for the node's own decode path (with its JPEG reduction)."""
-    return IngestCamera(CameraConfig("front", "front/image_raw", compressed), FrameBuffer(BufferLimits()))
+@dataclass
+class StreamFigures:
+    goals: int
+    tokens_per_goal: float
+    generation_s: float  # per goal, model.generate
+    feedback_per_s: float  # feedback messages received per second of generation
+    feedback_rate_param: float
+    stream_us_per_token: float  # streamer put() per generated token: detokenise + progress + feedback
 
 
-def selection_decode_resize(repeats: int) -> list[dict[str, Any]]:
-    budget = VideoBudget(max_visual_tokens=8192)
+class Session:
+    """A node (on its MultiThreadedExecutor, as ``main()``), a client node, cameras in another process."""
+
+    def __init__(self, model: Path, args: argparse.Namespace, marks: Marks) -> None:
+        import rclpy
+        from rclpy.action import ActionClient
+        from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+        from rclpy.parameter import Parameter
+
+        from cosmos_reason_ros.action import ReasonAboutTask
+        from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+
+        self.marks = marks
+        self.goal_type = ReasonAboutTask.Goal
+        topics = [f"/{NODE_NAME}/cam{i}/image_raw" for i in range(args.cameras)]
+        names = [f"cam{i}" for i in range(args.cameras)]
+        params: dict[str, Any] = {"model": str(model), "local.device": "cpu", "cameras.names": names}
+        params.update({f"cameras.{n}.topic": t for n, t in zip(names, topics)})
+        rclpy.logging.set_logger_level(NODE_NAME, rclpy.logging.LoggingSeverity.ERROR)
+        self.node = ReasonerNode(node_name=NODE_NAME,
+                                 parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+        self.executor = MultiThreadedExecutor(num_threads=len(names) + self.node.settings.max_queue + 4)
+        self.executor.add_node(self.node)
+        self.client_node = rclpy.create_node("bench_goal_client")
+        self.client = ActionClient(self.client_node, ReasonAboutTask, f"/{NODE_NAME}/reason")
+        self.client_executor = SingleThreadedExecutor()
+        self.client_executor.add_node(self.client_node)
+        self._threads = [threading.Thread(target=e.spin, daemon=True) for e in (self.executor, self.client_executor)]
+        for thread in self._threads:
+            thread.start()
+        self._stats = Path(tempfile.mkdtemp(prefix="cosmos-goal-")) / "sent.json"
+        self.cameras = subprocess.Popen(
+            [sys.executable, str(HERE / "camera_publisher.py"), "--topics", *topics, "--size", args.size,
+             "--stats", str(self._stats)], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        end = time.monotonic() + 120.0
+        while not (self.node.backend.ready and self.client.server_is_ready()
+                   and all(len(c.buffer) >= 2 for c in self.node.ingest.cameras.values())):
+            if time.monotonic() > end:
+                raise RuntimeError("node, action server or cameras not ready within 120 s")
+            time.sleep(0.05)
+        time.sleep(args.history + 0.5)  # a full history window of frames
+
+    def run_goal(self, max_new_tokens: int) -> tuple[GoalTimes, list[float], Any]:
+        """Send one goal, wait for its result; return the timings, feedback arrival times and the result.
+
+        Feedback times are kept only while the model generates."""
+        feedback: list[float] = []
+        accepted, done = threading.Event(), threading.Event()
+        times: dict[str, float] = {}
+        goal = self.goal_type(task="put the red cup on the tray", max_new_tokens=max_new_tokens)
+        outcome: dict[str, Any] = {}
+
+        def on_result(future: Any) -> None:
+            times["result"] = time.perf_counter()
+            outcome["response"] = future.result()
+            done.set()
+
+        def on_accepted(future: Any) -> None:
+            times["accepted"] = time.perf_counter()
+            handle = future.result()
+            outcome["handle"] = handle
+            accepted.set()
+            if handle.accepted:
+                handle.get_result_async().add_done_callback(on_result)
+            else:
+                done.set()
+
+        times["sent"] = time.perf_counter()
+        self.client.send_goal_async(goal, feedback_callback=lambda _: feedback.append(time.perf_counter())
+                                    ).add_done_callback(on_accepted)
+        if not done.wait(120.0):
+            raise RuntimeError("no result within 120 s")
+        if "response" not in outcome:
+            raise RuntimeError("goal rejected")
+        m, after = self.marks, times["sent"]
+        generate_start, generate_end = m.last("generate_start", after), m.last("generate_end", after)
+        forward_start, forward_end = m.last("forward_start", after), m.last("forward_end", after)
+        ms = lambda a, b: (b - a) * 1e3 if a is not None and b is not None else float("nan")  # noqa: E731
+        if forward_start is not None and forward_end is not None:
+            feedback = [t for t in feedback if forward_start <= t <= forward_end + 0.05]
+        return GoalTimes(
+            send_to_accept_ms=ms(times["sent"], times["accepted"]),
+            accept_to_model_ms=ms(times["accepted"], generate_start),
+            frames_ms=ms(m.last("frames_start", after), m.last("frames_end", after)),
+            prepare_ms=ms(m.last("prepare_start", after), m.last("prepare_end", after)),
+            processor_ms=ms(generate_start, forward_start), model_ms=ms(forward_start, forward_end),
+            model_to_result_ms=ms(generate_end, times["result"]), status=int(outcome["response"].status),
+        ), feedback, outcome["response"].result
+
+    def close(self) -> None:
+        self.cameras.communicate("stop\n", timeout=60.0)
+        self.node.cancel_all_goals(wait=5.0)
+        self.executor.shutdown(timeout_sec=5.0)
+        self.client_executor.shutdown(timeout_sec=5.0)
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        self.client.destroy()
+        self.client_node.destroy_node()
+        self.node.destroy_node()
+
+
+def goal_rows(times: list[GoalTimes]) -> list[list[str]]:
+    fields = [("send → accepted", "send_to_accept_ms"), ("accepted → model call", "accept_to_model_ms"),
+              ("  of which: wait + choose + decode frames", "frames_ms"),
+              ("  of which: prepare_clips (resize, timestamp strip)", "prepare_ms"),
+              ("processor (in generate, before model.generate)", "processor_ms"),
+              ("model return → result at the client", "model_to_result_ms"),
+              ("(tiny model's model.generate, for scale)", "model_ms")]
     rows = []
-    for width, height in ((640, 480), (1920, 1080)):
-        for compressed in (False, True):
-            buffer: FrameBuffer = FrameBuffer(BufferLimits(max_seconds=10, max_frames=200, max_bytes=0, min_interval=0))
-            for i in range(100):  # 10 s at 10 Hz
-                stamp = Time(sec=1000 + i // 10, nanosec=(i % 10) * 100_000_000)
-                pixels = synthetic_frame(i, width, height)
-                msg = jpeg_msg(pixels, stamp, "cam") if compressed else image_msg(pixels, stamp, "cam")
-                buffer.offer(stamp.sec + stamp.nanosec * 1e-9, msg, len(msg.data), time.monotonic())
-            for frames in (8, 16):
-                select, decode, prepare = [], [], []
-                for _ in range(repeats):
-                    t0 = time.perf_counter()
-                    _, picked = select_aligned({"front": buffer.snapshot()}, frames / 2.0, frames, 2.0)
-                    t1 = time.perf_counter()
-                    clip = decode_clip(camera_for(compressed), picked["front"], budget.max_frame_pixels, print)
-                    t2 = time.perf_counter()
-                    prepared = prepare_clips([clip], REASON1, budget)
-                    t3 = time.perf_counter()
-                    select.append(t1 - t0)
-                    decode.append(t2 - t1)
-                    prepare.append(t3 - t2)
-                rows.append({"source": f"{width}x{height} {'jpeg' if compressed else 'rgb8'}", "frames": frames,
-                             "selected": len(picked["front"]), "select_ms": ms(select), "decode_ms": ms(decode),
-                             "resize_ms": ms(prepare), "visual_tokens": prepared[0].visual_tokens})
+    for label, name in fields:
+        values = [getattr(t, name) for t in times]
+        rows.append([label, fmt(statistics.median(values), 2), fmt(percentile(values, 90), 2), fmt(max(values), 2)])
     return rows
 
 
+def stream_figures(session: Session, goals: int, tokens: int, feedback_rate: float) -> StreamFigures:
+    marks = session.marks
+    marks.stream_seconds, marks.stream_tokens = 0.0, 0
+    rates, generation = [], []
+    for _ in range(goals):
+        times, feedback, _ = session.run_goal(tokens)
+        generation.append(times.model_ms / 1e3)
+        rates.append(len(feedback) / max(times.model_ms / 1e3, 1e-9))
+    return StreamFigures(goals=goals, tokens_per_goal=marks.stream_tokens / goals,
+                         generation_s=statistics.median(generation), feedback_per_s=statistics.median(rates),
+                         feedback_rate_param=feedback_rate,
+                         stream_us_per_token=marks.stream_seconds / max(1, marks.stream_tokens) * 1e6)
+
+
+# ------------------------------------------------------------------------------------------------ part 2
+@dataclass
+class PrepareResult:
+    size: str
+    encoding: str
+    frames: int
+    select_ms: float
+    decode_ms: float
+    prepare_ms: float
+    total_ms: float
+    visual_tokens: int
+    model_frame: str  # frame size handed to the processor (with the timestamp strip)
+
+
+def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family: Any) -> PrepareResult:
+    """Fill one camera buffer with 10 s of frames, then time selection, decoding and prepare_clips."""
+    import rclpy
+    import rclpy.logging
+    from sensor_msgs.msg import CompressedImage, Image
+
+    from cosmos_reason_ros.core.frame_buffer import BufferLimits, select_aligned
+    from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.ros.camera_ingest import CameraIngest
+    from cosmos_reason_ros.ros.parameters import SPECS, CameraConfig
+
+    width, height = parse_size(size)
+    node = rclpy.create_node("bench_prepare")
+    rclpy.logging.set_logger_level("bench_prepare", rclpy.logging.LoggingSeverity.WARN)
+    topic = f"/bench_prepare/cam_{size}/image_raw" + ("/compressed" if compressed else "")
+    default = lambda name: SPECS[name].default  # noqa: E731
+    rate = default("buffer.store_rate")
+    ingest = CameraIngest(node, [CameraConfig("cam", topic, compressed)],
+                          BufferLimits(max_seconds=10.0, max_frames=int(10 * rate) + 1, max_bytes=0, min_interval=0.0),
+                          reliable=False, depth=5)
+    camera = ingest.cameras["cam"]
+    messages = []
+    for index in range(16):  # distinct images, so decoding does not reread one cached buffer
+        pixels = scene_frame(index, width, height)
+        if compressed:
+            _, encoded = cv2.imencode(".jpg", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+            messages.append(CompressedImage(format="jpeg", data=encoded.tobytes()))
+        else:
+            messages.append(Image(height=height, width=width, encoding="rgb8", step=width * 3, data=pixels.tobytes()))
+    for k in range(int(10 * rate)):
+        msg = messages[k % len(messages)]
+        stamp_ns = 1000 * 10**9 + round(k * 1e9 / rate)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+        camera.buffer.offer(stamp_ns * 1e-9, msg, len(msg.data), time.monotonic())
+    fps = default("frames.fps")
+    history = (frames - 1) / fps
+    budget = VideoBudget(max_visual_tokens=default("video.max_visual_tokens"),
+                         max_frame_pixels=default("video.max_frame_pixels"),
+                         min_frame_pixels=default("video.min_frame_pixels"),
+                         timestamp_overlay=default("video.timestamp_overlay"))
+    timings: dict[str, list[float]] = {"select": [], "decode": [], "prepare": []}
+    prepared: Any = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _, picked = select_aligned({"cam": camera.buffer.snapshot()}, history, frames, fps)
+        t1 = time.perf_counter()
+        clip = ingest.decode(camera, picked["cam"])
+        t2 = time.perf_counter()
+        prepared = prepare_clips([clip], family, budget)
+        t3 = time.perf_counter()
+        for key, (a, b) in {"select": (t0, t1), "decode": (t1, t2), "prepare": (t2, t3)}.items():
+            timings[key].append((b - a) * 1e3)
+    node.destroy_node()
+    med = {k: statistics.median(v) for k, v in timings.items()}
+    pixels = prepared[0].pixels
+    return PrepareResult(size=size, encoding="jpeg" if compressed else "rgb8", frames=pixels.shape[0],
+                         select_ms=med["select"], decode_ms=med["decode"], prepare_ms=med["prepare"],
+                         total_ms=sum(med.values()), visual_tokens=prepared[0].visual_tokens,
+                         model_frame=f"{pixels.shape[2]}x{pixels.shape[1]}")
+
+
+# -------------------------------------------------------------------------------------------------- main
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--goals", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--goals", type=int, default=20, help="goals timed (after one warm-up goal)")
+    parser.add_argument("--stream-goals", type=int, default=3, help="goals for the streaming figures (0 = skip)")
+    parser.add_argument("--stream-tokens", type=int, default=400, help="tokens per streaming goal")
+    parser.add_argument("--cameras", type=int, default=1)
+    parser.add_argument("--size", default="640x480", help="camera resolution for the goal runs")
+    parser.add_argument("--history", type=float, default=4.0, help="s of frames to buffer before the first goal")
+    parser.add_argument("--prepare-sizes", nargs="+", default=["640x480", "1920x1080"])
+    parser.add_argument("--prepare-frames", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--prepare-repeats", type=int, default=5)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    rclpy.init()
-    try:
-        path = goal_path(args.goals)
-        rate = feedback_rate()
-    finally:
-        rclpy.try_shutdown() if hasattr(rclpy, "try_shutdown") else rclpy.shutdown()
-    frames = selection_decode_resize(args.repeats)
-    print(f"Goal path over {path['goals']} goals (median / p90, ms)\n")
-    print("| sent → accepted | accepted → model call | model call (tiny model) | model return → result received |")
-    print("|---|---|---|---|")
-    print(f"| {path['sent_to_accepted_ms']} | {path['accepted_to_model_call_ms']} | {path['model_call_ms']} | "
-          f"{path['model_return_to_result_ms']} |\n")
-    print(f"Feedback: {rate['feedback_messages']} messages for {rate['tokens']} tokens at {rate['tokens_per_s']} tok/s: "
-          f"{rate['feedback_hz']} Hz while streaming (feedback_rate {rate['feedback_rate_parameter_hz']} Hz)\n")
-    print("Frame selection, decode and resize per goal (median / p90, ms)\n")
-    print("| source | frames | selected | select | decode | resize + strip | visual tokens |")
-    print("|---|---|---|---|---|---|---|")
-    for r in frames:
-        print(f"| {r['source']} | {r['frames']} | {r['selected']} | {r['select_ms']} | {r['decode_ms']} | "
-              f"{r['resize_ms']} | {r['visual_tokens']} |")
-    if args.json:
-        args.json.write_text(json.dumps({"goal_path": path, "feedback": rate, "frames": frames}, indent=2))
+    require_installed_package()
+    isolate_dds()
+    import rclpy
+    import rclpy.logging
+    import torch
+
+    from cosmos_reason_ros.core.families import FAMILIES
+    from cosmos_reason_ros.ros.parameters import SPECS
+
+    torch.set_num_threads(args.torch_threads)
+    info = machine_info()
+    marks = Marks()
+    instrument(marks)
+    with tempfile.TemporaryDirectory(prefix="cosmos-dds-") as dds_dir:
+        transport = use_dds_profile("large-shm", Path(dds_dir))
+        rclpy.init()
+        try:
+            session = Session(tiny_model_dir("reason1"), args, marks)
+            try:
+                session.run_goal(0)  # warm-up
+                goals = [session.run_goal(0) for _ in range(args.goals)]
+                times = [g[0] for g in goals]
+                succeeded = sum(1 for g in goals if g[2].error_code == 0)
+            finally:
+                session.close()
+            stream: Optional[StreamFigures] = None
+            if args.stream_goals:
+                random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
+                try:
+                    stream = stream_figures(random_session, args.stream_goals, args.stream_tokens,
+                                            SPECS["feedback_rate"].default)
+                finally:
+                    random_session.close()
+            prepare = [prepare_case(size, encoding == "jpeg", frames, args.prepare_repeats, FAMILIES["reason1"])
+                       for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames]
+        finally:
+            rclpy.try_shutdown()
+    print(f"### Goal overhead ({len(times)} goals, {succeeded} succeeded; {args.cameras} camera(s) {args.size})\n")
+    print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(times)))
+    if stream is not None:
+        print("\n### Streaming\n")
+        print(markdown_table(
+            ["goals", "tokens / goal", "generation s / goal", "feedback msgs / s", "feedback_rate", "µs / token outside the model"],
+            [[stream.goals, fmt(stream.tokens_per_goal, 0), fmt(stream.generation_s, 2), fmt(stream.feedback_per_s, 1),
+              fmt(stream.feedback_rate_param, 1), fmt(stream.stream_us_per_token, 0)]]))
+    print("\n### Frame preparation per goal (one camera; node defaults)\n")
+    print(markdown_table(
+        ["camera", "encoding", "frames", "select ms", "decode ms", "prepare_clips ms", "total ms", "to the model", "visual tokens"],
+        [[p.size, p.encoding, p.frames, fmt(p.select_ms, 3), fmt(p.decode_ms, 1), fmt(p.prepare_ms, 1),
+          fmt(p.total_ms, 1), p.model_frame, p.visual_tokens] for p in prepare]))
+    write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, transport=transport),
+                           "goals": [asdict(t) for t in times], "succeeded": succeeded,
+                           "stream": asdict(stream) if stream else None, "prepare": [asdict(p) for p in prepare]})
+    print(f"\n{machine_line(info)}; transport: {transport}", file=sys.stderr)
     return 0
 
 

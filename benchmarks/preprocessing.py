@@ -1,93 +1,137 @@
 #!/usr/bin/env python3
-"""Visual tokens and preprocessing time per clip size and token budget, so users can choose a budget.
+"""Visual tokens and CPU preprocessing time per frame count, camera resolution and token budget.
 
-For N frames of W×H per camera: ``prepare_clips`` (resize once to multiples of the token side, draw the
-Reason1 timestamp strip, enforce ``video.max_visual_tokens``) and the processor's tensor preparation
-(chat template, patchify) through the backend's own ``_preprocess``, on the CPU with the tiny Reason1
-model's processor (the same processor code as the 7B model's; the model's weights play no part here).
+For each case the package's own path runs on synthetic camera frames: ``prepare_clips`` (fit the frames to
+the budget, resize to multiples of the token size, draw the timestamp strip where the family wants it),
+then the backend's ``_preprocess`` (chat template, the real Qwen-VL processor making ``pixel_values`` and
+grid tensors, moving them to the model's device and dtype). The processor is what a real checkpoint
+uses; only the weights are tiny, and they are not involved, so token counts and times are those of the
+7B/8B models' preprocessing on this CPU. The table shows what a ``video.max_visual_tokens`` budget buys:
+the frame size the model gets, the tokens it costs (checked against the processor's own grid) and the
+CPU time before the model sees it. Prefill on the GPU grows with those tokens; it is not measured here.
+(Text tokens are not reported: the tiny model's tokenizer is not the real one.)
 
-    python benchmarks/preprocessing.py [--repeats 5] [--json out.json]
+    python benchmarks/preprocessing.py --budgets 1024 4096 8192 --json out.json
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "test"))
-
-from conftest import build_tiny_model  # noqa: E402  (the cached tiny model builder of the test suite)
-
-from cosmos_reason_ros.core.prompts import build_prompt  # noqa: E402
-from cosmos_reason_ros.core.transformers_backend import TransformersBackend, TransformersConfig  # noqa: E402
-from cosmos_reason_ros.core.types import CameraClip, Frame, Mode  # noqa: E402
-from cosmos_reason_ros.core.video import VideoBudget, prepare_clips  # noqa: E402
-
-RESOLUTIONS = ((640, 480), (1920, 1080))
-FRAME_COUNTS = (4, 8, 16)
-BUDGETS = (2048, 4096, 8192)
+from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, parse_size,
+                    require_installed_package, scene_frame, tiny_model_dir, write_json)
 
 
-def textured_frames(count: int, width: int, height: int) -> list[Frame]:
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    return [Frame(np.roll(base, 8 * i, axis=1), 100.0 + 0.5 * i) for i in range(count)]
+@dataclass
+class Result:
+    family: str
+    camera: str
+    frames_in: int
+    budget: int  # video.max_visual_tokens
+    max_frame_pixels: int  # video.max_frame_pixels
+    frames_kept: int
+    model_frame: str  # W×H handed to the processor, timestamp strip included
+    visual_tokens: int  # from prepare_clips
+    processor_visual_tokens: int  # from the processor's grid_thw (must agree)
+    prepare_ms: float
+    processor_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.prepare_ms + self.processor_ms
 
 
-def median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000
+def load_backend(family: str) -> Any:
+    """The package's TransformersBackend on a tiny random model of ``family`` (its processor is the real one)."""
+    from cosmos_reason_ros.core.transformers_backend import TransformersBackend, TransformersConfig
+
+    backend = TransformersBackend(TransformersConfig(model=str(tiny_model_dir(family, teach=False)), device="cpu",
+                                                     warmup=False))
+    backend.load()
+    return backend
 
 
-def measure(backend: TransformersBackend, width: int, height: int, frames: int, budget: int, repeats: int) -> dict:
-    clip = CameraClip("front", textured_frames(frames, width, height), "front")
+def run_case(backend: Any, family_name: str, size: str, frames: int, budget_tokens: int, max_frame_pixels: int,
+             repeats: int) -> Result:
+    from cosmos_reason_ros.core.prompts import build_prompt
+    from cosmos_reason_ros.core.types import CameraClip, Frame, Mode
+    from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.ros.parameters import SPECS
+
+    width, height = parse_size(size)
+    clip = CameraClip("front", [Frame(scene_frame(i, width, height), 100.0 + 0.5 * i) for i in range(frames)],
+                      "front_optical_frame")
+    budget = VideoBudget(max_visual_tokens=budget_tokens, max_frame_pixels=max_frame_pixels,
+                         min_frame_pixels=min(SPECS["video.min_frame_pixels"].default, max_frame_pixels))
     prepare, processor = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
-        prepared = prepare_clips([clip], backend.family, VideoBudget(max_visual_tokens=budget))
-        prepare.append(time.perf_counter() - started)
-        prompt = build_prompt(backend.family, Mode.DECOMPOSE, "put the red cup on the tray", prepared)
-        started = time.perf_counter()
-        inputs, visual = backend._preprocess(prompt)
-        processor.append(time.perf_counter() - started)
-    kept = prepared[0]
-    return {
-        "resolution": f"{width}x{height}", "frames": frames, "budget": budget,
-        "frames_kept": kept.num_frames, "model_frame": f"{kept.pixels.shape[2]}x{kept.pixels.shape[1]}",
-        "visual_tokens": visual, "prompt_tokens": int(inputs["input_ids"].shape[1]),
-        "prepare_ms": median_ms(prepare), "processor_ms": median_ms(processor),
-    }
+        t0 = time.perf_counter()
+        prepared = prepare_clips([clip], backend.family, budget)
+        t1 = time.perf_counter()
+        _, visual = backend._preprocess(build_prompt(backend.family, Mode.DECOMPOSE, "put the red cup on the tray",
+                                                          prepared))
+        t2 = time.perf_counter()
+        prepare.append((t1 - t0) * 1e3)
+        processor.append((t2 - t1) * 1e3)
+    pixels = prepared[0].pixels
+    return Result(family=family_name, camera=size, frames_in=frames, budget=budget_tokens,
+                  max_frame_pixels=max_frame_pixels, frames_kept=pixels.shape[0],
+                  model_frame=f"{pixels.shape[2]}x{pixels.shape[1]}", visual_tokens=prepared[0].visual_tokens,
+                  processor_visual_tokens=visual, prepare_ms=statistics.median(prepare), processor_ms=statistics.median(processor))
 
 
-def table(rows: list[dict]) -> str:
-    lines = ["| source | frames | budget | kept | model frame (W×H, strip incl.) | visual tokens | "
-             "prepare_clips ms | processor ms |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['resolution']} | {r['frames']} | {r['budget']} | {r['frames_kept']} | {r['model_frame']} | "
-              f"{r['visual_tokens']} | {r['prepare_ms']:.1f} | {r['processor_ms']:.1f} |" for r in rows]
-    return "\n".join(lines)
+def table(results: list[Result]) -> str:
+    return markdown_table(
+        ["family", "camera", "frames", "max_visual_tokens", "max_frame_pixels", "frames kept", "to the model",
+         "visual tokens", "prepare_clips ms", "processor ms", "total ms"],
+        [[r.family, r.camera, r.frames_in, r.budget, r.max_frame_pixels, r.frames_kept, r.model_frame, r.visual_tokens,
+          fmt(r.prepare_ms, 1), fmt(r.processor_ms, 1), fmt(r.total_ms, 1)] for r in results])
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--frames", type=int, nargs="+", default=list(FRAME_COUNTS))
-    parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS))
-    parser.add_argument("--json", type=Path)
+    parser.add_argument("--families", nargs="+", default=["reason1", "reason2"], choices=["reason1", "reason2"])
+    parser.add_argument("--sizes", nargs="+", default=["640x480", "1920x1080"], help="camera WIDTHxHEIGHT ...")
+    parser.add_argument("--frames", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1024, 4096, 8192],
+                        help="video.max_visual_tokens values")
+    parser.add_argument("--max-frame-pixels", type=int, nargs="+", default=None,
+                        help="video.max_frame_pixels values (default: the node's, 640x480 = 307200)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    backend = TransformersBackend(TransformersConfig(model=str(build_tiny_model("reason1", teach=False)),
-                                                     device="cpu", warmup=False))
-    backend.load()
-    rows = [measure(backend, w, h, n, budget, args.repeats)
-            for (w, h) in RESOLUTIONS for n in args.frames for budget in args.budgets]
-    print(table(rows))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    require_installed_package()
+    isolate_dds()
+    import torch
+
+    from cosmos_reason_ros.ros.parameters import SPECS
+
+    torch.set_num_threads(args.torch_threads)
+    pixel_caps = args.max_frame_pixels or [SPECS["video.max_frame_pixels"].default]
+    info = machine_info()
+    results = []
+    for family in args.families:
+        backend = load_backend(family)
+        run_case(backend, family, args.sizes[0], args.frames[0], args.budgets[0], pixel_caps[0], 1)  # warm-up
+        for size in args.sizes:
+            for frames in args.frames:
+                for pixels in pixel_caps:
+                    for budget in args.budgets:
+                        result = run_case(backend, family, size, frames, budget, pixels, args.repeats)
+                        if result.visual_tokens != result.processor_visual_tokens:
+                            raise AssertionError(f"token count mismatch: {result}")
+                        results.append(result)
+        backend.close()
+    print(table(results))
+    write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, max_frame_pixels=pixel_caps),
+                           "results": [dict(asdict(r), total_ms=r.total_ms) for r in results]})
+    print(f"\n{machine_line(info)}", file=sys.stderr)
     return 0
 
 
