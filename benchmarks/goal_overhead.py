@@ -313,7 +313,7 @@ def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family:
         t0 = time.perf_counter()
         _, picked = select_aligned({"cam": camera.buffer.snapshot()}, history, frames, fps)
         t1 = time.perf_counter()
-        clip = ingest.decode(camera, picked["cam"])
+        clip = ingest.decode(camera, picked["cam"], budget.max_frame_pixels)
         t2 = time.perf_counter()
         prepared = prepare_clips([clip], family, budget)
         t3 = time.perf_counter()

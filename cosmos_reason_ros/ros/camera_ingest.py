@@ -141,8 +141,17 @@ class CameraIngest:
 
         thread = threading.Thread(target=spin, name=f"{owner.get_name()}-camera-ingest", daemon=True)
         _COMPANIONS[thread] = stop
+        self._companion = (thread, stop)
         thread.start()
         return subscriber
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop taking frames: end the companion executor and destroy its node (idempotent)."""
+        thread, stop = self._companion
+        if not stop.done():
+            stop.set_result(True)
+        if thread is not threading.current_thread():
+            thread.join(timeout=timeout)
 
     def _callback(self, camera: Camera, check: Callable[[Any], Optional[str]]) -> Callable[[Any], None]:
         def on_image(msg: Any) -> None:

@@ -390,6 +390,7 @@ class ReasonerNode(Node):
         self._closing.set()
         self.cancel_all_goals()
         self.action_server.destroy()
+        self.ingest.close()
         super().destroy_node()
 
 
@@ -398,7 +399,7 @@ def main(args: Optional[list[str]] = None) -> int:
     rclpy.init(args=args if args is not None else sys.argv)
     node = ReasonerNode()
     s = node.settings
-    executor = MultiThreadedExecutor(num_threads=len(node.ingest.cameras) + s.max_queue + 4)
+    executor = MultiThreadedExecutor(num_threads=s.max_queue + 4)
     executor.add_node(node)
     shutdown_error = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
     try:
