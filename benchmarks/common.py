@@ -47,38 +47,13 @@ def isolate_dds() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
-#: A Fast DDS profile for camera-sized messages between processes on one host: shared memory with 64 MB
-#: segments (the default 512 KB segments and UDP socket buffers lost most frames of 640×480 and larger
-#: best-effort images here, even at a subscriber that does nothing), plus UDPv4 for everything else.
-LARGE_SHM_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
-<dds xmlns="http://www.eprosima.com">
-  <profiles>
-    <transport_descriptors>
-      <transport_descriptor>
-        <transport_id>shm_large</transport_id>
-        <type>SHM</type>
-        <segment_size>67108864</segment_size>
-      </transport_descriptor>
-      <transport_descriptor>
-        <transport_id>udp</transport_id>
-        <type>UDPv4</type>
-      </transport_descriptor>
-    </transport_descriptors>
-    <participant profile_name="large_images" is_default_profile="true">
-      <rtps>
-        <userTransports>
-          <transport_id>shm_large</transport_id>
-          <transport_id>udp</transport_id>
-        </userTransports>
-        <useBuiltinTransports>false</useBuiltinTransports>
-      </rtps>
-    </participant>
-  </profiles>
-</dds>
-"""
+#: The package's Fast DDS profile for camera-sized messages between processes on one host: shared memory
+#: with 64 MB segments (the default 512 KB segments lost nearly every best-effort image of 640×480 and
+#: larger here, even at a subscriber that does nothing), plus UDPv4 for everything else.
+LARGE_SHM_PROFILE_FILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_images.xml"
 
 
-def use_dds_profile(profile: str, directory: Path) -> str:
+def use_dds_profile(profile: str) -> str:
     """Apply ``profile`` ('large-shm' or 'default') to this process and its children; return a description.
 
     An existing FASTDDS_DEFAULT_PROFILES_FILE, or a non-Fast-DDS RMW, is left alone and reported as such.
@@ -90,10 +65,8 @@ def use_dds_profile(profile: str, directory: Path) -> str:
         return f"{os.environ['RMW_IMPLEMENTATION']} defaults (profile {profile} is for Fast DDS)"
     if "FASTDDS_DEFAULT_PROFILES_FILE" in os.environ:
         return f"FASTDDS_DEFAULT_PROFILES_FILE={os.environ['FASTDDS_DEFAULT_PROFILES_FILE']} (kept)"
-    path = directory / "fastdds_large_shm.xml"
-    path.write_text(LARGE_SHM_PROFILE)
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(path)
-    return "Fast DDS, shared memory with 64 MB segments + UDPv4 (benchmarks/common.py LARGE_SHM_PROFILE)"
+    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(LARGE_SHM_PROFILE_FILE)
+    return "Fast DDS, shared memory with 64 MB segments + UDPv4 (config/fastdds_large_images.xml)"
 
 
 def percentile(values: Sequence[float], q: float) -> float:

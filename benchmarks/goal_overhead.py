@@ -37,7 +37,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import cv2
 
@@ -357,30 +357,29 @@ def main(argv: Optional[list[str]] = None) -> int:
     info = machine_info()
     marks = Marks()
     instrument(marks)
-    with tempfile.TemporaryDirectory(prefix="cosmos-dds-") as dds_dir:
-        transport = use_dds_profile("large-shm", Path(dds_dir))
-        rclpy.init()
+    transport = use_dds_profile("large-shm")
+    rclpy.init()
+    try:
+        session = Session(tiny_model_dir("reason1"), args, marks)
         try:
-            session = Session(tiny_model_dir("reason1"), args, marks)
-            try:
-                session.run_goal(0)  # warm-up
-                goals = [session.run_goal(0) for _ in range(args.goals)]
-                times = [g[0] for g in goals]
-                succeeded = sum(1 for g in goals if g[2].error_code == 0)
-            finally:
-                session.close()
-            stream: Optional[StreamFigures] = None
-            if args.stream_goals:
-                random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
-                try:
-                    stream = stream_figures(random_session, args.stream_goals, args.stream_tokens,
-                                            SPECS["feedback_rate"].default)
-                finally:
-                    random_session.close()
-            prepare = [prepare_case(size, encoding == "jpeg", frames, args.prepare_repeats, FAMILIES["reason1"])
-                       for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames]
+            session.run_goal(0)  # warm-up
+            goals = [session.run_goal(0) for _ in range(args.goals)]
+            times = [g[0] for g in goals]
+            succeeded = sum(1 for g in goals if g[2].error_code == 0)
         finally:
-            rclpy.try_shutdown()
+            session.close()
+        stream: Optional[StreamFigures] = None
+        if args.stream_goals:
+            random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
+            try:
+                stream = stream_figures(random_session, args.stream_goals, args.stream_tokens,
+                                        SPECS["feedback_rate"].default)
+            finally:
+                random_session.close()
+        prepare = [prepare_case(size, encoding == "jpeg", frames, args.prepare_repeats, FAMILIES["reason1"])
+                   for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames]
+    finally:
+        rclpy.try_shutdown()
     print(f"### Goal overhead ({len(times)} goals, {succeeded} succeeded; {args.cameras} camera(s) {args.size})\n")
     print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(times)))
     if stream is not None:

@@ -100,6 +100,7 @@ class CaseResult:
     rss_mb_before: float  # node ready, cameras not yet publishing
     rss_mb_at: dict[str, Optional[float]] = field(default_factory=dict)  # "10s", "30s", "end"
     rss_mb_peak: float = 0.0
+    rss_mb_by_10s: list[float] = field(default_factory=list)  # median RSS in each 10 s slice of the window
     goals: dict[str, int] = field(default_factory=dict)
 
 
@@ -288,6 +289,8 @@ def summarise(case: Case, figures: dict[str, Any], sent_info: dict[str, Any], se
 
     marks = {f"{int(m)}s": rss_at(m) for m in RSS_MARKS}
     marks["end"] = mb(rss[-1][1])
+    slices = [[v for t, v in rss if start <= t < start + 10.0] for start in range(0, int(seconds), 10)]
+    by_10s = [mb(sorted(s)[len(s) // 2]) for s in slices if s]
     wall = figures["t1"] - figures["t0"]
     sizes = sent_info["message_bytes"]
     return CaseResult(
@@ -302,7 +305,7 @@ def summarise(case: Case, figures: dict[str, Any], sent_info: dict[str, Any], se
                           else float("nan")),  # with a goal the model's CPU dominates: not a per-frame cost
         publisher_cpu_share=sent_info["cpu_share"],
         rss_mb_before=mb(figures["rss_before"]), rss_mb_at=marks,
-        rss_mb_peak=mb(max(value for _, value in rss)), goals=sent_info["goals"],
+        rss_mb_peak=mb(max(value for _, value in rss)), goals=sent_info["goals"], rss_mb_by_10s=by_10s,
     )
 
 
@@ -323,6 +326,15 @@ def row(r: CaseResult) -> list[Any]:
 
 def table(results: list[CaseResult]) -> str:
     return markdown_table(HEADERS, [row(r) for r in results])
+
+
+def memory_table(results: list[CaseResult]) -> str:
+    """Resident memory over the window, median of each 10 s slice: flat once the buffers are full."""
+    longest = max((len(r.rss_mb_by_10s) for r in results), default=0)
+    headers = ["cameras", "size", "encoding", "goal", "before"] + [f"{10 * i}–{10 * (i + 1)} s" for i in range(longest)]
+    rows = [[r.cameras, r.size, r.encoding, "yes" if r.goal else "no", fmt(r.rss_mb_before, 0)]
+            + [fmt(v, 0) for v in r.rss_mb_by_10s] + ["–"] * (longest - len(r.rss_mb_by_10s)) for r in results]
+    return markdown_table(headers, rows)
 
 
 def cases_from(args: argparse.Namespace) -> list[Case]:
@@ -374,17 +386,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     info = machine_info()
     results = []
-    with tempfile.TemporaryDirectory(prefix="cosmos-dds-") as dds_dir:
-        transport = use_dds_profile(args.dds_profile, Path(dds_dir))
-        for index, case in enumerate(cases_from(args)):
-            started = time.monotonic()
-            result = run_case(case, args, model, index)
-            print(f"  {case.cameras} × {case.size} {case.encoding} goal={case.goal} [{case.setup}]: delivered "
-                  f"{result.delivered:.1%}, take p50 {fmt(result.take_ms_p50, 3)} ms, CPU {result.cpu_share:.1%} "
-                  f"({fmt(result.cpu_ms_per_frame, 2)} ms/frame), publisher CPU {result.publisher_cpu_share:.0%}, "
-                  f"late ticks {result.publisher_late_ticks} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
-            results.append(result)
+    transport = use_dds_profile(args.dds_profile)
+    for index, case in enumerate(cases_from(args)):
+        started = time.monotonic()
+        result = run_case(case, args, model, index)
+        print(f"  {case.cameras} × {case.size} {case.encoding} goal={case.goal} [{case.setup}]: delivered "
+              f"{result.delivered:.1%}, take p50 {fmt(result.take_ms_p50, 3)} ms, CPU {result.cpu_share:.1%} "
+              f"({fmt(result.cpu_ms_per_frame, 2)} ms/frame), publisher CPU {result.publisher_cpu_share:.0%}, "
+              f"late ticks {result.publisher_late_ticks} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+        results.append(result)
     print(table(results))
+    print("\n" + memory_table(results))
     settings = {k: v for k, v in vars(args).items() if k != "json"}
     settings["transport"] = transport
     write_json(args.json, {"machine": info, "settings": settings, "results": [asdict(r) for r in results]})

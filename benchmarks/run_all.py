@@ -101,7 +101,9 @@ def measure(out_dir: Path, quick: bool) -> float:
         if subprocess.run(command, stdout=subprocess.DEVNULL).returncode:
             sys.exit(f"{script} failed")
         print(f"[run_all] {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
-    return time.monotonic() - started
+    wall = time.monotonic() - started
+    (out_dir / "run_all.json").write_text(json.dumps({"wall_s": wall, "quick": quick}))
+    return wall
 
 
 # ------------------------------------------------------------------------------------------- rendering
@@ -116,6 +118,14 @@ def ingest_table(data: Optional[dict[str, Any]]) -> str:
     if data is None:
         return "_not run_"
     return ingest.table([ingest.CaseResult(**r) for r in data["results"]])
+
+
+def memory_table(data: Optional[dict[str, Any]]) -> str:
+    import ingest
+
+    if data is None:
+        return "_not run_"
+    return ingest.memory_table([ingest.CaseResult(**r) for r in data["results"]])
 
 
 def settings_line(data: Optional[dict[str, Any]], keys: list[str]) -> str:
@@ -225,7 +235,8 @@ def render(out_dir: Path, wall: Optional[float], quick: bool) -> dict[str, str]:
         + ingest_table(load(out_dir, "ingest_setups_goal")),
         "ingest-transport": ingest_table(load(out_dir, "ingest_transport")),
         "ingest-plateau": settings_line(load(out_dir, "ingest_plateau"), keys) + "\n\n"
-        + ingest_table(load(out_dir, "ingest_plateau")),
+        + ingest_table(load(out_dir, "ingest_plateau")) + "\n\nResident memory (MB), median of each 10 s:\n\n"
+        + memory_table(load(out_dir, "ingest_plateau")),
         "preprocessing": preprocessing_table(load(out_dir, "preprocessing"), load(out_dir, "preprocessing_hd")),
         "ratio": ratio_section(goal, matrix),
     }
@@ -262,8 +273,12 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     isolate_dds()
     out_dir = args.from_json or args.out
-    wall = None if args.from_json else measure(out_dir, args.quick)
-    update_document(args.doc, render(out_dir, wall, args.quick))
+    if args.from_json:
+        run = load(out_dir, "run_all") or {}
+        wall, quick = run.get("wall_s"), run.get("quick", False)
+    else:
+        wall, quick = measure(out_dir, args.quick), args.quick
+    update_document(args.doc, render(out_dir, wall, quick))
     print(f"[run_all] wrote {args.doc}" + (f" after {wall / 60:.1f} min" if wall else ""), file=sys.stderr)
     return 0
 

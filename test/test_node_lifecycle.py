@@ -143,3 +143,39 @@ def test_installed_node_with_default_config_answers_a_goal(rclpy_session, reason
         node.destroy_node()
     assert "ready in" in output
     assert process.returncode == 0, output[-2000:]
+
+
+def test_camera_companion_node_follows_the_node(rclpy_session, reason1_model):
+    """Cameras are taken on `<node>_cameras` with its own thread: frames keep arriving while the node itself is
+    off its executor, and destroying the node ends that thread and removes the companion node."""
+    import threading
+
+    from ros_harness import Camera, Harness
+
+    h = Harness({"model": str(reason1_model)}, [Camera("front", "/test_companion/front/image_raw")],
+                node_name="reasoner_companion")
+    try:
+        h.wait_ready()
+        h.wait_for(lambda: ("reasoner_companion_cameras", "/") in h.helper.get_node_names_and_namespaces(), 10,
+                   "the companion node in the graph")
+        threads = [t for t in threading.enumerate() if t.name == "reasoner_companion-camera-ingest"]
+        assert len(threads) == 1 and threads[0].is_alive()
+
+        # Take the node off its executor: nothing of the node itself is served now, yet frames keep coming.
+        buffer = h.node.ingest.cameras["front"].buffer
+        h.executor.remove_node(h.node)
+        try:
+            before = buffer.snapshot()[-1].stamp
+            h.wait_for(lambda: buffer.snapshot()[-1].stamp > before + 0.5, 5, "frames with the node off its executor")
+        finally:
+            h.executor.add_node(h.node)
+    finally:
+        h.close()
+    threads[0].join(timeout=5.0)
+    assert not threads[0].is_alive()
+    observer = rclpy_session.create_node("test_companion_observer")
+    try:
+        Harness.wait_for(lambda: ("reasoner_companion_cameras", "/") not in observer.get_node_names_and_namespaces(),
+                         10, "the companion node to leave the graph")
+    finally:
+        observer.destroy_node()

@@ -88,6 +88,7 @@ class CameraIngest:
                  depth: int) -> None:
         self._node = node
         self._log = node.get_logger()
+        self._companion: Optional[tuple[threading.Thread, Future]] = None  # set by _subscriber_node
         self.cameras: dict[str, Camera] = {}
         if reliable:
             qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -147,6 +148,8 @@ class CameraIngest:
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop taking frames: end the companion executor and destroy its node (idempotent)."""
+        if self._companion is None:
+            return
         thread, stop = self._companion
         if not stop.done():
             stop.set_result(True)
