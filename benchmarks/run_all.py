@@ -199,8 +199,8 @@ def ratio_section(goal: Optional[dict[str, Any]], matrix: Optional[dict[str, Any
         markdown_table(["decode speed anchor", "tok/s", f"{ANSWER_TOKENS}-token answer (s)", "node overhead (ms)",
                         "overhead ÷ decode", "with the worst frame preparation"], rows),
     ]
-    if matrix is not None:
-        idle = [r for r in matrix["results"] if not r["goal"]]
+    idle = [r for r in matrix["results"] if not r["goal"]] if matrix is not None else []
+    if idle:
         worst = max(idle, key=lambda r: r["cpu_share"])
         text.append(f"\nContinuous cost of camera ingest (idle node, highest measured): {worst['cameras']} × "
                     f"{worst['size']} {worst['encoding']} at 30 Hz = {worst['cpu_share']:.0%} of one core, "
