@@ -78,6 +78,58 @@ class Camera:
         return self.config.name
 
 
+class _Companion:
+    """The camera subscriber node, its executor and the thread spinning it."""
+
+    def __init__(self, node: Node, executor: SingleThreadedExecutor) -> None:
+        self.node = node
+        self.executor = executor
+        self.stop: Future = Future()  # done when closed, when the owner is gone, or at interpreter exit
+        self.orphaned = False  # the owner was destroyed without close()
+        self._thread: Optional[threading.Thread] = None
+        self._lock = threading.Lock()
+        self._spinning = False
+        self._destroyed = False
+
+    def start(self, name: str) -> None:
+        self._thread = threading.Thread(target=self._spin, name=name, daemon=True)
+        _COMPANIONS[self._thread] = self.stop
+        self._spinning = True
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin_until_future_complete(self.stop)
+        except _CONTEXT_SHUT_DOWN:
+            pass
+        finally:
+            _COMPANIONS.pop(threading.current_thread(), None)
+            with self._lock:
+                self._spinning = False
+                orphaned = self.orphaned
+            if orphaned:
+                self._destroy()
+
+    def close(self, timeout: float) -> None:
+        if not self.stop.done():
+            self.stop.set_result(True)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=timeout)
+        with self._lock:
+            if self._spinning:  # still inside a callback: the thread destroys the node when it ends
+                self.orphaned = True
+                return
+        self._destroy()
+
+    def _destroy(self) -> None:
+        with self._lock:
+            if self._destroyed:
+                return
+            self._destroyed = True
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+
+
 class CameraIngest:
     """Subscribes to every configured camera (on a companion node, see above) and keeps its recent frames."""
 
@@ -88,7 +140,7 @@ class CameraIngest:
                  depth: int) -> None:
         self._node = node
         self._log = node.get_logger()
-        self._companion: Optional[tuple[threading.Thread, Future]] = None  # set by _subscriber_node
+        self._companion: Optional[_Companion] = None  # set by _subscriber_node
         self.cameras: dict[str, Camera] = {}
         if reliable:
             qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -116,45 +168,29 @@ class CameraIngest:
             f"{owner.get_name()}_cameras", namespace=owner.get_namespace(), context=owner.context,
             use_global_arguments=False, start_parameter_services=False, enable_rosout=False,
             parameter_overrides=[Parameter("start_type_description_service", value=False)])
-        executor = SingleThreadedExecutor(context=owner.context)
-        executor.add_node(subscriber)
-        stop: Future = Future()  # done when the owner is destroyed or the interpreter exits
+        companion = _Companion(subscriber, SingleThreadedExecutor(context=owner.context))
+        companion.executor.add_node(subscriber)
 
         def check_owner() -> None:
             try:
                 with owner.handle:
                     return
-            except InvalidHandle:
-                if not stop.done():
-                    stop.set_result(True)
+            except InvalidHandle:  # destroyed without close(): the companion thread cleans up after itself
+                companion.orphaned = True
+                if not companion.stop.done():
+                    companion.stop.set_result(True)
 
         subscriber.create_timer(self.OWNER_CHECK_PERIOD, check_owner)
-
-        def spin() -> None:
-            try:
-                executor.spin_until_future_complete(stop)
-            except _CONTEXT_SHUT_DOWN:
-                pass
-            finally:
-                executor.shutdown(timeout_sec=1.0)
-                subscriber.destroy_node()
-                _COMPANIONS.pop(thread, None)
-
-        thread = threading.Thread(target=spin, name=f"{owner.get_name()}-camera-ingest", daemon=True)
-        _COMPANIONS[thread] = stop
-        self._companion = (thread, stop)
-        thread.start()
+        companion.start(f"{owner.get_name()}-camera-ingest")
+        self._companion = companion
         return subscriber
 
     def close(self, timeout: float = 2.0) -> None:
-        """Stop taking frames: end the companion executor and destroy its node (idempotent)."""
-        if self._companion is None:
-            return
-        thread, stop = self._companion
-        if not stop.done():
-            stop.set_result(True)
-        if thread is not threading.current_thread():
-            thread.join(timeout=timeout)
+        """Stop taking frames: end the companion executor thread, then destroy its node on this thread
+        (idempotent). Destruction happens here, not on the companion thread, so that it never runs
+        concurrently with the owner's own teardown (nodes of one context share one DDS participant)."""
+        if self._companion is not None:
+            self._companion.close(timeout)
 
     def _callback(self, camera: Camera, check: Callable[[Any], Optional[str]]) -> Callable[[Any], None]:
         def on_image(msg: Any) -> None:

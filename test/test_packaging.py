@@ -1,0 +1,88 @@
+"""setup.py: the pip-style wheel carries the Python package, the version from package.xml, the dependencies
+from requirements.txt and the console scripts; its core imports and runs with ROS unavailable."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """Build the wheel from a copy of the files setup.py uses (keeps setuptools' build/ out of colcon's)."""
+    src = tmp_path_factory.mktemp("src")
+    for name in ("setup.py", "package.xml", "requirements.txt", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "cosmos_reason_ros", src / "cosmos_reason_ros",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("wheel")
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (built,) = out.glob("cosmos_reason_ros-*.whl")
+    return built
+
+
+def _read(whl: zipfile.ZipFile, suffix: str) -> str:
+    (name,) = [n for n in whl.namelist() if n.endswith(suffix)]
+    return whl.read(name).decode()
+
+
+def test_wheel_metadata_comes_from_the_single_sources(wheel):
+    version = re.search(r"<version>([^<]+)</version>", (REPO / "package.xml").read_text()).group(1).strip()
+    assert wheel.name.startswith(f"cosmos_reason_ros-{version}-")
+    with zipfile.ZipFile(wheel) as whl:
+        metadata = _read(whl, ".dist-info/METADATA")
+        requires = {str(Requirement(line.split(":", 1)[1]))
+                    for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
+        wanted = {str(Requirement(line.split("#", 1)[0]))
+                  for line in (REPO / "requirements.txt").read_text().splitlines() if line.split("#", 1)[0].strip()}
+        assert requires == wanted
+        scripts = _read(whl, ".dist-info/entry_points.txt")
+        for script in ("cosmos-reasoner", "cosmos-reason-ask", "cosmos-reason-replay", "cosmos-reason-make-tiny-model"):
+            assert re.search(rf"^{script} = cosmos_reason_ros\.", scripts, re.M), script
+        names = set(whl.namelist())
+    for module in ("core/video.py", "core/parsing.py", "ros/reasoner_node.py", "tools/ask.py", "bt/behaviours.py",
+                   "testing/chat_template.jinja"):
+        assert f"cosmos_reason_ros/{module}" in names, module
+    assert not any(n.startswith(("test/", "benchmarks/")) for n in names)
+
+
+def test_installed_wheel_core_runs_without_ros(wheel, tmp_path):
+    target = tmp_path / "site"
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                           str(wheel)], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    probe = f"""
+import sys
+sys.path.insert(0, {str(target)!r})
+for name in ("rclpy", "rosidl_runtime_py", "sensor_msgs"):
+    sys.modules[name] = None  # importing any of these now raises ImportError
+import numpy as np
+import cosmos_reason_ros
+assert cosmos_reason_ros.__file__.startswith({str(target)!r}), cosmos_reason_ros.__file__
+from cosmos_reason_ros.core.families import REASON1
+from cosmos_reason_ros.core.parsing import parse_output
+from cosmos_reason_ros.core.types import CameraClip, Frame, Mode
+from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
+frames = [Frame(pixels=np.zeros((480, 640, 3), np.uint8), stamp=float(i)) for i in range(4)]
+clips = prepare_clips([CameraClip(camera="front", frames=frames)], REASON1, VideoBudget(max_visual_tokens=1024))
+print("tokens", clips[0].visual_tokens)
+outcome = parse_output('<think>x</think>\\n<answer>{{"feasible": "yes", "confidence": 0.9}}</answer>', REASON1, Mode.FEASIBILITY)
+print("verdict", outcome.ok, outcome.parsed.feasibility.verdict.name)
+"""
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    tokens = int(re.search(r"tokens (\d+)", run.stdout).group(1))
+    assert 0 < tokens <= 1024
+    assert "verdict True FEASIBLE" in run.stdout
