@@ -9,7 +9,10 @@ ROS Parameters
 
 Subscriptions
     ``cameras.<name>.topic`` (sensor_msgs/Image, or sensor_msgs/CompressedImage for ``.../compressed``):
-    sensor-data QoS by default; the callback only stores the message in a bounded ring buffer.
+    sensor-data QoS by default; the callback only stores the message in a bounded ring buffer. Topics
+    resolve against this node (its namespace and remappings apply); the subscriptions themselves live on a
+    companion node ``<name>_cameras`` with an executor thread of its own, so goals and services never
+    delay a frame (see ``camera_ingest``).
 
 Publishers
     ``~/plan`` (cosmos_reason_ros/TaskPlan): every successful plan; reliable, transient local, depth 1.
