@@ -112,20 +112,13 @@ def load(out_dir: Path, name: str) -> Optional[dict[str, Any]]:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def ingest_table(data: Optional[dict[str, Any]]) -> str:
+def ingest_table(data: Optional[dict[str, Any]], render: str = "table") -> str:
+    """An ingest run's results as one of ingest.py's tables (``table`` or ``memory_table``)."""
     import ingest
 
     if data is None:
         return "_not run_"
-    return ingest.table([ingest.CaseResult(**r) for r in data["results"]])
-
-
-def memory_table(data: Optional[dict[str, Any]]) -> str:
-    import ingest
-
-    if data is None:
-        return "_not run_"
-    return ingest.memory_table([ingest.CaseResult(**r) for r in data["results"]])
+    return getattr(ingest, render)([ingest.CaseResult(**r) for r in data["results"]])
 
 
 def settings_line(data: Optional[dict[str, Any]], keys: list[str]) -> str:
@@ -236,7 +229,7 @@ def render(out_dir: Path, wall: Optional[float], quick: bool) -> dict[str, str]:
         "ingest-transport": ingest_table(load(out_dir, "ingest_transport")),
         "ingest-plateau": settings_line(load(out_dir, "ingest_plateau"), keys) + "\n\n"
         + ingest_table(load(out_dir, "ingest_plateau")) + "\n\nResident memory (MB), median of each 10 s:\n\n"
-        + memory_table(load(out_dir, "ingest_plateau")),
+        + ingest_table(load(out_dir, "ingest_plateau"), "memory_table"),
         "preprocessing": preprocessing_table(load(out_dir, "preprocessing"), load(out_dir, "preprocessing_hd")),
         "ratio": ratio_section(goal, matrix),
     }

@@ -43,18 +43,16 @@ from .parameters import CameraConfig
 #: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
 _CONTEXT_SHUT_DOWN = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
 
-#: Companion executor threads still running, with the future that stops each.
-_COMPANIONS: dict[threading.Thread, Future] = {}
+#: Companions whose executor thread is still running.
+_COMPANIONS: set[_Companion] = set()
 
 
 @atexit.register
 def _stop_companions() -> None:
     """Stop and join the companion threads before the interpreter exits: a thread still inside rcl while
     the process tears down its middleware aborts it ("terminate called without an active exception")."""
-    for thread, stop in list(_COMPANIONS.items()):
-        if not stop.done():
-            stop.set_result(True)
-        thread.join(timeout=2.0)
+    for companion in list(_COMPANIONS):
+        companion.stop_thread(timeout=2.0)
 
 
 def stamp_seconds(stamp: Any) -> float:
@@ -93,7 +91,7 @@ class _Companion:
 
     def start(self, name: str) -> None:
         self._thread = threading.Thread(target=self._spin, name=name, daemon=True)
-        _COMPANIONS[self._thread] = self.stop
+        _COMPANIONS.add(self)
         self._spinning = True
         self._thread.start()
 
@@ -103,18 +101,22 @@ class _Companion:
         except _CONTEXT_SHUT_DOWN:
             pass
         finally:
-            _COMPANIONS.pop(threading.current_thread(), None)
+            _COMPANIONS.discard(self)
             with self._lock:
                 self._spinning = False
                 orphaned = self.orphaned
             if orphaned:
                 self._destroy()
 
-    def close(self, timeout: float) -> None:
+    def stop_thread(self, timeout: float) -> None:
+        """End the executor thread and wait for it (up to ``timeout`` s)."""
         if not self.stop.done():
             self.stop.set_result(True)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=timeout)
+
+    def close(self, timeout: float) -> None:
+        self.stop_thread(timeout)
         with self._lock:
             if self._spinning:  # still inside a callback: the thread destroys the node when it ends
                 self.orphaned = True
@@ -138,7 +140,6 @@ class CameraIngest:
 
     def __init__(self, node: Node, cameras: list[CameraConfig], limits: BufferLimits, reliable: bool,
                  depth: int) -> None:
-        self._node = node
         self._log = node.get_logger()
         self._companion: Optional[_Companion] = None  # set by _subscriber_node
         self.cameras: dict[str, Camera] = {}
