@@ -19,7 +19,9 @@ import pytest
 from cosmos_reason_ros.core import parsing
 from cosmos_reason_ros.core.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.parsing import extract_json, parse_output, split_reasoning
-from cosmos_reason_ros.core.types import CONFIDENCE_UNKNOWN, Completion, Mode, ParsedAnswer, Verdict
+from cosmos_reason_ros.core.types import (CONFIDENCE_UNKNOWN, Completeness, Completion, GenerationOutput,
+                                          GenerationStats, Mode, ParsedAnswer, ParseOutcome, ReasoningResult, Verdict)
+from parse_cases import classes
 
 THINK = "<think>\nThe video shows a red mug on the table, 40 cm from the gripper. The arm can reach it.\n</think>\n\n"
 
@@ -75,6 +77,10 @@ class Case:
     error: str = ""  # substring of the error (failures only)
     reasoning: Optional[str] = None  # substring of the reasoning
     answer_text: Optional[str] = None  # substring of the raw answer text
+    stop: str = ""  # the backend's stop reason ("" = unknown, as when the parser is used alone)
+    accept_partial: bool = False  # the opt-in that accepts a salvaged plan
+    completeness: Optional[Completeness] = None  # None: COMPLETE when ok, NONE when not
+    explanation: Optional[str] = None  # exact feasibility explanation, when it matters
 
 
 PLAN_STEPS = [
@@ -132,19 +138,22 @@ CASES: dict[str, Case] = {
                                   answer="The door is closed.", warned="several </think>"),
     "empty_answer_after_think": Case(REASON2, Mode.DECOMPOSE, THINK, ok=False, error="no answer"),
     # --- JSON defects -----------------------------------------------------------------------------------
+    # Truncated answers (issue 12): PARSE_FAILED by default, the salvaged plan holds only finished elements.
     "truncated_mid_string": Case(REASON2, Mode.DECOMPOSE, THINK + PLAN_JSON[: PLAN_JSON.index("on the shelf.")],
-                                 subtasks=[{"index": 0, "action": "pick"},
-                                           {"index": 1, "action": "place", "description": "Place the mug"}],
-                                 warned="closed truncated JSON"),
+                                 ok=False, error="truncated", completeness=Completeness.PARTIAL,
+                                 subtasks=[{"index": 0, "action": "pick"}], warned="closed truncated JSON"),
     "truncated_mid_array": Case(REASON2, Mode.FEASIBILITY,
                                 THINK + '{"feasible": "no", "confidence": 0.7, "blocking_factors": '
-                                '["the drawer is locked", "the hand', verdict=Verdict.INFEASIBLE, confidence=0.7,
-                                blocking=["the drawer is locked", "the hand"], warned="closed truncated JSON"),
+                                '["the drawer is locked", "the hand', ok=False, error="truncated",
+                                completeness=Completeness.PARTIAL, verdict=Verdict.INFEASIBLE, confidence=0.7,
+                                blocking=["the drawer is locked"], warned="closed truncated JSON"),
     "truncated_after_key": Case(REASON1, Mode.FEASIBILITY,
                                 THINK + '<answer>{"feasible": "yes", "blocking_factors": [], "confidence": ',
+                                ok=False, error="truncated", completeness=Completeness.PARTIAL,
                                 verdict=Verdict.FEASIBLE, blocking=[], warned="closed truncated JSON"),
     "truncated_between_subtasks": Case(REASON2, Mode.DECOMPOSE,
                                        THINK + '{"subtasks": [' + json.dumps(PICK_STEP) + ', {"action": ',
+                                       ok=False, error="truncated", completeness=Completeness.PARTIAL,
                                        subtasks=[{"index": 0, "action": "pick", "description": "Pick up the sponge."}],
                                        warned="closed truncated JSON"),
     "prose_instead_of_json": Case(REASON2, Mode.DECOMPOSE,
@@ -207,8 +216,9 @@ CASES: dict[str, Case] = {
                                         THINK + '{"subtasks": [{"action": "push", "targets": ["green block"]}]}',
                                         subtasks=[{"index": 0, "description": "push green block"}],
                                         warned="no description"),
+    # An impossible task has no steps (issue 12): the verdict is the answer.
     "decompose_empty_subtasks": Case(REASON2, Mode.DECOMPOSE, THINK + '{"subtasks": [], "feasible": "no"}',
-                                     ok=False, error='"subtasks"'),
+                                     verdict=Verdict.INFEASIBLE),
     "feasibility_missing_verdict": Case(REASON2, Mode.FEASIBILITY, THINK + '{"explanation": "The cup is far."}',
                                         ok=False, error='"feasible" verdict'),
     "feasibility_unknown_word": Case(REASON2, Mode.FEASIBILITY, THINK + '{"feasible": "banana"}', ok=False,
@@ -259,6 +269,38 @@ CASES: dict[str, Case] = {
                          error="could not be parsed", answer_text="[[[["),
 }
 
+CLASSES: dict[str, dict[str, Case]] = classes(Case)  # issue 12's classes, at least three rows each
+ALL_CASES: dict[str, Case] = dict(CASES)
+for _rows in CLASSES.values():
+    assert not _rows.keys() & ALL_CASES.keys()
+    ALL_CASES.update(_rows)
+
+
+def assert_fits_ros(outcome: ParseOutcome, mode: Mode) -> None:
+    """The parsed plan survives rclpy's serialisation unchanged (valid UTF-8, no NUL cutting a string)."""
+    serialization = pytest.importorskip("rclpy.serialization", reason="rclpy is needed to serialise the plan")
+    from cosmos_reason_ros.msg import TaskPlan
+    from cosmos_reason_ros.ros.messages import plan_msg
+
+    result = ReasoningResult(mode=mode, task="t", outcome=outcome, generation=GenerationOutput("", GenerationStats()),
+                             seen=[], model_id="m")
+    plan = plan_msg(result, "ab" * 16, 0.0, True)
+    assert plan.completeness == outcome.completeness
+    back = serialization.deserialize_message(serialization.serialize_message(plan), TaskPlan)
+    assert list(_strings(back)) == list(_strings(plan))
+
+
+def _strings(msg: object, path: str = ""):
+    """Every string field of a message, with its path (floats differ after a float32 round trip)."""
+    for name in msg.get_fields_and_field_types():  # type: ignore[attr-defined]
+        value = getattr(msg, name)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                yield f"{path}{name}[{i}]", item
+            elif hasattr(item, "get_fields_and_field_types"):
+                yield from _strings(item, f"{path}{name}[{i}].")
+
 
 def _check_subtask_fields(parsed: ParsedAnswer, expected: list[dict]) -> None:
     assert len(parsed.subtasks) == len(expected)
@@ -268,10 +310,16 @@ def _check_subtask_fields(parsed: ParsedAnswer, expected: list[dict]) -> None:
             assert getattr(step, name) == value, (name, getattr(step, name))
 
 
-@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def parse_case(case: Case):
+    return parse_output(case.text, case.family, case.mode, stop_reason=case.stop, accept_partial=case.accept_partial)
+
+
+@pytest.mark.parametrize("case", ALL_CASES.values(), ids=ALL_CASES.keys())
 def test_parse_table(case: Case) -> None:
-    outcome = parse_output(case.text, case.family, case.mode)
+    outcome = parse_case(case)
     assert outcome.ok is case.ok, (outcome.error, outcome.warnings)
+    expected_completeness = case.completeness or (Completeness.COMPLETE if case.ok else Completeness.NONE)
+    assert outcome.completeness is expected_completeness
     parsed = outcome.parsed
     assert parsed.feasibility.verdict is case.verdict
     assert math.isclose(parsed.feasibility.confidence, case.confidence)
@@ -279,6 +327,8 @@ def test_parse_table(case: Case) -> None:
     _check_subtask_fields(parsed, case.subtasks)
     if case.answer is not None:
         assert parsed.answer == case.answer
+    if case.explanation is not None:
+        assert parsed.feasibility.explanation == case.explanation
     if case.blocking is not None:
         assert parsed.feasibility.blocking_factors == case.blocking
     if case.warned is False:
@@ -291,19 +341,23 @@ def test_parse_table(case: Case) -> None:
         assert outcome.error == ""
     else:
         assert case.error in outcome.error
-        assert parsed == ParsedAnswer(), "a failed parse carries the empty default"
+        if outcome.completeness is Completeness.NONE:
+            assert parsed == ParsedAnswer(), "a failed parse carries the empty default"
+        else:
+            assert parsed != ParsedAnswer(), "a truncated answer carries the salvaged plan"
     if case.reasoning is not None:
         assert case.reasoning in outcome.reasoning
     if case.answer_text is not None:
         assert case.answer_text in outcome.answer_text
-    for text in (outcome.reasoning, outcome.answer_text, parsed.answer, *outcome.warnings):
-        text.encode("utf-8")  # every string must fit a ROS message
+    assert_fits_ros(outcome, case.mode)
 
 
 def test_table_is_large_enough() -> None:
-    assert len(CASES) >= 30
-    assert {c.family for c in CASES.values()} == {REASON1, REASON2}
-    assert {c.mode for c in CASES.values()} == set(Mode)
+    assert len(ALL_CASES) >= 30
+    assert {c.family for c in ALL_CASES.values()} == {REASON1, REASON2}
+    assert {c.mode for c in ALL_CASES.values()} == set(Mode)
+    for cases in CLASSES.values():
+        assert len(cases) >= 3
 
 
 # --- split_reasoning --------------------------------------------------------------------------------------
@@ -338,16 +392,18 @@ def test_split_reasoning_ignores_text_outside_answer_tags() -> None:
         ('{"a": 1}', {"a": 1}, False),
         ('noise {"a": {"b": "}"}} tail', {"a": {"b": "}"}}, True),
         ('{"a": [1, 2,], }', {"a": [1, 2]}, True),
-        ('{"a": "unterminated', {"a": "unterminated"}, True),
-        ('{"a": "cut mid-escape\\', {"a": "cut mid-escape"}, True),
-        ('{"a": "caf\\u00', {"a": "caf"}, True),
+        # A string cut off is unfinished (issue 12): dropped with its key, leaving nothing.
+        ('{"a": "unterminated', None, True),
+        ('{"a": "cut mid-escape\\', None, True),
+        ('{"a": "caf\\u00', None, True),
+        ('{"a": "ok", "b": "caf\\u00', {"a": "ok"}, True),
         ('{"a": "ok", "b": tru', {"a": "ok"}, True),
         ("{'a': 'it\\'s', 'b': 'say \"hi\"'}", {"a": "it's", "b": 'say "hi"'}, True),
         ('{"a": None, "b": False, "c": "True"}', {"a": None, "b": False, "c": "True"}, True),
         ('{bad} {"a": 2}', {"a": 2}, True),
     ],
 )
-def test_extract_json(text: str, expected: dict, repaired: bool) -> None:
+def test_extract_json(text: str, expected: Optional[dict], repaired: bool) -> None:
     value, warnings = extract_json(text)
     assert value == expected
     assert bool(warnings) is repaired
@@ -390,8 +446,8 @@ def test_parser_works_with_evaluation_disabled(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(builtins, "eval", refuse)
     monkeypatch.setattr(builtins, "exec", refuse)
     monkeypatch.setattr(ast, "literal_eval", refuse)
-    for case in CASES.values():
-        assert parse_output(case.text, case.family, case.mode).ok is case.ok
+    for case in ALL_CASES.values():
+        assert parse_case(case).ok is case.ok
 
 
 def test_payload_has_no_side_effect(tmp_path: Path) -> None:

@@ -1,149 +1,328 @@
-"""Find the JSON object in a model's answer and repair the usual defects, without ever evaluating it.
+"""Find the JSON objects in a model's answer, repair the usual defects, and know what the model finished.
 
-A string-aware brace scanner (not a greedy regex) walks from each ``{``; token-level repairs (trailing
-commas, single quotes, Python literals) are applied as it goes, and a truncated object is closed at the
-last point where closing it yields valid JSON. Every repair is reported. Only ``json.loads`` reads the
-text. Work is bounded on brace-laden garbage.
+A tolerant reader (never an evaluator: it only builds dicts, lists, strings, numbers, booleans and None)
+walks from each ``{``. Repairs, each reported: comments outside strings (``//``, ``/* */``, ``#``),
+single-quoted strings, Python literals, trailing and missing commas, bare identifier keys, invalid escapes
+(``\\'`` → ``'``), unescaped quotes inside strings, lone surrogate escapes (→ U+FFFD).
+
+Truncation: when the text ends before an object closes, the reader keeps only what the model finished.
+Every trailing string, number, literal, key or member the cut left unfinished is dropped, as is every
+unfinished object below the top one and every unfinished list item; an unfinished list keeps its finished
+items. ``Found.complete`` says whether the object closed, ``Found.dropped`` how many elements were lost.
+Work is bounded on brace-laden garbage.
 """
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterator, NamedTuple, Optional
 
-_DOUBLE_QUOTED = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-# A single-quoted string ends at the first quote followed by JSON punctuation; that is what makes it unambiguous.
-_SINGLE_QUOTED = re.compile(r"'((?:[^'\\]|\\.|'(?!\s*[,:}\]]))*)'(?=\s*[,:}\]])", re.S)
-_SINGLE_BODY_TOKEN = re.compile(r'\\(.)|"', re.S)  # an escape pair, or a double quote that needs escaping
-_PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9A-Fa-f]{0,3})?\Z")
-_BARE_WORD = re.compile(r"[^\W\d]\w*")
-_PYTHON_LITERALS = {"True": "true", "False": "false", "None": "null"}
+_PLAIN = {'"': re.compile(r'[^"\\]+'), "'": re.compile(r"[^'\\]+")}
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_WORD = re.compile(r"[A-Za-z_][\w-]*")
+_LITERALS: dict[str, Any] = {"true": True, "false": False, "null": None, "NaN": float("nan"),
+                             "Infinity": float("inf")}
+_PYTHON_LITERALS: dict[str, Any] = {"True": True, "False": False, "None": None}
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_HEX4 = re.compile(r"[0-9A-Fa-f]{4}")
+_PARTIAL_LOW = re.compile(r"(?:\\(?:u[0-9A-Fa-f]{0,3})?)?")
+_CLOSES_STRING = frozenset(',:}]"/#')  # after a real closing quote comes one of these (or the end)
 _CODE_FENCE = re.compile(r"```[A-Za-z0-9_-]*")
 _MAX_CANDIDATES = 64  # '{' positions tried per text: bounds the work on brace-laden garbage
-_MAX_CUTS = 64  # cut points tried when closing a truncated object
 _MAX_DEPTH = 64  # deeper nesting is garbage, not an answer
 
-
-@dataclass
-class _Scan:
-    """One pass over the text from a '{': the object's text, token-level repairs already applied."""
-
-    chunks: list[str] = field(default_factory=list)
-    end: Optional[int] = None  # index just after the matching '}'; None when the text ran out first
-    repairs: list[str] = field(default_factory=list)
-    open_string: bool = False  # the text ended inside a string
-    too_deep: bool = False
-    closers: str = ""  # what closes every bracket still open at the end, innermost first
-    cuts: list[tuple[int, str]] = field(default_factory=list)  # (chunk count, closers) where truncation may cut
+_MISSING = object()
+CUT_BEFORE_ANYTHING = "the JSON object was cut off before any of its elements was finished"  # nothing finished at this position
 
 
-def _requote(body: str) -> str:
-    """A single-quoted string's body as the inside of a double-quoted JSON string."""
-    return _SINGLE_BODY_TOKEN.sub(lambda m: '\\"' if m.group(1) is None else m.group(0).replace("\\'", "'"), body)
+class _Invalid(Exception):
+    """Syntax no repair fixes: this '{' does not start an object."""
 
 
-def _scan(text: str, start: int) -> _Scan:
-    """Walk from ``text[start] == '{'`` to its matching '}', stepping over strings whole, and fix single
-    quotes, Python literals and trailing commas on the way."""
-    scan, stack, i, previous, last_comma = _Scan(), [], start, "", -1
-    repairs: set[str] = set()
-    while i < len(text):
+class _Reader:
+    """One pass from a '{'. ``value()`` answers (value, finished); at the end of the text an unfinished
+    scalar is ``_MISSING`` and an unfinished container holds only its finished parts."""
+
+    def __init__(self, text: str, pos: int) -> None:
+        self.text, self.pos, self.end = text, pos, len(text)
+        self.repairs: set[str] = set()
+        self.dropped = 0
+        self.depth = 0
+
+    def skip(self) -> None:
+        """Step over whitespace and comments (``//`` and ``#`` to the end of the line, ``/* ... */``)."""
+        text = self.text
+        while self.pos < self.end:
+            char = text[self.pos]
+            if char.isspace():
+                self.pos += 1
+            elif char == "#" or text.startswith("//", self.pos):
+                newline = text.find("\n", self.pos)
+                self.pos = self.end if newline == -1 else newline + 1
+                self.repairs.add("removed comments")
+            elif text.startswith("/*", self.pos):
+                close = text.find("*/", self.pos + 2)
+                self.pos = self.end if close == -1 else close + 2
+                self.repairs.add("removed comments")
+            else:
+                return
+
+    def value(self) -> tuple[Any, bool]:
+        self.skip()
+        if self.pos >= self.end:
+            return _MISSING, False
+        char = self.text[self.pos]
+        if char == "{":
+            return self.container("{", "}")
+        if char == "[":
+            return self.container("[", "]")
+        if char in "\"'":
+            return self.string(char)
+        if char in "-+.0123456789":
+            return self.number()
+        return self.word()
+
+    def container(self, opener: str, closer: str) -> tuple[Any, bool]:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise _Invalid("too deep")
+        self.pos += 1
+        is_object = opener == "{"
+        result: Any = {} if is_object else []
+        after_item = False  # an item was read and no comma yet
+        comma = False  # the last token was a comma
+        while True:
+            self.skip()
+            if self.pos >= self.end:
+                return result, False
+            char = self.text[self.pos]
+            if char == closer:
+                if comma:
+                    self.repairs.add("removed trailing commas")
+                self.pos += 1
+                self.depth -= 1
+                return result, True
+            if char == ",":
+                if comma or not (after_item or comma):
+                    self.repairs.add("removed stray commas")
+                self.pos, after_item, comma = self.pos + 1, False, True
+                continue
+            if char in "}]":
+                raise _Invalid("mismatched bracket")
+            if after_item:
+                self.repairs.add("inserted missing commas")
+            finished = self.member(result) if is_object else self.item(result)
+            if not finished:
+                return result, False
+            after_item, comma = True, False
+
+    def member(self, obj: dict) -> bool:
+        """One ``key: value`` into ``obj``; False when the text ended first (the unfinished part dropped)."""
+        key, finished = self.key()
+        if finished:
+            self.skip()
+            if self.pos < self.end:
+                if self.text[self.pos] != ":":
+                    raise _Invalid("no colon after a key")
+                self.pos += 1
+                value, finished = self.value()
+                if finished:
+                    obj[key] = value
+                    return True
+                if isinstance(value, list):  # an unfinished list keeps its finished items
+                    obj[key] = value
+                    return False
+        self.dropped += 1
+        return False
+
+    def item(self, items: list) -> bool:
+        value, finished = self.value()
+        if finished:
+            items.append(value)
+            return True
+        self.dropped += 1
+        return False
+
+    def key(self) -> tuple[str, bool]:
+        char = self.text[self.pos]
+        if char in "\"'":
+            return self.string(char)
+        match = _WORD.match(self.text, self.pos)
+        if match is None:
+            raise _Invalid("not a key")
+        self.pos = match.end()
+        self.skip()
+        if self.pos >= self.end:
+            return match.group(), False
+        if self.text[self.pos] != ":":
+            raise _Invalid("a bare word that is not a key")
+        self.repairs.add("quoted bare keys")
+        return match.group(), True
+
+    def string(self, quote: str) -> tuple[Any, bool]:
+        """A quoted string. A quote that is not followed by JSON punctuation is part of the text (an
+        unescaped quote, or an apostrophe in a single-quoted string)."""
+        text, plain = self.text, _PLAIN[quote]
+        if quote == "'":
+            self.repairs.add("converted single-quoted strings to double quotes")
+        i, parts = self.pos + 1, []
+        while i < self.end:
+            match = plain.match(text, i)
+            if match:
+                parts.append(match.group())
+                i = match.end()
+                continue
+            char = text[i]
+            if char == quote:
+                after = i + 1
+                while after < self.end and text[after].isspace():
+                    after += 1
+                if after < self.end and text[after] in _CLOSES_STRING:
+                    self.pos = i + 1
+                    return "".join(parts), True
+                if after >= self.end and quote == '"':
+                    self.pos = self.end
+                    return "".join(parts), True
+                if after < self.end and quote == '"':
+                    self.repairs.add("escaped quotes inside strings")
+                parts.append(char)
+                i += 1
+                continue
+            escaped, i = self.escape(i)  # char is a backslash
+            if escaped is None:
+                break
+            parts.append(escaped)
+        self.pos = self.end
+        return _MISSING, False
+
+    def escape(self, i: int) -> tuple[Optional[str], int]:
+        """The text of the escape at ``text[i] == '\\'`` and where the string goes on; None when the text
+        ends inside it."""
+        text = self.text
+        if i + 1 >= self.end:
+            return None, i
+        char = text[i + 1]
+        if char in _ESCAPES:
+            return _ESCAPES[char], i + 2
+        if char != "u":
+            if char != "'" or text[self.pos] != "'":  # \' is valid in a single-quoted string
+                self.repairs.add("repaired invalid escapes")
+            return (char if char == "'" else "\\" + char), i + 2
+        digits = text[i + 2:i + 6]
+        if len(digits) < 4 and i + 6 > self.end and all(c in "0123456789abcdefABCDEF" for c in digits):
+            return None, i
+        if not _HEX4.fullmatch(digits):
+            self.repairs.add("repaired invalid escapes")
+            return "\\u", i + 2
+        code = int(digits, 16)
+        if 0xD800 <= code <= 0xDBFF:
+            rest = text[i + 6:i + 12]
+            if len(rest) < 6 and _PARTIAL_LOW.fullmatch(rest):
+                return None, i  # the low half may have been cut off
+            if rest.startswith("\\u") and _HEX4.fullmatch(rest[2:]) and 0xDC00 <= int(rest[2:], 16) <= 0xDFFF:
+                return chr(0x10000 + ((code - 0xD800) << 10) + int(rest[2:], 16) - 0xDC00), i + 12
+        if 0xD800 <= code <= 0xDFFF:
+            self.repairs.add("replaced lone surrogate escapes")
+            return "\ufffd", i + 6
+        return chr(code), i + 6
+
+    def number(self) -> tuple[Any, bool]:
+        if self.text.startswith("-Infinity", self.pos):
+            self.pos += len("-Infinity")
+            return (-float("inf"), True) if self.pos < self.end else (_MISSING, False)
+        match = _NUMBER.match(self.text, self.pos)
+        if match is None:
+            raise _Invalid("not a number")
+        self.pos = match.end()
+        if self.pos >= self.end:  # "0.8" may have been "0.85"
+            return _MISSING, False
+        literal = match.group().lstrip("+")
+        if literal.startswith(("-.", ".")) or literal.endswith(".") or literal != match.group():
+            self.repairs.add("repaired number formats")
+        number = float(literal.replace("-.", "-0.") if literal.startswith("-.") else literal)
+        integral = all(c in "-0123456789" for c in literal)
+        return (int(literal) if integral else number), True
+
+    def word(self) -> tuple[Any, bool]:
+        match = _WORD.match(self.text, self.pos)
+        if match is None:
+            raise _Invalid("unexpected character")
+        word = match.group()
+        if match.end() >= self.end:  # "tru" (or "true" that might go on)
+            if any(w.startswith(word) for w in (*_LITERALS, *_PYTHON_LITERALS)):
+                self.pos = self.end
+                return _MISSING, False
+            raise _Invalid("a bare word value")
+        self.pos = match.end()
+        if word in _LITERALS:
+            return _LITERALS[word], True
+        if word in _PYTHON_LITERALS:
+            self.repairs.add("converted Python literals (True/False/None) to JSON")
+            return _PYTHON_LITERALS[word], True
+        raise _Invalid("a bare word value")
+
+
+class Found(NamedTuple):
+    """One object found in a text."""
+
+    start: int
+    end: int  # just after its closing brace; len(text) when it never closed
+    value: dict
+    repairs: list[str]
+    complete: bool = True  # the object closed: nothing was cut off
+    dropped: int = 0  # unfinished elements dropped (only when not complete)
+
+
+def _skip_object(text: str, start: int) -> Optional[int]:
+    """Where the bracketed span opened at ``start`` ends (string-aware), or None when it never closes."""
+    depth, i, end, plain = 0, start, len(text), _PLAIN['"']
+    while i < end:
         char = text[i]
-        if char == '"' or (char == "'" and previous in ("{", "[", ",", ":")):
-            match = (_DOUBLE_QUOTED if char == '"' else _SINGLE_QUOTED).match(text, i)
-            if char == "'":
-                repairs.add("converted single-quoted strings to double quotes")
-            if match is None:
-                scan.chunks.append(text[i:] if char == '"' else '"' + _requote(text[i + 1:]))
-                scan.open_string = True
-                break
-            scan.chunks.append(match.group() if char == '"' else '"' + _requote(match.group(1)) + '"')
-            i, previous = match.end(), '"'
-            continue
-        if char.isalpha() or char == "_":
-            match = _BARE_WORD.match(text, i)
-            word = match.group() if match else char
-            if word in _PYTHON_LITERALS:
-                repairs.add("converted Python literals (True/False/None) to JSON")
-            scan.chunks.append(_PYTHON_LITERALS.get(word, word))
-            i, previous = i + len(word), word[-1]
-            continue
-        if char in "}]":
-            if previous == ",":
-                scan.chunks[last_comma] = ""
-                repairs.add("removed trailing commas")
-            if stack:
-                stack.pop()
-        elif char == ",":
-            scan.cuts.append((len(scan.chunks), "".join(reversed(stack))))
-            last_comma = len(scan.chunks)
-        scan.chunks.append(char)
-        if char in "{[":
-            stack.append("}" if char == "{" else "]")
-            if len(stack) > _MAX_DEPTH:
-                scan.too_deep = True
-                break
-            scan.cuts.append((len(scan.chunks), "".join(reversed(stack))))
-        previous = previous if char.isspace() else char
         i += 1
-        if not stack:
-            scan.end = i
-            break
-    scan.closers, scan.repairs = "".join(reversed(stack)), sorted(repairs)
-    return scan
-
-
-def _loads(text: str) -> Optional[Any]:
-    """``json.loads`` answering None instead of raising (bad syntax, absurd nesting)."""
-    try:
-        return json.loads(text, strict=False)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _close_truncated(scan: _Scan) -> Optional[dict]:
-    """Close a truncated object as it stands, else cut back to ever earlier complete values and close."""
-    whole = "".join(scan.chunks)
-    if scan.open_string:  # a string cut off mid-escape ("\\", "\\u00") would swallow the closing quote
-        whole = _PARTIAL_ESCAPE.sub("", whole) + '"'
-    attempts = [(whole, scan.closers)]
-    attempts += [("".join(scan.chunks[:count]), closers) for count, closers in reversed(scan.cuts[-_MAX_CUTS:])]
-    for prefix, closers in attempts:
-        value = _loads(prefix.rstrip().rstrip(",") + closers)
-        if isinstance(value, dict) and value:
-            return value
+        if char == '"':
+            while i < end:
+                match = plain.match(text, i)
+                i = match.end() if match else i
+                if i >= end or text[i] == '"':
+                    i += 1
+                    break
+                i += 2  # an escape pair
+        elif char in "{[":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return None
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return i
     return None
 
 
-class _Found(NamedTuple):
-    start: int
-    end: int
-    value: dict
-    repairs: list[str]
-
-
-def find_objects(text: str) -> Iterator[_Found]:
-    """Every outermost JSON object in ``text`` that parses after repairs, in order."""
+def find_objects(text: str) -> Iterator[Found]:
+    """Every outermost JSON object in ``text`` that reads after repairs, in order. An object cut off by
+    the end of the text comes last (``complete`` False) with only its finished parts, possibly none."""
     start, tried = text.find("{"), 0
     while start != -1 and tried < _MAX_CANDIDATES:
         tried += 1
-        scan = _scan(text, start)
-        if scan.end is not None:
-            value = _loads("".join(scan.chunks))
-            if isinstance(value, dict):
-                yield _Found(start, scan.end, value, scan.repairs)
-            # Resume after the whole object, parsed or not: an inner object is never taken for the answer.
-            start = text.find("{", scan.end)
+        reader = _Reader(text, start)
+        try:
+            value, finished = reader.container("{", "}")
+        except (_Invalid, RecursionError):
+            end = _skip_object(text, start)
+            # Resume after the whole span, read or not: an inner object is never taken for the answer.
+            start = text.find("{", end if end is not None else start + 1)
             continue
-        value = None if scan.too_deep else _close_truncated(scan)
-        if value is not None:
-            yield _Found(start, len(text), value, scan.repairs + ["closed truncated JSON"])
-            return
-        start = text.find("{", start + 1)
+        if finished:
+            yield Found(start, reader.pos, value, sorted(reader.repairs))
+            start = text.find("{", reader.pos)
+            continue
+        repairs = sorted(reader.repairs) + ["closed truncated JSON"]
+        if reader.dropped:
+            repairs.append(f"dropped {reader.dropped} unfinished element(s) at the cut")
+        yield Found(start, len(text), value, repairs, complete=False, dropped=reader.dropped)
+        return
 
 
-def _surroundings(text: str, found: _Found) -> list[str]:
+def surroundings(text: str, found: Found) -> list[str]:
     """Warnings for what was skipped around the object."""
     before, after = text[: found.start].strip(), text[found.end:].strip()
     if not before and not after:
@@ -153,14 +332,18 @@ def _surroundings(text: str, found: _Found) -> list[str]:
     return [f"ignored text {where} the JSON object" for where, rest in (("before", before), ("after", after)) if rest]
 
 
-def extract_json(text: str) -> tuple[Optional[Any], list[str]]:
-    """The first JSON object in ``text`` that parses, with the repairs it needed.
-
-    Copes with code fences, prose around the object, several objects, trailing commas, truncation, single
-    quotes and Python literals. Returns (None, [why]) when there is no usable object.
-    """
-    for found in find_objects(text):
-        return found.value, found.repairs + _surroundings(text, found)
+def no_object_reason(text: str) -> str:
+    """Why ``text`` gave no usable object."""
     if "{" not in text:
-        return None, ["no JSON object in the answer"]
-    return None, ["a JSON object in the answer could not be parsed, even after repairs"]
+        return "no JSON object in the answer"
+    return "a JSON object in the answer could not be parsed, even after repairs"
+
+
+def extract_json(text: str) -> tuple[Optional[Any], list[str]]:
+    """The first JSON object in ``text`` that reads, with the repairs it needed; a truncated object holds
+    only its finished parts (see the module docstring). (None, [why]) when there is none."""
+    for found in find_objects(text):
+        if not found.value and not found.complete:
+            return None, [CUT_BEFORE_ANYTHING]
+        return found.value, found.repairs + surroundings(text, found)
+    return None, [no_object_reason(text)]

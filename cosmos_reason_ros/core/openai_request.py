@@ -7,7 +7,6 @@ each clip as one JPEG-sequence video (vLLM's ``data:video/jpeg;base64,...`` conv
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 import cv2
@@ -15,7 +14,7 @@ import numpy as np
 
 from .backend_base import GenerationRequest
 from .errors import ModelError
-from .prompts import Prompt
+from .prompts import Prompt, quote_text
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> str:
@@ -36,7 +35,7 @@ def chat_messages(prompt: Prompt, media: str, quality: int) -> list[dict[str, An
             frames = ",".join(encode_jpeg(frame, quality) for frame in part.pixels)
             content.append({"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{frames}"}})
         else:
-            camera = json.dumps(part.camera, ensure_ascii=False)
+            camera = quote_text(part.camera)  # user data: cleaned and neutralised like the prompt's labels
             for i, (frame, t) in enumerate(zip(part.pixels, part.timestamps), start=1):
                 url = f"data:image/jpeg;base64,{encode_jpeg(frame, quality)}"
                 content += [{"type": "text", "text": f"{camera} frame {i} of {part.num_frames} at {t:.2f} s:"},

@@ -17,7 +17,8 @@ from .backend_base import GenerationRequest, ModelBackend, SamplingParams, Strea
 from .errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
 from .families import ModelFamily
 from .parsing import parse_output
-from .prompts import build_prompt, sanitize_text
+from .prompts import build_prompt
+from .text_safety import has_visible_text, sanitize_text
 from .types import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
 from .video import VideoBudget, prepare_clips
 
@@ -80,12 +81,14 @@ class TaskRequest:
 
 
 def clean_task_text(task: str, max_chars: int) -> str:
-    """Collapse whitespace and control characters (as the prompt will), check emptiness and length."""
+    """Collapse whitespace and control characters and remove invisible ones (zero-width, bidi controls), as
+    the prompt will; check emptiness and length. A task that shows nothing is empty."""
     if not isinstance(task, str):
         raise InvalidRequestError("task must be a string")
     cleaned = sanitize_text(task)
-    if not cleaned:
-        raise InvalidRequestError("task is empty")
+    if not has_visible_text(cleaned):
+        raise InvalidRequestError("task is empty (nothing visible once whitespace, control and invisible "
+                                  "characters are removed)")
     if len(cleaned) > max_chars:
         raise InvalidRequestError(f"task is {len(cleaned)} characters; the limit is {max_chars}")
     return cleaned
@@ -95,11 +98,15 @@ class Reasoner:
     """Turns a task and camera clips into a parsed ReasoningResult using a ModelBackend."""
 
     def __init__(self, backend: ModelBackend, budget: VideoBudget = VideoBudget(),
-                 sampling: SamplingOverrides = SamplingOverrides(), limits: ReasonerLimits = ReasonerLimits()) -> None:
+                 sampling: SamplingOverrides = SamplingOverrides(), limits: ReasonerLimits = ReasonerLimits(),
+                 accept_partial: bool = False) -> None:
         self.backend = backend
         self.budget = budget
         self.sampling = sampling
         self.limits = limits
+        #: Opt-in: a truncated answer whose finished part has what the mode needs succeeds, marked
+        #: Completeness.PARTIAL. Off by default: a truncated answer is a ParseError with the partial plan.
+        self.accept_partial = accept_partial
 
     def validate(self, task: str, mode: int, max_new_tokens: int) -> tuple[str, Mode]:
         """Check a request's own fields (no frames or model needed); return the cleaned task and mode."""
@@ -128,7 +135,8 @@ class Reasoner:
         # Frames sent as separate images cost a full image each: budget them that way.
         geometry = dataclasses.replace(family, temporal_patch_size=1) if self.backend.frames_as_images else family
         prepared = prepare_clips(request.clips, geometry, self.budget)
-        prompt = build_prompt(family, mode, task, prepared)
+        # The backend's own control tokens (its tokenizer's specials) are neutralised in user text too.
+        prompt = build_prompt(family, mode, task, prepared, reserved=getattr(self.backend, "control_tokens", ()))
 
         def on_stream(event: StreamEvent) -> None:
             stage = Stage.ANSWERING if event.answering else Stage.THINKING
@@ -141,7 +149,10 @@ class Reasoner:
             deadline=request.deadline,
             on_stream=on_stream,
         ))
-        outcome = parse_output(generation.text, family, mode)
+        stats = generation.stats
+        outcome = parse_output(generation.text, family, mode, stop_reason=stats.stop_reason,
+                               generated_tokens=stats.generated_tokens, max_new_tokens=request.max_new_tokens,
+                               accept_partial=self.accept_partial)
         seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id, list(c.source_stamps_ns)) for c in prepared]
         result = ReasoningResult(mode=mode, task=task, outcome=outcome, generation=generation,
                                  seen=seen, model_id=self.backend.model_id,
@@ -155,7 +166,7 @@ class Reasoner:
                 f"({time.monotonic() - started:.2f} s)", partial=result)
         if not outcome.ok:
             detail = outcome.error or "unparseable answer"
-            if stop == "max_tokens":
+            if stop == "max_tokens" and "max_new_tokens=" not in detail:
                 detail += f" (generation hit max_new_tokens={request.max_new_tokens}; raise it for longer reasoning)"
             raise ParseError(detail, raw=generation.text, partial=result)
         return result

@@ -103,6 +103,18 @@ class TransformersBackend(ModelBackend):
     def model_id(self) -> str:
         return self.config.model
 
+    @property
+    def control_tokens(self) -> tuple[str, ...]:
+        """What this tokenizer reads as control tokens (its specials and tag-like added tokens), so user
+        text that contains them can be neutralised in the prompt."""
+        tokenizer = getattr(self._processor, "tokenizer", None)
+        if tokenizer is None:
+            return ()
+        added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+        tokens = {t.content for t in added.values() if t.special or t.content.lstrip()[:1] in ("<", "[")}
+        tokens.update(getattr(tokenizer, "all_special_tokens", None) or ())
+        return tuple(sorted(tokens))
+
     # ----------------------------------------------------------------------------------------- loading
     def _resolve_device(self):
         import torch

@@ -52,6 +52,14 @@ class Completion(enum.IntEnum):
     NOT_DONE = 2
 
 
+class Completeness(enum.IntEnum):
+    """Whether a plan holds the model's whole answer (values equal TaskPlan COMPLETENESS_*)."""
+
+    NONE = 0  # no answer was recovered: the plan's content fields are empty
+    COMPLETE = 1  # the model finished its answer: every element it wrote is there, whole
+    PARTIAL = 2  # salvaged from a cut-off answer: every element present is whole, but the rest is missing
+
+
 #: Sentinel for "the model gave no usable confidence" (matches FeasibilityJudgment.CONFIDENCE_UNKNOWN).
 CONFIDENCE_UNKNOWN = -1.0
 
@@ -102,8 +110,10 @@ class ParsedAnswer:
 class ParseOutcome:
     """Result of parsing one model output.
 
-    ``ok`` is False when nothing usable could be recovered; then ``error`` says why and ``parsed`` is the
-    empty default. ``warnings`` lists every repair made (e.g. "closed truncated JSON").
+    ``ok`` is False when the answer is not usable as it stands; then ``error`` says why. ``parsed`` is the
+    empty default, except for a truncated answer: then it holds the salvaged partial plan (only elements
+    the model finished) and ``completeness`` is PARTIAL. ``ok`` with PARTIAL happens only when the caller
+    opted in to accept salvaged plans. ``warnings`` lists every repair made (e.g. "closed truncated JSON").
     """
 
     reasoning: str
@@ -112,6 +122,8 @@ class ParseOutcome:
     ok: bool = True
     error: str = ""
     warnings: list[str] = field(default_factory=list)
+    completeness: Completeness = Completeness.COMPLETE
+    truncated: bool = False  # the output was cut off (stop reason max_tokens/deadline, or unclosed JSON)
 
 
 @dataclass

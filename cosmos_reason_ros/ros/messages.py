@@ -61,6 +61,7 @@ def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_r
         feasibility=feasibility_msg(parsed.feasibility, header, result.task),
         completion=int(parsed.completion),
         answer=parsed.answer,
+        completeness=int(result.outcome.completeness),
         reasoning=result.outcome.reasoning if include_reasoning else "",
         raw_answer=result.outcome.answer_text,
         parse_warnings=list(result.outcome.warnings),
