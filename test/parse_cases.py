@@ -37,7 +37,7 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
         "cut_draft_in_unfinished_reasoning": Case(
             REASON2, Mode.VERIFY_COMPLETION,
             '<think>\nThe cup seems to be on the tray. Draft: {"completed": "yes"} wait, looking again at the '
-            'last frame, the cup is still in the', stop="max_tokens", ok=False, error="still reasoning",
+            'last frame, the cup is still in the', stop="max_tokens", ok=False, error="before the model wrote its answer",
             warned="never closed"),
         "draft_in_unfinished_reasoning_unknown_stop": Case(
             REASON1, Mode.VERIFY_COMPLETION,

@@ -41,6 +41,7 @@ class SplitOutput:
     blocks: list[AnswerBlock]
     reasoning_closed: bool  # a </think> ended the reasoning
     warnings: list[str] = field(default_factory=list)
+    cut_tag: bool = False  # the output ended inside a tag ("</ans"): it was cut off, whatever the stop reason
 
 
 def clean(text: str) -> tuple[str, list[str]]:
@@ -121,7 +122,23 @@ def _blocks_of_region(out: _Tagged, begin: int, end: int, family: ModelFamily,
 def split_output(text: str, family: ModelFamily) -> SplitOutput:
     """Reasoning and answer blocks of one output (see the module docstring)."""
     text, warnings = clean(text if isinstance(text, str) else "")
-    out = _Tagged(text)
+    cut_tag = _ends_in_cut_tag(text)
+    if cut_tag:
+        text = text[: text.rfind("<")]
+        warnings.append("the output ends inside a tag: it was cut off")
+    split = _split(_Tagged(text), family, warnings)
+    split.cut_tag = cut_tag
+    return split
+
+
+def _ends_in_cut_tag(text: str) -> bool:
+    """Whether the output ends with the start of a reasoning/answer tag ("<", "</thi", "<answ")."""
+    tail = text[text.rfind("<"):] if "<" in text[-len(ANSWER_CLOSE):] else ""
+    return bool(tail) and any(tag.startswith(tail) and tag != tail for tag in _TAGS)
+
+
+def _split(out: _Tagged, family: ModelFamily, warnings: list[str]) -> SplitOutput:
+    text = out.text
     closes = out.positions(THINK_CLOSE)
     if not closes:
         opens = out.positions(ANSWER_OPEN)

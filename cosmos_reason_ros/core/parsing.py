@@ -114,7 +114,7 @@ def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[Op
 def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens: Optional[int],
            max_new_tokens: Optional[int], accept_partial: bool) -> ParseOutcome:
     split = split_output(text, family)
-    warnings, cut = split.warnings, stop_reason in CUT_STOPS
+    warnings, cut = split.warnings, stop_reason in CUT_STOPS or split.cut_tag
 
     def outcome(reading: Optional[_Reading], ok: bool, error: str = "", partial: bool = False,
                 parsed: Optional[ParsedAnswer] = None) -> ParseOutcome:
@@ -153,7 +153,7 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
         first = readings[0]
         return outcome(first, False, first.error)
     if cut:
-        return outcome(None, False, _cut_message("while the model was still reasoning: it wrote no answer",
+        return outcome(None, False, _cut_message("before the model wrote its answer",
                                                  stop_reason, tokens, max_new_tokens))
     parsed, error = _from_reasoning(split.reasoning, mode, warnings)
     return outcome(None, parsed is not None, error, parsed=parsed)
