@@ -53,3 +53,28 @@ class FailingGenerate:
 def out_of_memory() -> BaseException:
     """What CUDA raises when an allocation fails."""
     return torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (fault injected by the test)")
+
+
+class GarbageOutput:
+    """Fault: the backend's real generation runs (tokens, stop reason and timing are the model's), but the
+    text it returns is replaced by ``garbage`` for the next ``times`` calls: a model answering nonsense,
+    independent of what random weights happen to emit."""
+
+    def __init__(self, backend: TransformersBackend, garbage: str, times: int = 1) -> None:
+        self._backend = backend
+        self._original = backend.generate
+        self.garbage = garbage
+        self.remaining = times
+        self.replaced = 0
+        backend.generate = self._generate  # type: ignore[method-assign]
+
+    def _generate(self, request: Any) -> Any:
+        output = self._original(request)
+        if self.remaining > 0:
+            self.remaining -= 1
+            self.replaced += 1
+            output.text = self.garbage
+        return output
+
+    def remove(self) -> None:
+        del self._backend.generate  # the instance attribute: the class's method shows through again

@@ -86,14 +86,34 @@ def test_camera_that_stops_gives_stale_frames(harness):
     assert result.error_code == Result.PARSE_FAILED  # fresh frames again: the model ran
 
 
+#: What a confused model might write: no closed reasoning, braces that never form an object, no verdict.
+GARBAGE = "<think>\n}} ]] {{ subtasks ::: [[ ,,, \"pick\" {{{ ))) maybe wait"
+
+
 def test_garbage_output_gives_parse_failed_with_the_raw_text(harness):
-    status, result, _ = run(harness, max_new_tokens=24)
+    """Garbage from a fault-injecting double (the model still runs), not from whatever random weights emit."""
+    from fault_injection import GarbageOutput
+
+    from cosmos_reason_ros.core.families import REASON1
+    from cosmos_reason_ros.core.parsing import parse_output
+    from cosmos_reason_ros.core.types import Mode
+
+    for stop in ("eos", "max_tokens", ""):
+        assert not parse_output(GARBAGE, REASON1, Mode.DECOMPOSE, stop_reason=stop).ok, "the garbage must not parse"
+    injector = GarbageOutput(harness.node.backend, GARBAGE)
+    try:
+        status, result, _ = run(harness, max_new_tokens=24)
+    finally:
+        injector.remove()
+    assert injector.replaced == 1
     assert status == GoalStatus.STATUS_ABORTED
     assert result.error_code == Result.PARSE_FAILED
-    assert "max_new_tokens=24" in result.error_msg
     plan = result.plan
-    assert plan.stats.generated_tokens == 24 and plan.stats.stop_reason == "max_tokens"
-    assert (plan.reasoning + plan.raw_answer).strip() != ""
+    assert 0 < plan.stats.generated_tokens <= 24 and plan.stats.stop_reason in ("max_tokens", "eos")
+    if plan.stats.stop_reason == "max_tokens":
+        assert "max_new_tokens=24" in result.error_msg
+    assert "subtasks :::" in plan.reasoning + plan.raw_answer
+    assert plan.completeness == plan.COMPLETENESS_NONE
 
 
 def test_deadline_gives_timeout_quickly(harness):

@@ -17,14 +17,16 @@ from typing import Any, Callable, Optional, Sequence, TextIO
 
 from . import MODE_NAMES, mode_name, stage_name, verdict_name
 
-EXIT_OK, EXIT_GOAL_FAILED, EXIT_NO_SERVER, EXIT_REJECTED = 0, 1, 2, 3
+EXIT_OK, EXIT_GOAL_FAILED, EXIT_NO_SERVER, EXIT_REJECTED, EXIT_TRUNCATED = 0, 1, 2, 3, 4
 EXIT_USAGE, EXIT_INTERRUPTED = 64, 130
 CANCEL_WAIT = 3.0  # s to wait for the node to confirm a cancel after Ctrl-C
 
 EPILOG = f"""\
 exit codes:
-  {EXIT_OK}    the node returned a plan (whatever its verdict)
+  {EXIT_OK}    the node returned a complete plan (whatever its verdict)
   {EXIT_GOAL_FAILED}    the goal ended with an error code (its NAME and message are printed)
+  {EXIT_TRUNCATED}    the answer was cut off (token budget): the plan is partial or missing (PARSE_FAILED with a
+       truncated answer, or a plan marked COMPLETENESS_PARTIAL); raise --max-tokens
   {EXIT_NO_SERVER}    no action server at --server within --wait-server seconds
   {EXIT_REJECTED}    the node rejected the goal (busy_policy reject, or its queue is full)
   {EXIT_USAGE}   bad command line
@@ -85,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------ output
+def truncation_note(result: Any) -> Optional[str]:
+    """Why the answer is incomplete, when it was cut off by the token budget (or is a salvaged plan)."""
+    from ..action import ReasonAboutTask
+    from ..core.types import Completeness
+
+    plan, stats = result.plan, result.plan.stats
+    cut = result.error_code == ReasonAboutTask.Result.PARSE_FAILED and stats.stop_reason == "max_tokens"
+    if not cut and plan.completeness != Completeness.PARTIAL:
+        return None
+    state = "a partial plan (only what the model finished)" if plan.completeness == Completeness.PARTIAL else "no plan"
+    return (f"the answer was truncated after {stats.generated_tokens} tokens (stop reason {stats.stop_reason or '?'}): "
+            f"{state}; raise --max-tokens (or the node's generation.max_new_tokens) so the model can finish")
+
+
 def stamp_dict(stamp: Any) -> dict[str, Any]:
     return {"sec": stamp.sec, "nanosec": stamp.nanosec, "seconds": stamp.sec + stamp.nanosec * 1e-9}
 
@@ -105,12 +121,13 @@ def message_to_dict(msg: Any) -> Any:
 
 
 def result_to_dict(status_name: str, result: Any) -> dict[str, Any]:
-    from ..core.types import Completion
+    from ..core.types import Completeness, Completion
     from ..ros.error_codes import code_name
 
     plan = message_to_dict(result.plan)
     plan["mode_name"] = mode_name(result.plan.mode)
     plan["completion_name"] = Completion(result.plan.completion).name
+    plan["completeness_name"] = Completeness(result.plan.completeness).name
     plan["feasibility"]["verdict_name"] = verdict_name(result.plan.feasibility.verdict)
     return {"status": status_name, "error_code": result.error_code, "error_name": code_name(result.error_code),
             "error_msg": result.error_msg, "plan": plan}
@@ -118,9 +135,11 @@ def result_to_dict(status_name: str, result: Any) -> dict[str, Any]:
 
 def format_plan(plan: Any) -> str:
     """The plan as a person reads it: verdict, numbered steps with their conditions, answer, cost."""
-    from ..core.types import Completion, Verdict
+    from ..core.types import Completeness, Completion, Verdict
 
     lines = [f"task: {plan.task}", f"mode: {mode_name(plan.mode)}"]
+    if plan.completeness == Completeness.PARTIAL:
+        lines.append("completeness: PARTIAL (the answer was cut off; only the elements the model finished)")
     judgment = plan.feasibility
     if judgment.verdict != Verdict.UNKNOWN:
         confidence = f" (confidence {judgment.confidence:.2f})" if judgment.confidence >= 0 else ""
@@ -263,14 +282,19 @@ def _ask(node: Any, args: argparse.Namespace, interrupt: _Interrupt) -> int:
     status_name = {GoalStatus.STATUS_SUCCEEDED: "SUCCEEDED", GoalStatus.STATUS_CANCELED: "CANCELED",
                    GoalStatus.STATUS_ABORTED: "ABORTED"}.get(response.status, str(response.status))
     succeeded = result.error_code == ReasonAboutTask.Result.NONE
+    truncated = truncation_note(result)
     if succeeded:
         progress.note(f"done in {result.plan.stats.total_time:.2f} s")
     else:
         print(f"[ask] goal {status_name.lower()}: {code_name(result.error_code)}: {result.error_msg}", file=sys.stderr)
+    if truncated:
+        print(f"[ask] {truncated}", file=sys.stderr)
     if args.json:
         print(json.dumps(result_to_dict(status_name, result), indent=2, ensure_ascii=False))
-    elif succeeded:
+    elif succeeded or (truncated and result.plan.completeness):
         print(format_plan(result.plan))
     if interrupt.event.is_set():  # even when the goal finished before the cancel reached it
         return EXIT_INTERRUPTED
+    if truncated:
+        return EXIT_TRUNCATED
     return EXIT_OK if succeeded else EXIT_GOAL_FAILED
