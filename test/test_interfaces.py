@@ -12,7 +12,7 @@ import pytest
 from builtin_interfaces.msg import Time
 
 from cosmos_reason_ros.action import ReasonAboutTask
-from cosmos_reason_ros.core.types import CONFIDENCE_UNKNOWN, Completion, Mode, Stage, Verdict
+from cosmos_reason_ros.core.types import CONFIDENCE_UNKNOWN, Completeness, Completion, Mode, Stage, Verdict
 from cosmos_reason_ros.msg import CameraFrames, FeasibilityJudgment, GenerationStats, Subtask, TaskPlan
 
 MESSAGES = (Subtask, FeasibilityJudgment, CameraFrames, GenerationStats, TaskPlan)
@@ -26,6 +26,7 @@ def sample_plan() -> TaskPlan:
                                    confidence=0.25, explanation="too far", blocking_factors=["out of reach"])
     return TaskPlan(goal_id="ab" * 16, task="bring the cup", mode=Goal.MODE_DECOMPOSE, subtasks=[step],
                     feasibility=judgment, completion=TaskPlan.COMPLETION_NOT_DONE, answer="no",
+                    completeness=TaskPlan.COMPLETENESS_COMPLETE,
                     reasoning="think", raw_answer="{}", parse_warnings=["w"],
                     cameras=[CameraFrames(camera="front", frame_id="f", stamps=[Time(sec=5, nanosec=7)])],
                     model_id="m", stats=GenerationStats(time_to_first_token=0.125, generated_tokens=3, stop_reason="eos"))
@@ -47,6 +48,9 @@ def test_core_enums_match_the_interface_constants():
         assert getattr(FeasibilityJudgment, f"VERDICT_{verdict.name}") == verdict.value
     for completion in Completion:
         assert getattr(TaskPlan, f"COMPLETION_{completion.name}") == completion.value
+    for completeness in Completeness:
+        assert getattr(TaskPlan, f"COMPLETENESS_{completeness.name}") == completeness.value
+    assert TaskPlan().completeness == TaskPlan.COMPLETENESS_NONE
     for stage in Stage:
         assert getattr(Feedback, f"STAGE_{stage.name}") == stage.value
 

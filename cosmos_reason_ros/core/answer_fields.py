@@ -22,7 +22,7 @@ VERDICT_WORDS: dict[str, Verdict] = {
     **dict.fromkeys(("yes", "feasible", "possible", "true", "y"), Verdict.FEASIBLE),
     **dict.fromkeys(("no", "infeasible", "impossible", "not feasible", "not possible", "false", "n", "cannot",
                      "can't", "can not"), Verdict.INFEASIBLE),
-    **dict.fromkeys(_UNSURE, Verdict.UNCERTAIN),
+    **dict.fromkeys((*_UNSURE, "partially", "partially feasible", "possibly", "depends"), Verdict.UNCERTAIN),
 }
 COMPLETION_WORDS: dict[str, Completion] = {
     **dict.fromkeys(("yes", "done", "complete", "completed", "true", "y"), Completion.DONE),
@@ -43,15 +43,18 @@ def _leading_pattern(words: Any) -> re.Pattern[str]:
 
 
 _LEADING_VERDICT = _leading_pattern(VERDICT_WORDS)
+_ANSWER_LABEL = re.compile(r"^\s*[*_#]*\s*(?:final\s+)?answer\s*[*_]*\s*:\s*[*_]*\s*", re.I)
 _LEADING_COMPLETION = _leading_pattern((*COMPLETION_WORDS, *_UNSURE_COMPLETION))
 
 #: Names models use for the schema's keys, after camelCase/spaces are normalised; used only when the
 #: schema's own key is absent.
 _ALIASES: dict[str, str] = {
-    "steps": "subtasks", "sub_tasks": "subtasks", "plan": "subtasks", "is_feasible": "feasible",
+    "steps": "subtasks", "sub_tasks": "subtasks", "plan": "subtasks", "actions": "subtasks",
+    "is_feasible": "feasible", "verdict": "feasible", "feasible_verdict": "feasible",
     "feasibility": "feasible", "blockers": "blocking_factors", "blocking_factor": "blocking_factors",
-    "reason": "explanation", "rationale": "explanation", "is_completed": "completed",
-    "task_completed": "completed", "is_complete": "completed", "next_step": "next_action",
+    "reason": "explanation", "rationale": "explanation", "justification": "explanation",
+    "is_completed": "completed", "task_completed": "completed", "is_complete": "completed", "is_done": "completed",
+    "task_complete": "completed", "done": "completed", "next_step": "next_action", "next": "next_action",
     "target_objects": "targets", "objects": "targets", "target": "targets", "precondition": "preconditions",
     "success_criteria": "success_criterion", "success_condition": "success_criterion",
 }
@@ -284,8 +287,13 @@ def from_object(obj: dict, mode: Mode, warnings: list[str]) -> tuple[ParsedAnswe
 
 
 def from_prose(prose: str, mode: Mode, warnings: list[str]) -> Optional[ParsedAnswer]:
-    """What plain prose can still give: a QUESTION reply, or the verdict of a leading choice word."""
+    """What plain prose can still give: a QUESTION reply, or the verdict of a leading choice word. A leading
+    "Answer:" label (markdown too) is not part of the reply."""
     rule = MODE_RULES[mode]
+    labelled = _ANSWER_LABEL.match(prose)
+    if labelled and prose[labelled.end():].strip():
+        prose = prose[labelled.end():].strip()
+        warnings.append("removed an \"Answer:\" label before the prose")
     if rule.prose_reply and prose:
         warnings.append("the answer is prose, not JSON; used it as the reply")
         return ParsedAnswer(answer=prose)

@@ -42,6 +42,7 @@ class SplitOutput:
     reasoning_closed: bool  # a </think> ended the reasoning
     warnings: list[str] = field(default_factory=list)
     cut_tag: bool = False  # the output ended inside a tag ("</ans"): it was cut off, whatever the stop reason
+    tagless: bool = False  # no reasoning or answer tag at all (a model or server that does not think)
 
 
 def clean(text: str) -> tuple[str, list[str]]:
@@ -142,10 +143,15 @@ def _split(out: _Tagged, family: ModelFamily, warnings: list[str]) -> SplitOutpu
     closes = out.positions(THINK_CLOSE)
     if not closes:
         opens = out.positions(ANSWER_OPEN)
+        if not opens and not out.positions(THINK_OPEN) and text.lstrip().startswith(("{", "```")):
+            # No reasoning at all (a server that strips it, or a model asked not to think): the whole
+            # output is the answer.
+            warnings.append("no reasoning tags: the whole output is the answer")
+            return SplitOutput("", [AnswerBlock(out.between(0, len(text)), closed=False)], False, warnings)
         if not opens:
             if text.strip():
                 warnings.append(f"no {THINK_CLOSE}: the reasoning never closed (output truncated?)")
-            return SplitOutput(out.between(0, len(text)), [], False, warnings)
+            return SplitOutput(out.between(0, len(text)), [], False, warnings, tagless=not out.tags)
         warnings.append(f"no {THINK_CLOSE}; the answer starts at {ANSWER_OPEN}")
         blocks = _blocks_of_region(out, opens[0], len(text), family, warnings)
         return SplitOutput(out.between(0, opens[0]), blocks, False, warnings)

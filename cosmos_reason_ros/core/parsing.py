@@ -9,8 +9,9 @@ tell a clean answer from a salvaged one.
 Policies (the same for both families):
 
 * **Several answers.** Answer blocks are taken in the order written, and within a block the JSON objects
-  in order; the first one that gives what the mode needs is the answer. Later ones are ignored, with a
-  warning. Reasoning is never an answer, with one exception: an output whose answer is empty and whose
+  in order; the first object that gives what the mode needs is the answer. Only when no block has one
+  does prose count (the first block whose prose gives what the mode needs). Later answers are ignored,
+  with a warning. Reasoning is never an answer, with one exception: an output whose answer is empty and whose
   reasoning *ends* in a complete JSON object, when generation stopped by itself.
 * **Completeness.** An answer is complete when the model finished it: its JSON object closed (or, for
   prose, generation ended by itself or something followed it). A truncated answer (stop reason
@@ -48,6 +49,21 @@ class _Reading:
     warnings: list[str] = field(default_factory=list)
     complete: bool = True  # nothing of what was read was cut off
     sufficient: bool = False  # has what the mode needs
+    from_json: bool = False  # the content came from a JSON object (not from prose)
+
+
+def _from_found(value: dict, mode: Mode, notes: list[str]) -> tuple[ParsedAnswer, str]:
+    """``from_object``, looking inside a lone wrapper object ({"response": {...}}) when the outer one lacks
+    what the mode needs."""
+    parsed, error = from_object(value, mode, notes)
+    inner = next(iter(value.values())) if len(value) == 1 else None
+    if error and isinstance(inner, dict) and inner:
+        inner_notes: list[str] = []
+        unwrapped, inner_error = from_object(inner, mode, inner_notes)
+        if not inner_error:
+            notes[:] = inner_notes + [f"read the answer inside the wrapper key {next(iter(value))!r:.40}"]
+            return unwrapped, ""
+    return parsed, error
 
 
 def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
@@ -59,10 +75,10 @@ def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
         if not found.complete and not found.value:
             return _Reading(block.text, None, CUT_BEFORE_ANYTHING, reading.warnings + found.repairs, complete=False)
         notes: list[str] = []
-        parsed, error = from_object(found.value, mode, notes)
+        parsed, error = _from_found(found.value, mode, notes)
         notes = found.repairs + surroundings(block.text, found) + notes
         if not found.complete or not error:
-            return _Reading(block.text, parsed, error, reading.warnings + notes, found.complete, not error)
+            return _Reading(block.text, parsed, error, reading.warnings + notes, found.complete, not error, True)
         if not first_error:
             first_error, first_notes = error, notes
         reading.warnings.append(f"skipped a JSON object that lacks what {mode.name} needs")
@@ -130,15 +146,21 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
     readings: list[_Reading] = []
     for block in split.blocks:
         reading = _read_block(block, mode, cut)
-        if reading.sufficient and reading.complete:
-            later = len(split.blocks) - len(readings) - 1
-            if later:
-                warnings.append(f"ignored {later} later answer(s): the first usable answer counts")
-            if readings:
-                warnings.append(f"skipped {len(readings)} earlier answer(s) that gave nothing usable")
-            return outcome(reading, True)
         readings.append(reading)
+        if reading.sufficient and reading.complete and reading.from_json:
+            break  # later blocks are not read at all
+    chosen = next((r for r in readings if r.sufficient and r.complete and r.from_json), None)
     partial = next((r for r in readings if not r.complete), None)
+    if chosen is None and partial is None:  # no usable JSON anywhere: the first usable prose answer
+        chosen = next((r for r in readings if r.sufficient and r.complete), None)
+    if chosen is not None:
+        position = readings.index(chosen)
+        later = len(split.blocks) - position - 1
+        if later:
+            warnings.append(f"ignored {later} later answer(s): the first usable answer counts")
+        if position:
+            warnings.append(f"skipped {position} earlier answer(s) that gave nothing usable")
+        return outcome(chosen, True)
     if partial is not None:
         where = "inside the answer"
         if partial.parsed is not None:
@@ -156,6 +178,12 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
         return outcome(None, False, _cut_message("before the model wrote its answer",
                                                  stop_reason, tokens, max_new_tokens))
     parsed, error = _from_reasoning(split.reasoning, mode, warnings)
+    if parsed is None and split.tagless:  # a model that did not think at all: its prose is the answer
+        parsed = from_prose(split.reasoning, mode, warnings)
+        if parsed is not None:
+            kept = [w for w in warnings if not w.startswith("no </think>")]
+            return ParseOutcome("", split.reasoning, parsed, True, "", kept + ["no reasoning tags: read the output "
+                                                                              "as the answer"])
     return outcome(None, parsed is not None, error, parsed=parsed)
 
 
