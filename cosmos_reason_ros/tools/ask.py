@@ -92,8 +92,10 @@ def truncation_note(result: Any) -> Optional[str]:
     from ..action import ReasonAboutTask
     from ..core.types import Completeness
 
-    plan, stats = result.plan, result.plan.stats
-    cut = result.error_code == ReasonAboutTask.Result.PARSE_FAILED and stats.stop_reason == "max_tokens"
+    plan, stats, codes = result.plan, result.plan.stats, ReasonAboutTask.Result
+    if result.error_code not in (codes.NONE, codes.PARSE_FAILED):
+        return None  # TIMEOUT, CANCELED, ...: the error code says it (exit 1 or 130)
+    cut = result.error_code == codes.PARSE_FAILED and stats.stop_reason == "max_tokens"
     if not cut and plan.completeness != Completeness.PARTIAL:
         return None
     state = "a partial plan (only what the model finished)" if plan.completeness == Completeness.PARTIAL else "no plan"
