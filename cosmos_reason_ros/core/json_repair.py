@@ -206,7 +206,8 @@ class _Reader:
         if char != "u":
             if char != "'" or text[self.pos] != "'":  # \' is valid in a single-quoted string
                 self.repairs.add("repaired invalid escapes")
-            return (char if char == "'" else "\\" + char), i + 2
+            # \' and markdown escapes (\_, \*) lose the backslash; \d or \p (a path?) keep it.
+            return (char if not char.isalnum() else "\\" + char), i + 2
         digits = text[i + 2:i + 6]
         if len(digits) < 4 and i + 6 > self.end and all(c in "0123456789abcdefABCDEF" for c in digits):
             return None, i

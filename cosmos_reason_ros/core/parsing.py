@@ -69,7 +69,7 @@ def _from_found(value: dict, mode: Mode, notes: list[str]) -> tuple[ParsedAnswer
 def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
     """The first JSON object of the block that gives what ``mode`` needs, else what prose can give."""
     reading = _Reading(block.text)
-    first_error, objects = "", 0
+    first_error, first_notes, objects = "", [], 0
     for found in find_objects(block.text):
         objects += 1
         if not found.complete and not found.value:
