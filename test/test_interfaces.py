@@ -163,3 +163,19 @@ def test_colcon_installed_python_and_cpp_typesupport():
         assert f"libcosmos_reason_ros__{typesupport}.so" in libs, sorted(libs)
     headers = prefix / "include" / "cosmos_reason_ros" / "cosmos_reason_ros"
     assert (headers / "action" / "reason_about_task.hpp").is_file() and (headers / "msg" / "task_plan.hpp").is_file()
+
+
+def test_why_the_parser_cleans_strings_a_nul_cuts_and_a_lone_surrogate_breaks_serialisation():
+    """The premise of the parser's ROS-safe boundary (and proof that its serialisation check can fail)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    from cosmos_reason_ros.core.text_safety import ros_safe
+
+    back = deserialize_message(serialize_message(TaskPlan(answer="two\x00cups")), TaskPlan)
+    assert back.answer != "two\x00cups"
+    with pytest.raises(Exception):
+        serialize_message(TaskPlan(answer="cup \ud83d"))
+    for text in ("two\x00cups", "cup \ud83d", "pair \ud83d\ude00"):
+        safe = TaskPlan(answer=ros_safe(text))
+        assert deserialize_message(serialize_message(safe), TaskPlan).answer == safe.answer
+    assert ros_safe("pair \ud83d\ude00") == "pair \U0001f600"

@@ -19,9 +19,9 @@ import pytest
 from cosmos_reason_ros.core import parsing
 from cosmos_reason_ros.core.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.parsing import extract_json, parse_output, split_reasoning
-from cosmos_reason_ros.core.types import (CONFIDENCE_UNKNOWN, Completeness, Completion, GenerationOutput,
-                                          GenerationStats, Mode, ParsedAnswer, ParseOutcome, ReasoningResult, Verdict)
+from cosmos_reason_ros.core.types import CONFIDENCE_UNKNOWN, Completeness, Completion, Mode, ParsedAnswer, Verdict
 from parse_cases import classes
+from plan_serialisation import assert_fits_ros
 
 THINK = "<think>\nThe video shows a red mug on the table, 40 cm from the gripper. The arm can reach it.\n</think>\n\n"
 
@@ -274,32 +274,6 @@ ALL_CASES: dict[str, Case] = dict(CASES)
 for _rows in CLASSES.values():
     assert not _rows.keys() & ALL_CASES.keys()
     ALL_CASES.update(_rows)
-
-
-def assert_fits_ros(outcome: ParseOutcome, mode: Mode) -> None:
-    """The parsed plan survives rclpy's serialisation unchanged (valid UTF-8, no NUL cutting a string)."""
-    serialization = pytest.importorskip("rclpy.serialization", reason="rclpy is needed to serialise the plan")
-    from cosmos_reason_ros.msg import TaskPlan
-    from cosmos_reason_ros.ros.messages import plan_msg
-
-    result = ReasoningResult(mode=mode, task="t", outcome=outcome, generation=GenerationOutput("", GenerationStats()),
-                             seen=[], model_id="m")
-    plan = plan_msg(result, "ab" * 16, 0.0, True)
-    assert plan.completeness == outcome.completeness
-    back = serialization.deserialize_message(serialization.serialize_message(plan), TaskPlan)
-    assert list(_strings(back)) == list(_strings(plan))
-
-
-def _strings(msg: object, path: str = ""):
-    """Every string field of a message, with its path (floats differ after a float32 round trip)."""
-    for name in msg.get_fields_and_field_types():  # type: ignore[attr-defined]
-        value = getattr(msg, name)
-        items = value if isinstance(value, list) else [value]
-        for i, item in enumerate(items):
-            if isinstance(item, str):
-                yield f"{path}{name}[{i}]", item
-            elif hasattr(item, "get_fields_and_field_types"):
-                yield from _strings(item, f"{path}{name}[{i}].")
 
 
 def _check_subtask_fields(parsed: ParsedAnswer, expected: list[dict]) -> None:

@@ -4,7 +4,7 @@ The invariant (issue 12): a successful outcome never holds a string that is a st
 answer's string at the same place, i.e. never a half-written step, factor or reply. Every cut is parsed
 three ways: with stop reason max_tokens (what the backend reports), the same with the accept-partial
 opt-in, and with no stop reason (the parser alone must still see that the JSON was closed by repair).
-The parser never raises; the slowest call is printed.
+The parser never raises; every successful outcome survives rclpy serialisation; the slowest call is printed.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from cosmos_reason_ros.core.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.parsing import parse_output
 from cosmos_reason_ros.core.types import Completeness, Mode, ParsedAnswer
+from plan_serialisation import assert_fits_ros
 
 REASONING = "The cup is on the table within reach; the tray is to its left and nothing blocks the path."
 STEP = {"action": "pick", "description": "Pick up the red cup by its handle.", "targets": ["red cup"],
@@ -105,6 +106,7 @@ def test_a_truncated_answer_never_succeeds_with_a_half_written_string(mode: Mode
             assert "internal parser error" not in outcome.error, (cut, outcome.error)
             if not outcome.ok:
                 continue
+            assert_fits_ros(outcome, mode)
             for place, value in strings(outcome.parsed):
                 original = whole.get(place)
                 assert not (value and original and original != value and original.startswith(value)), (
