@@ -141,7 +141,7 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
             warned="as feasible"),
         "choice_with_reason_parenthesis": Case(
             REASON2, Mode.VERIFY_COMPLETION, THINK + '{"completed": "No (the drawer is still open)"}',
-            completion=Completion.NOT_DONE, answer="the drawer is still open)", warned="as not_done"),
+            completion=Completion.NOT_DONE, answer="the drawer is still open", warned="as not_done"),
         "choice_not_feasible_colon": Case(
             REASON2, Mode.FEASIBILITY, THINK + '{"feasible": "Not feasible: the box is too heavy"}',
             verdict=Verdict.INFEASIBLE, explanation="the box is too heavy", warned="as infeasible"),

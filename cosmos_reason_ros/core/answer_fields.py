@@ -38,8 +38,8 @@ def _leading_pattern(words: Any) -> re.Pattern[str]:
     cup is out of reach", "**Yes**, because ...", "Not feasible: ...". "Yes the ..." has no separator."""
     phrases = sorted({w for w in words if len(w) > 1}, key=len, reverse=True)
     alternation = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases)
-    return re.compile(rf"^[\s*_\"'`]*({alternation})[*_\"'`]*(?:\s*[-\u2013\u2014:;,.!(\[/\n]|\s+(?:because|since|as)\b"
-                      rf"|\s*$)\s*(.*)$", re.I | re.S)
+    return re.compile(rf"^[\s*_\"'`]*({alternation})[*_\"'`]*(?:\s*([-\u2013\u2014:;,.!(\[/\n])|\s+(?:because|since|as)\b"
+                      rf"|\s*$)\s*(.*?)\s*$", re.I | re.S)
 
 
 _LEADING_VERDICT = _leading_pattern(VERDICT_WORDS)
@@ -122,7 +122,9 @@ def as_choice(value: Any, key: str, words: dict[str, _Choice], default: _Choice,
     if word not in words and word not in _UNSURE_COMPLETION:
         leading = (_LEADING_COMPLETION if words is COMPLETION_WORDS else _LEADING_VERDICT).match(text)
         if leading:
-            word, reason = re.sub(r"\s+", " ", leading.group(1).lower()), leading.group(2).strip()
+            word, reason = re.sub(r"\s+", " ", leading.group(1).lower()), leading.group(3)
+            if leading.group(2) in ("(", "[") and reason[-1:] in (")", "]"):
+                reason = reason[:-1].strip()
     if words is COMPLETION_WORDS and word in _UNSURE_COMPLETION:
         warnings.append(f"{key}: read {value!r:.60} as not done (the prompt asks for yes only when the frames "
                         "show the task done)")

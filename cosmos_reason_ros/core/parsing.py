@@ -133,12 +133,13 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
     warnings, cut = split.warnings, stop_reason in CUT_STOPS or split.cut_tag
 
     def outcome(reading: Optional[_Reading], ok: bool, error: str = "", partial: bool = False,
-                parsed: Optional[ParsedAnswer] = None) -> ParseOutcome:
+                parsed: Optional[ParsedAnswer] = None, truncated: bool = False) -> ParseOutcome:
         content = parsed if parsed is not None else (reading.parsed if reading and (ok or partial) else None)
         completeness = Completeness.NONE if content is None or content == ParsedAnswer() else (
             Completeness.PARTIAL if partial else Completeness.COMPLETE)
         return ParseOutcome(split.reasoning, reading.text if reading else "", content or ParsedAnswer(), ok,
-                            error, warnings + (reading.warnings if reading else []), completeness, partial)
+                            error, warnings + (reading.warnings if reading else []), completeness,
+                            partial or truncated)
 
     if not split.reasoning and not split.blocks:
         warnings.append("the output is empty")
@@ -176,7 +177,7 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
         return outcome(first, False, first.error)
     if cut:
         return outcome(None, False, _cut_message("before the model wrote its answer",
-                                                 stop_reason, tokens, max_new_tokens))
+                                                 stop_reason, tokens, max_new_tokens), truncated=True)
     parsed, error = _from_reasoning(split.reasoning, mode, warnings)
     if parsed is None and split.tagless:  # a model that did not think at all: its prose is the answer
         parsed = from_prose(split.reasoning, mode, warnings)
