@@ -164,7 +164,7 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
         return outcome(chosen, True)
     if partial is not None:
         where = "inside the answer"
-        if partial.parsed is not None:
+        if partial.parsed not in (None, ParsedAnswer()):
             where += ": the partial plan holds only the elements the model finished"
         message = _cut_message(where, stop_reason, tokens, max_new_tokens)
         if accept_partial and partial.sufficient:
