@@ -116,3 +116,14 @@ def test_feedback_size_benchmark_before_and_after(tmp_path):
     assert before["messages"] == after["messages"]
     assert after["bytes"] < 0.3 * before["bytes"]
     assert after["bytes"] > 2 * after["chars"]  # every character once in new_text, once in the last message
+
+
+def test_rviz_config_subscribes_latched_to_the_visual_topics():
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "reasoner.rviz").read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"]: d["Topic"] for d in displays if isinstance(d.get("Topic"), dict)}
+    for topic in ("/cosmos_reasoner/markers", "/cosmos_reasoner/annotated_image"):
+        assert topics[topic]["Durability Policy"] == "Transient Local"
+        assert topics[topic]["Reliability Policy"] == "Reliable"
