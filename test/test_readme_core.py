@@ -95,3 +95,38 @@ def test_console_script_runs_the_tool_where_ros_is_there():
     run = _console_script("cosmos-reason-replay", ())
     assert run.returncode == 0, run.stderr
     assert "rosbag2" in run.stdout and "usage: replay" in run.stdout
+
+
+def test_watch_snippet_prints_the_plan_and_saves_the_image(rclpy_session, reason1_model, tmp_path):
+    """The README's stand-in for `ros2 topic echo` and rviz, against a node under the default name."""
+    from ros_harness import Camera, Harness
+    from test_tools import StreamReader
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### What the setup script's environment lacks", 1)[1].split("\n## ", 1)[0]
+    [snippet] = re.findall(r"```python\n(.*?)```", section, re.S)
+    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64},
+                [Camera("front", "/test_watch/front/image_raw")])
+    process = None
+    try:
+        h.wait_ready()
+        status, result, _ = h.run("put the red cup on the tray")
+        assert result.error_code == 0, result.error_msg
+        (tmp_path / "watch.py").write_text(snippet)
+        process = subprocess.Popen([sys.executable, "watch.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        out = StreamReader(process.stdout)
+        image = tmp_path / "annotated.png"
+        line = "put the red cup on the tray -> Pick up the red cup, then place it on the tray."
+        h.wait_for(lambda: (image.is_file() and image.stat().st_size > 1000 and line in out.text)
+                   or process.poll() is not None, 30, "the snippet to print the latched plan and save the image")
+        assert process.poll() is None, process.stderr.read()
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait(timeout=10)
+        h.close()
+    import cv2
+
+    saved = cv2.imread(str(image))
+    assert saved.shape[1] == 320 and saved.shape[0] > 240
