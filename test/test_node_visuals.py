@@ -31,7 +31,8 @@ def harness(rclpy_session, reason1_model):
     from ros_harness import Camera, Harness
 
     cameras = [Camera("front", f"{PREFIX}/front/image_raw"), Camera("wrist", f"{PREFIX}/wrist/image_raw")]
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64}, cameras, node_name=NODE)
+    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64, "frames.wait_timeout": 0.3}, cameras,
+                node_name=NODE, silent=("silent",))
     h.wait_ready()
     yield h
     h.close()
@@ -68,7 +69,8 @@ def test_late_rviz_gets_the_last_result_and_a_new_goal_replaces_it(harness):
     images = Collector(harness, Image, f"/{NODE}/annotated_image", BEST_EFFORT)
     harness.wait_for(lambda: harness.node.markers_pub.get_subscription_count() >= 2
                      and harness.node.image_pub.get_subscription_count() >= 2, 10, "the subscriptions to match")
-    status, result, _ = harness.run("has the cup been put on the tray?", mode=Goal.MODE_VERIFY_COMPLETION)
+    status, result, _ = harness.run("has the cup been put on the tray?", mode=Goal.MODE_VERIFY_COMPLETION,
+                                 cameras=["front", "wrist"])
     assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
     harness.wait_for(lambda: markers.messages and headline_of(markers.messages[-1]) == "NOT DONE", 10,
                      "the verify result's markers")
@@ -88,8 +90,19 @@ def test_late_rviz_gets_the_last_result_and_a_new_goal_replaces_it(harness):
     assert body.startswith("task: has the cup been put on the tray?")
 
 
+def test_a_failed_goal_leaves_an_ended_state_not_a_stale_working_one(harness):
+    markers = Collector(harness, MarkerArray, f"/{NODE}/markers", RVIZ_DEFAULT)
+    harness.wait_for(lambda: harness.node.markers_pub.get_subscription_count() >= 1, 10, "the subscription")
+    status, result, _ = harness.run("bring me the red cup", cameras=["silent"])
+    assert result.error_code == ReasonAboutTask.Result.NO_FRAMES, result.error_msg
+    harness.wait_for(lambda: markers.messages and headline_of(markers.messages[-1]).startswith("ENDED"), 10,
+                     "the ended state")
+    assert headline_of(markers.messages[-1]) == "ENDED during waiting for frames: see the goal's result"
+    assert headline_of(markers.messages[0]) == "WORKING: waiting for frames"
+
+
 def test_feedback_carries_the_whole_text_only_in_its_last_message(harness):
-    status, result, feedback = harness.run("bring me the red cup")
+    status, result, feedback = harness.run("bring me the red cup", cameras=["front"])
     assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
     assert len(feedback) >= 3
     whole = "".join(f.new_text for f in feedback)
@@ -98,7 +111,7 @@ def test_feedback_carries_the_whole_text_only_in_its_last_message(harness):
 
 
 def test_full_text_feedback_goal_flag_repeats_it_in_every_message(harness):
-    status, result, feedback = harness.run("bring me the red cup", full_text_feedback=True)
+    status, result, feedback = harness.run("bring me the red cup", cameras=["front"], full_text_feedback=True)
     assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
     so_far = ""
     for message in feedback:
