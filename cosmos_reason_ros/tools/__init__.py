@@ -1,4 +1,5 @@
-"""Command-line tools: ``ask`` (send a task goal, print the plan) and ``replay`` (a video as a camera).
+"""Command-line tools: ``ask`` (send a task goal, print the plan) and ``replay`` (a video, images or a rosbag2
+recording as a camera); the console-script entry points, which say in one line when ROS is missing.
 
 The names below are shared with the behaviour-tree nodes so that modes, stages and verdicts read the same
 everywhere.
