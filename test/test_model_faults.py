@@ -222,4 +222,5 @@ def test_not_ready_message_reads_as_english(tmp_path: Path) -> None:
         backend.load()
     with pytest.raises(ModelNotReadyError) as excinfo:
         backend.generate(None)  # type: ignore[arg-type]  # refused before the request is looked at
-    assert "is not ready (state: failed)" in excinfo.value.message
+    assert excinfo.value.message.startswith(f"model '{tmp_path / 'missing'}' failed to load: model directory ")
+    check_advice(excinfo.value.message)

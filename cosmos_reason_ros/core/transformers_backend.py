@@ -239,7 +239,7 @@ class TransformersBackend(ModelBackend):
     # -------------------------------------------------------------------------------------- generation
     def generate(self, request: GenerationRequest) -> GenerationOutput:
         if not self.ready:
-            raise ModelNotReadyError(f"model {self.model_id!r} is not ready (state: {self.state.value})")
+            raise ModelNotReadyError(self.not_ready_message())
         return self._generate_locked(request)
 
     def _generate_locked(self, request: GenerationRequest) -> GenerationOutput:
