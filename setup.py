@@ -43,9 +43,10 @@ setup(
     install_requires=requirements(),
     entry_points={
         "console_scripts": [
-            "cosmos-reasoner = cosmos_reason_ros.ros.reasoner_node:main",
-            "cosmos-reason-ask = cosmos_reason_ros.tools.ask:main",
-            "cosmos-reason-replay = cosmos_reason_ros.tools.replay:main",
+            # The ROS tools start through a check that says in one line what is missing without ROS.
+            "cosmos-reasoner = cosmos_reason_ros.tools:reasoner_main",
+            "cosmos-reason-ask = cosmos_reason_ros.tools:ask_main",
+            "cosmos-reason-replay = cosmos_reason_ros.tools:replay_main",
             "cosmos-reason-make-tiny-model = cosmos_reason_ros.testing.tiny_model:main",
         ],
     },

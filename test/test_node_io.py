@@ -13,6 +13,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.msg import FeasibilityJudgment, TaskPlan
+from cosmos_reason_ros.ros import visualization
 
 Goal, Result = ReasonAboutTask.Goal, ReasonAboutTask.Result
 PREFIX = "/test_io"
@@ -68,14 +69,15 @@ def test_plan_feasibility_markers_and_image_are_published(harness):
     assert final.markers[0].action == Marker.DELETEALL
     assert "FEASIBLE (90%)" in final.markers[1].text and final.markers[1].header.frame_id == "cosmos_reasoner"
     assert "1. pick up the red cup" in final.markers[2].text
-    assert any("red cup stands upright" in m.markers[0].text for m in markers.messages if len(m.markers) == 1)
-    # Annotated image: the newest front frame, same size, with the banner drawn over it.
+    assert any("red cup stands upright" in marker.text.replace("\n", " ")
+               for m in markers.messages for marker in m.markers if marker.id == visualization.ID_REASONING)
+    # Annotated image: the newest frames of both cameras side by side (320x240 each), the text panel below.
     harness.wait_for(lambda: images.messages, 5, "annotated image")
     image = images.messages[-1]
-    assert (image.width, image.height, image.encoding) == (320, 240, "rgb8")
+    assert (image.width, image.encoding) == (640, "rgb8") and image.height > 240
     assert image.header.frame_id == "front_optical_frame"
-    pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(240, 320, 3)
-    assert pixels[:20].mean() < pixels[200:].mean()  # the banner darkens the top
+    pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(image.height, 640, 3)
+    assert pixels[250:].mean() < pixels[:240].mean()  # the dark panel under the frames
 
 
 def test_compressed_camera_frames_reach_the_model(harness):

@@ -1,7 +1,7 @@
 """The README quickstart, run as written: its ```bash blocks in one shell, in order.
 
 Two substitutions keep it fast and offline, and both are visible here: the blocks that choose the model
-(real weights, or making a tiny model, about a minute) are replaced by one line pointing at the cached
+(real weights, or making a tiny model, 10-15 s on an idle CPU) are replaced by one line pointing at the cached
 tiny model, and the scratch directory is the test's (``mktemp -d`` honours TMPDIR). Background processes
 (the camera and the reasoner) run in the script's own process group, which the test ends.
 """

@@ -402,7 +402,7 @@ def test_model_not_ready_after_failed_load_says_why(tmp_path: Path) -> None:
     backend = TransformersBackend(TransformersConfig(model=str(tmp_path / "missing")))
     with pytest.raises(ModelLoadError):
         backend.load()
-    with pytest.raises(ModelNotReadyError, match="failed: .*no config.json"):
+    with pytest.raises(ModelNotReadyError, match="missing' failed to load: model directory .* does not exist"):
         Reasoner(backend).run(TaskRequest(task=TASK, mode=Mode.QUESTION, clips=[camera_clip("head", 2)],
                                           max_new_tokens=64))
 

@@ -95,6 +95,15 @@ class ModelBackend(abc.ABC):
     def ready(self) -> bool:
         return self.state is BackendState.READY
 
+    def not_ready_message(self) -> str:
+        """Why the model cannot answer now, as one sentence naming it (for ModelNotReadyError and logs)."""
+        name = repr(self.model_id)
+        if self.state is BackendState.FAILED:
+            return f"model {name} failed to load" + (f": {self.load_error}" if self.load_error else "")
+        if self.state is BackendState.LOADING:
+            return f"model {name} is still loading"
+        return f"model {name} is not loaded (state: {self.state.value})"
+
     @abc.abstractmethod
     def load(self, progress: Optional[ProgressCallback] = None) -> None:
         """Load (or connect to) the model; raise ModelLoadError (or a subclass) on failure."""

@@ -250,7 +250,7 @@ class OpenAIBackend(ModelBackend):
     # -------------------------------------------------------------------------------------- generation
     def generate(self, request: GenerationRequest) -> GenerationOutput:
         if not self.ready or self._loop is None:
-            raise ModelNotReadyError(f"model {self.model_id!r} is {self.state.value}")
+            raise ModelNotReadyError(self.not_ready_message())
         stopped = request.stop_reason()
         if stopped is not None:  # canceled or late before the server was even asked: send nothing
             return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))

@@ -124,10 +124,7 @@ class Reasoner:
     def run(self, request: TaskRequest) -> ReasoningResult:
         task, mode = self.validate(request.task, request.mode, request.max_new_tokens)
         if not self.backend.ready or self.backend.family is None:
-            raise ModelNotReadyError(
-                f"model {self.backend.model_id!r} is {self.backend.state.value}"
-                + (f": {self.backend.load_error}" if self.backend.load_error else "")
-            )
+            raise ModelNotReadyError(self.backend.not_ready_message())
         family = self.backend.family
         started = time.monotonic()
         report = request.on_progress or (lambda progress: None)

@@ -22,7 +22,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams
-from .errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
+from . import model_faults
+from .errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotReadyError
 from .errors import OutOfMemoryError
 from .families import family_for_model_type
 from .prompts import Prompt
@@ -34,14 +35,6 @@ _LOG = logging.getLogger(__name__)
 QUANTIZATIONS = ("none", "4bit", "8bit")
 ATTENTION_IMPLEMENTATIONS = ("auto", "sdpa", "flash_attention_2", "eager")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-
-WEIGHTS_HELP = (
-    "Provide weights one of these ways: (1) download once with network access: "
-    "`hf download {model}` (they land in the Hugging Face cache, which offline mode then uses); "
-    "(2) set the `model` parameter to a local directory holding config.json, the weights and the processor "
-    "files; (3) for trying the plumbing without weights: `ros2 run cosmos_reason_ros make_tiny_model DIR`."
-)
-
 
 @dataclass(frozen=True)
 class TransformersConfig:
@@ -58,10 +51,6 @@ class TransformersConfig:
     model_family: str = "auto"  # auto (from config.model_type) | reason1 | reason2
     offline: bool = False  # never contact the hub (also on when HF_HUB_OFFLINE=1)
     warmup: bool = True
-
-
-def _is_local(model: str) -> bool:
-    return model.startswith(("/", "./", "../", "~")) or Path(model).expanduser().exists()
 
 
 def _oom_types() -> tuple[type, ...]:
@@ -186,15 +175,9 @@ class TransformersBackend(ModelBackend):
         return kwargs
 
     def _model_source(self) -> str:
+        """A checked local directory, or the hub id as given (model_faults says what is wrong with either)."""
         model = self.config.model
-        if _is_local(model):
-            path = Path(model).expanduser()
-            if not (path / "config.json").is_file():
-                raise ModelNotFoundError(
-                    f"model directory {str(path)!r} has no config.json. " + WEIGHTS_HELP.format(model="nvidia/Cosmos-Reason1-7B")
-                )
-            return str(path)
-        return model
+        return str(model_faults.check_local_model_dir(model)) if model_faults.looks_local(model) else model
 
     def load(self, progress: Optional[ProgressCallback] = None) -> None:
         """Load config, processor and weights, then warm up. Raises ModelLoadError subclasses."""
@@ -219,25 +202,32 @@ class TransformersBackend(ModelBackend):
         source = self._model_source()
         kwargs = self._source_kwargs()
         report(f"reading config of {source}")
+        local = model_faults.looks_local(self.config.model)
+        offline, revision = kwargs["local_files_only"], self.config.revision
         try:
             hf_config = AutoConfig.from_pretrained(source, **kwargs)
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(
-                f"model {source!r} not found ({'offline: not in the local cache' if kwargs['local_files_only'] else e}). "
-                + WEIGHTS_HELP.format(model=source)
-            ) from e
+        except (OSError, ValueError, KeyError) as e:
+            raise model_faults.config_error(e, source, local, offline, revision) from e
         self.family = family_for_model_type(hf_config.model_type, self.config.model_family)
+        if local:
+            model_faults.check_local_weights(Path(source))
         device = self._resolve_device()
         dtype = self._resolve_dtype(device)
         attention = self._resolve_attention(device)
         quantization = self._quantization_config(device, dtype)
         report(f"loading processor ({self.family.name} family)")
-        self._processor = AutoProcessor.from_pretrained(source, **kwargs)
+        try:
+            self._processor = AutoProcessor.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as e:
+            raise model_faults.files_error(e, source, local, offline, revision, "processor") from e
         report(f"loading weights on {device} as {dtype}, attention {attention}, quantization {self.config.quantization}")
         load_kwargs: dict[str, Any] = dict(kwargs, dtype=dtype, attn_implementation=attention)
         if quantization is not None:
             load_kwargs.update(quantization_config=quantization, device_map={"": device.index or 0})
-        model = AutoModelForImageTextToText.from_pretrained(source, **load_kwargs)
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(source, **load_kwargs)
+        except OSError as e:
+            raise model_faults.files_error(e, source, local, offline, revision, "weights") from e
         if quantization is None:
             model = model.to(device)
         model.eval()
@@ -261,7 +251,7 @@ class TransformersBackend(ModelBackend):
     # -------------------------------------------------------------------------------------- generation
     def generate(self, request: GenerationRequest) -> GenerationOutput:
         if not self.ready:
-            raise ModelNotReadyError(f"model {self.model_id!r} is {self.state.value}")
+            raise ModelNotReadyError(self.not_ready_message())
         return self._generate_locked(request)
 
     def _generate_locked(self, request: GenerationRequest) -> GenerationOutput:

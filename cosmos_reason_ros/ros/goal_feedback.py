@@ -1,8 +1,12 @@
-"""Rate-limited action feedback (and live reasoning markers) for one goal.
+"""Rate-limited action feedback (and the live view of the goal: the reasoning markers) for one goal.
 
 Generation reports every token; clients and rviz need a few updates per second. Stage changes are
 published at once; token progress at most ``rate`` times per second, with the text generated since the
 previous message in ``new_text`` so nothing is lost between messages.
+
+The whole text so far (``partial_text``) goes only into the goal's last feedback message, unless the goal
+sets ``full_text_feedback``: repeating it in every message makes the feedback of one goal grow with the
+square of the answer's length (a 4,000-token answer: docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -12,6 +16,28 @@ from typing import Any, Callable, Optional
 from ..action import ReasonAboutTask
 from ..core.reasoner import Progress
 from ..core.types import Stage
+
+
+class LiveText(str):
+    """The text generated so far, as given to ``on_text``, carrying the goal it belongs to.
+
+    A ``str`` (callbacks that only want the text use it as one), plus ``task``, ``mode``, ``stage`` and
+    ``tokens`` for a live view of the goal (the rviz markers: visualization.reasoning_marker).
+    """
+
+    task: str
+    mode: int
+    stage: int
+    tokens: int
+    ended: bool  # the goal is over (its result follows; on success the plan's markers replace this view)
+
+    @classmethod
+    def of(cls, text: str, request: Any, stage: int, tokens: int, ended: bool = False) -> "LiveText":
+        live = cls(text)
+        live.task = str(getattr(request, "task", ""))
+        live.mode = int(getattr(request, "mode", 0))
+        live.stage, live.tokens, live.ended = stage, tokens, ended
+        return live
 
 
 class FeedbackThrottle:
@@ -29,6 +55,9 @@ class FeedbackThrottle:
         self._tokens = 0
         self._text = ""
         self._unsent = False
+        self._full_text_sent = True  # nothing written yet, so nothing owed
+        self._shown = False  # the live view has shown this goal
+        self._full_text = bool(getattr(getattr(goal_handle, "request", None), "full_text_feedback", False))
         self.published = 0
 
     def stage(self, stage: Stage) -> None:
@@ -62,22 +91,31 @@ class FeedbackThrottle:
         self._text = progress.text
 
     def flush(self) -> None:
-        """Publish whatever progress was not sent yet, so the last feedback carries the final token count."""
-        if self._unsent:
-            self._publish(time.monotonic())
+        """Publish the goal's last feedback: the final token count and, in ``partial_text``, the whole text."""
+        if self._unsent or not self._full_text_sent:
+            self._publish(time.monotonic(), final=True)
+        if self._on_text is not None and self._shown:  # the live view says the goal ended
+            self._on_text(LiveText.of(self._text, getattr(self._goal_handle, "request", None), int(self._stage),
+                                      self._tokens, ended=True))
 
-    def _publish(self, now: float) -> None:
+    def _publish(self, now: float, final: bool = False) -> None:
+        with_text = final or self._full_text
         feedback = ReasonAboutTask.Feedback(
             stage=int(self._stage if self._stage is not None else Stage.QUEUED),
             tokens_generated=self._tokens,
             elapsed=float(now - self._started),
             new_text=self._pending,
-            partial_text=self._text,
+            partial_text=self._text if with_text else "",
         )
         self._goal_handle.publish_feedback(feedback)
+        self._full_text_sent = with_text or not self._text
         self._pending = ""
         self._unsent = False
         self._last_publish = now
         self.published += 1
-        if self._on_text is not None and self._text:
-            self._on_text(self._text)
+        # The live view follows the goal from its first stage (so a new goal visibly replaces the last result),
+        # but not while it waits in the queue: the goal on the model keeps the view until it ends.
+        if self._on_text is not None and feedback.stage != Stage.QUEUED:
+            self._shown = True
+            self._on_text(LiveText.of(self._text, getattr(self._goal_handle, "request", None), feedback.stage,
+                                      self._tokens))

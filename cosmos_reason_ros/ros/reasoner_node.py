@@ -106,8 +106,8 @@ class ReasonerNode(Node):
 
         self.plan_pub = self.create_publisher(TaskPlan, "~/plan", LATCHED)
         self.feasibility_pub = self.create_publisher(FeasibilityJudgment, "~/feasibility", LATCHED)
-        self.markers_pub = self.create_publisher(MarkerArray, "~/markers", 10)
-        self.image_pub = self.create_publisher(Image, "~/annotated_image", 1)
+        self.markers_pub = self.create_publisher(MarkerArray, "~/markers", visualization.VISUAL_QOS)
+        self.image_pub = self.create_publisher(Image, "~/annotated_image", visualization.VISUAL_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
         self.action_server = ActionServer(
@@ -353,10 +353,10 @@ class ReasonerNode(Node):
         self.feasibility_pub.publish(plan.feasibility)
         if s.publish_markers:
             self.markers_pub.publish(visualization.plan_markers(plan, s.markers_frame_id))
-        if s.publish_annotated_image and clips and clips[0].frames:
-            newest = clips[0].frames[-1]
+        views = [(clip.camera, clip.frames[-1].pixels) for clip in clips if clip.frames]
+        if s.publish_annotated_image and views:
             header = Header(stamp=plan.header.stamp, frame_id=clips[0].frame_id)
-            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(visualization.annotate(newest.pixels, plan))))
+            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(visualization.annotate(plan, views))))
 
     def _publish_reasoning(self, text: str) -> None:
         s = self.settings

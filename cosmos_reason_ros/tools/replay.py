@@ -1,10 +1,11 @@
-"""``replay``: publish a video file, a folder of images or one image as a camera.
+"""``replay``: publish a video file, a folder of images, one image or a rosbag2 recording as a camera.
 
 A stand-in camera for trying the reasoner on recorded footage: frames go out as sensor_msgs/Image (bgr8)
 or, with ``--compressed``, as JPEG sensor_msgs/CompressedImage, with sensor-data QoS (what the reasoner
 subscribes with) and stamped with the node clock's now() when published (simulated time with
 ``--use-sim-time`` once /clock runs), so the reasoner sees fresh frames however old the recording is.
-Playback starts when the first subscriber matches, so ``--once`` never plays to nobody.
+Playback starts when the first subscriber matches, so ``--once`` never plays to nobody. A rosbag2
+recording (sqlite3 or MCAP) plays its image topics as cameras (``bag_replay``).
 """
 from __future__ import annotations
 
@@ -27,8 +28,14 @@ EXIT_OK, EXIT_BAD_SOURCE = 0, 1
 
 EPILOG = """\
 SOURCE is a video file (anything OpenCV reads: mp4, avi, mkv, ...), a folder of images (played in name
-order) or a single image (published repeatedly, a still camera). Playback starts when the first subscriber
-matches, and frames are stamped with the time they are published.
+order), a single image (published repeatedly, a still camera) or a rosbag2 recording (its folder, with
+metadata.yaml; sqlite3 or MCAP). Playback starts when the first subscriber matches, and frames are stamped
+with the time they are published.
+
+A recording plays every Image and CompressedImage topic it holds (or those named with --bag-topic) on its
+recorded topic name (or the one --map gives), at the recorded pace (--speed to change it); --original-stamps
+keeps the recorded header stamps instead of now(). --topic, --rate, --compressed and --resize apply to the
+other sources only.
 
 exit codes: 0 after --once or on Ctrl-C, 1 when SOURCE cannot be read, 2 on a bad command line.
 
@@ -36,6 +43,8 @@ examples:
   replay scene.mp4                                  # loop the video as camera "front" at its own fps
   replay frames/ --topic wrist/image_raw --rate 5 --compressed --resize 640x480
   replay table.png --once --frame-id front_optical_frame
+  replay my_bag/ --map /camera/color/image_raw=front/image_raw --speed 0.5
+  replay my_bag/ --bag-topic /wrist/image_raw/compressed --original-stamps --once
 """
 
 
@@ -112,10 +121,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def parse_mapping(text: str) -> tuple[str, str]:
+    """``"/cam/image_raw=front/image_raw"`` → ("/cam/image_raw", "front/image_raw")."""
+    recorded, sep, topic = text.partition("=")
+    if not sep or not recorded or not topic:
+        raise argparse.ArgumentTypeError(f"expected RECORDED=TOPIC, not {text!r}")
+    return recorded, topic
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="replay", description="Publish a video, image folder or image as a camera.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", type=Path, help="video file, image folder or image")
+    parser.add_argument("source", type=Path, help="video file, image folder, image or rosbag2 folder")
     parser.add_argument("--topic", default="front/image_raw", help="image topic (default: %(default)s)")
     parser.add_argument("--rate", type=float, default=0.0, metavar="HZ",
                         help=f"frames per second (default: the video's fps, else {DEFAULT_RATE:g})")
@@ -125,9 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(once=False)
     parser.add_argument("--compressed", action="store_true",
                         help="publish JPEG sensor_msgs/CompressedImage on <topic>/compressed")
-    parser.add_argument("--frame-id", default="camera", help="header.frame_id (default: %(default)s)")
+    parser.add_argument("--frame-id", default=None,
+                        help="header.frame_id (default: camera; a recording keeps its own)")
     parser.add_argument("--resize", type=parse_size, metavar="WxH", help="scale every frame to this size")
     parser.add_argument("--use-sim-time", action="store_true", help="stamp with /clock time (use_sim_time)")
+    bag = parser.add_argument_group("rosbag2 recordings")
+    bag.add_argument("--bag-topic", action="append", metavar="TOPIC",
+                     help="play this image topic of the recording (repeatable; default: all of them)")
+    bag.add_argument("--map", action="append", type=parse_mapping, metavar="RECORDED=TOPIC",
+                     help="publish a recorded topic under another name (repeatable)")
+    bag.add_argument("--speed", type=float, default=1.0, help="playback speed factor (default: %(default)s)")
+    bag.add_argument("--original-stamps", action="store_true",
+                     help="keep the recorded header stamps (default: stamp with now() when published)")
     parser.add_argument("--report", type=float, default=5.0, metavar="S",
                         help="seconds between summary lines (default: %(default)s; 0: none)")
     return parser
@@ -148,8 +174,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(remove_ros_args(argv))
     if args.rate < 0:
         parser.error("--rate must be positive (or 0: the video's own rate)")
+    if args.speed <= 0:
+        parser.error("--speed must be positive")
+    from . import bag_replay
+
     try:
-        source = FrameSource(args.source)
+        if bag_replay.is_bag(args.source):
+            source: Any = bag_replay.BagSource(args.source, args.bag_topic or [])
+            player: Callable[..., Any] = bag_replay.BagPlayer
+        else:
+            if args.bag_topic or args.map or args.original_stamps:
+                parser.error("--bag-topic, --map and --original-stamps need a rosbag2 recording as SOURCE")
+            source, player = FrameSource(args.source), _Player
+            args.frame_id = args.frame_id or "camera"
     except SourceError as e:
         print(f"[replay] {e}", file=sys.stderr)
         return EXIT_BAD_SOURCE
@@ -157,7 +194,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     rclpy.init(args=["replay", *argv], signal_handler_options=SignalHandlerOptions.NO)
     try:
-        _Player(source, args, stop).run()
+        player(source, args, stop).run()
     finally:
         rclpy.try_shutdown()
         for sig, handler in previous.items():
