@@ -276,3 +276,22 @@ def test_replay_single_image_compressed_loops_until_ctrl_c(recorder, tmp_path):
 def test_replay_unreadable_source_exits_1(tmp_path):
     done = run_tool("replay", str(tmp_path / "missing.mp4"))
     assert done.returncode == 1 and "no such file or folder" in done.stderr
+
+
+def test_ask_progress_holds_feedback_that_overtakes_the_goal_response():
+    """Feedback may arrive before the goal response: the stage lines still follow "goal accepted"."""
+    import io
+    from types import SimpleNamespace
+
+    from cosmos_reason_ros.tools.ask import Progress
+
+    out = io.StringIO()
+    progress = Progress(out)
+    progress.feedback(SimpleNamespace(stage=2, elapsed=0.0, tokens_generated=0, new_text=""))
+    assert out.getvalue() == ""  # held: nothing is printed before acceptance
+    progress.accepted("/r/reason")
+    progress.feedback(SimpleNamespace(stage=4, elapsed=0.1, tokens_generated=1, new_text="thinking"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[ask] goal accepted by /r/reason"
+    assert lines[1].startswith("[ask] waiting for frames") and lines[2].startswith("[ask] thinking")
+    assert lines[3] == "thinking"

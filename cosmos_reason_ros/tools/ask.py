@@ -175,6 +175,9 @@ class Progress:
         self.stream = stream
         self.stage: Optional[int] = None
         self._line_open = False  # streamed text written without a final newline
+        # Feedback can overtake the goal response: hold it until acceptance is printed, so the lines keep
+        # the order in which things happened on the node.
+        self._held: Optional[list[Any]] = []
 
     def note(self, text: str) -> None:
         if self.stream is None:
@@ -185,7 +188,16 @@ class Progress:
         self.stream.write(f"[ask] {text}\n")
         self.stream.flush()
 
+    def accepted(self, server: str) -> None:
+        self.note(f"goal accepted by {server}")
+        held, self._held = self._held or [], None
+        for feedback in held:
+            self.feedback(feedback)
+
     def feedback(self, feedback: Any) -> None:
+        if self._held is not None:
+            self._held.append(feedback)
+            return
         if feedback.stage != self.stage:
             self.stage = feedback.stage
             self.note(f"{stage_name(feedback.stage)} ({feedback.elapsed:.1f} s, {feedback.tokens_generated} tokens)")
@@ -270,7 +282,7 @@ def _ask(node: Any, args: argparse.Namespace, interrupt: _Interrupt) -> int:
     if not handle.accepted:
         print("[ask] the node rejected the goal (busy_policy reject, or its queue is full)", file=sys.stderr)
         return EXIT_REJECTED
-    progress.note(f"goal accepted by {args.server}")
+    progress.accepted(args.server)
     result_future = handle.get_result_async()
     if not _spin_until(executor, result_future.done, float("inf"), interrupt):
         progress.note("interrupted: canceling the goal")
