@@ -7,6 +7,7 @@ frames chosen for a request lie on the requested time grid.
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import weakref
 
@@ -16,9 +17,11 @@ from cosmos_reason_ros.core.frame_buffer import (
     BufferedFrame,
     BufferLimits,
     FrameBuffer,
+    choose_decodable,
     pick_nearest,
     sample_times,
     select_aligned,
+    time_grid,
 )
 
 
@@ -110,6 +113,55 @@ def test_min_interval_thins_a_fast_camera() -> None:
     assert buffer.counters.stored == len(stamps)
     assert buffer.counters.thinned == 101 - len(stamps)
     assert sum(stored) == len(stamps)
+
+
+def jittered(rate: float, seconds: float, jitter: float, seed: int) -> list[float]:
+    """Stamps of a camera at ``rate`` Hz whose every stamp is off its slot by up to ±``jitter`` of a period."""
+    rng = random.Random(seed)
+    period = 1.0 / rate
+    return [100.0 + k * period + rng.uniform(-jitter, jitter) * period for k in range(int(seconds * rate))]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_camera_at_the_store_rate_is_stored_whole_despite_jitter(seed: int) -> None:
+    """10 Hz stamps jittering ±10 % at store_rate 10: every frame stored (a strict interval against the
+    newest stored stamp thinned about a third of them)."""
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=10**6, min_interval=0.1))
+    stored = fill(buffer, jittered(10.0, 60.0, 0.10, seed))
+    assert sum(stored) >= 0.99 * len(stored), f"{len(stored) - sum(stored)} of {len(stored)} thinned"
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("rate", [30.0, 15.0, 11.0, 100.0])
+def test_a_faster_camera_is_stored_at_the_store_rate_despite_jitter(seed: int, rate: float) -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=10**6, min_interval=0.1))
+    stamps = jittered(rate, 60.0, 0.10, seed)
+    fill(buffer, stamps)
+    kept = [f.stamp for f in buffer.snapshot()]
+    stored_rate = (len(kept) - 1) / (kept[-1] - kept[0])
+    assert stored_rate == pytest.approx(10.0, rel=0.02), stored_rate
+    # Spread out, not bunched: no two stored frames closer than a camera period (less its jitter).
+    assert min(b - a for a, b in itertools.pairwise(kept)) >= 0.8 / rate
+    assert buffer.counters.thinned == len(stamps) - len(kept)
+
+
+def test_a_pause_allows_a_short_burst_but_the_rate_holds() -> None:
+    """Tokens saved during a pause (at most ``burst``) let the next frames through back to back."""
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=10**6, min_interval=0.1, burst=2.0))
+    fill(buffer, [i / 30.0 for i in range(30)])
+    before = len(buffer)
+    fill(buffer, [5.0 + i / 30.0 for i in range(3)])  # after a 4 s pause: 2 saved tokens, not 40
+    assert len(buffer) == before + 2
+
+
+def test_discard_removes_one_stored_frame_and_its_bytes() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.0))
+    fill(buffer, [1.0, 2.0, 2.0, 3.0], nbytes=10)
+    frames = buffer.snapshot()
+    assert buffer.discard(frames[2])
+    assert not buffer.discard(frames[2])  # already gone
+    assert [f.stamp for f in buffer.snapshot()] == [1.0, 2.0, 3.0] and buffer.snapshot()[1] is frames[1]
+    assert buffer.nbytes == 30 and buffer.counters.discarded == 1
 
 
 def test_duplicate_and_slightly_older_stamps_are_thinned_not_stored() -> None:
@@ -316,3 +368,63 @@ def test_select_aligned_camera_without_nearby_frames_gets_nothing() -> None:
 
 def test_select_aligned_with_no_frames_at_all() -> None:
     assert select_aligned({"a": [], "b": []}, 2.0, 8, 4.0) == (0.0, {"a": [], "b": []})
+
+
+# ------------------------------------------------------------------------------------------ choose_decodable
+
+
+def decoder(bad: set[float]):
+    """A decode stand-in: frames whose stamp is in ``bad`` fail (None), the others decode to their payload;
+    records every attempt."""
+    attempts: list[float] = []
+
+    def decode(frame: BufferedFrame[str]):
+        attempts.append(frame.stamp)
+        return None if frame.stamp in bad else frame.payload
+
+    return decode, attempts
+
+
+def test_choose_decodable_takes_the_grid_frames_when_all_decode() -> None:
+    frames = frames_at([i * 0.1 for i in range(41)])  # 10 Hz, 0..4 s
+    grid = time_grid([4.0], history_seconds=2.0, max_frames=5, fps=2.0)
+    decode, attempts = decoder(set())
+    choice = choose_decodable(frames, grid, decode)
+    assert [f.stamp for f, _ in choice.frames] == pytest.approx([2.0, 2.5, 3.0, 3.5, 4.0])
+    assert choice.failed == [] and choice.off_grid == 0 and len(attempts) == 5
+
+
+def test_choose_decodable_replaces_undecodable_frames_by_their_nearest_neighbours() -> None:
+    stamps = [round(i * 0.1, 3) for i in range(41)]
+    bad = {2.0, 2.5, 3.0, 2.9, 3.1, 4.0}  # grid frames and their neighbours
+    decode, _ = decoder(bad)
+    choice = choose_decodable(frames_at(stamps), time_grid([4.0], 2.0, 5, 2.0), decode)
+    got = [f.stamp for f, _ in choice.frames]
+    assert len(got) == 5 and not set(got) & bad
+    # each target's replacement is its nearest decodable neighbour (ties go to the older frame)
+    assert got == pytest.approx([1.9, 2.4, 2.8, 3.5, 3.9]), got
+    assert {f.stamp for f in choice.failed} <= bad
+
+
+def test_choose_decodable_fills_from_anywhere_in_the_window_when_the_tolerance_has_only_bad_frames() -> None:
+    stamps = [0.0, 0.5, 1.0, 1.5, 2.0]  # 2 Hz, exactly on a 2 Hz grid
+    decode, _ = decoder({1.0})
+    choice = choose_decodable(frames_at(stamps), time_grid([2.0], 2.0, 5, 2.0), decode)
+    assert [f.stamp for f, _ in choice.frames] == [0.0, 0.5, 1.5, 2.0]  # 4 decodable frames in the window
+    assert [f.stamp for f in choice.failed] == [1.0]
+
+
+def test_choose_decodable_never_leaves_the_window_and_gives_nothing_when_all_fail() -> None:
+    frames = frames_at([i * 0.1 for i in range(41)])
+    decode, attempts = decoder({round(i * 0.1, 3) for i in range(41)} | {i * 0.1 for i in range(41)})
+    choice = choose_decodable(frames, time_grid([4.0], 1.0, 3, 2.0), decode)
+    assert choice.frames == []
+    assert all(2.75 - 1e-9 <= t <= 4.25 for t in attempts)  # window = end - history - tolerance .. end
+    assert len(set(attempts)) == len(attempts)  # each frame tried once
+
+
+def test_choose_decodable_with_a_camera_slower_than_the_grid_uses_every_frame_once() -> None:
+    frames = frames_at([0.0, 1.0, 2.0, 3.0, 4.0])  # 1 Hz under a 2 Hz grid of 9 targets
+    decode, _ = decoder(set())
+    choice = choose_decodable(frames, time_grid([4.0], 4.0, 9, 2.0), decode)
+    assert [f.stamp for f, _ in choice.frames] == [0.0, 1.0, 2.0, 3.0, 4.0]

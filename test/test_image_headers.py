@@ -105,3 +105,11 @@ def test_format_string_that_disagrees_with_the_data_is_refused(format_string, ex
     with pytest.raises(HeaderError) as caught:
         parse_header(encode(extension), format_string)
     assert caught.value.kind == "format"
+
+
+def test_impossible_sample_precision_or_component_count_is_refused():
+    for offset, value in ((4, 99), (9, 0), (9, 7)):  # precision; number of components
+        data = bytearray(encode(".jpg"))
+        data[data.index(b"\xff\xc0") + offset] = value
+        with pytest.raises(HeaderError, match="components"):
+            parse_header(bytes(data), "jpeg")

@@ -116,9 +116,12 @@ def _jpeg_header(view: memoryview) -> ImageHeader:
         if length < 2:
             raise HeaderError("corrupt_header", f"JPEG segment 0x{marker:02x} has length {length}")
         if marker in _SOF_MARKERS:
-            if length < 8 or pos + 9 > size:
+            if length < 8 or pos + 10 > size:
                 raise HeaderError("corrupt_header", "JPEG frame header too short")
-            height, width = struct.unpack_from(">HH", view, pos + 5)
+            precision, height, width, components = struct.unpack_from(">BHHB", view, pos + 4)
+            if precision not in (8, 12, 16) or not 1 <= components <= 4:
+                raise HeaderError("corrupt_header", f"JPEG frame header gives {precision}-bit samples and "
+                                                    f"{components} components")
             dims = (width, height)
         if marker == _SOS:
             break
