@@ -240,16 +240,19 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
     """For each target of ``grid`` the nearest frame that decodes, never one frame twice.
 
     First every target takes the nearest frame within the tolerance; a frame that fails to decode
-    (``decode`` returns None) is passed over for the next nearest. Targets still empty then (their
-    frames would not decode, or the camera is slower than the grid) take the nearest unused decodable
-    frame anywhere in the request's window. So undecodable frames never cost the request a frame while
-    the window holds a decodable one, and a goal gets fewer frames only when the window has fewer.
+    (``decode`` returns None) is passed over for the next nearest. A target whose frames within the
+    tolerance all failed then takes the nearest unused decodable frame anywhere in the request's window.
+    So undecodable frames never cost the request a frame while the window holds a decodable one. A target
+    with no frame near it at all (a camera slower than the grid, or one that started moments ago) stays
+    empty: the clip keeps its sampling rate rather than bunching frames.
     """
     window = [f for f in frames if grid.start <= f.stamp <= grid.end + grid.tolerance]
     chosen: dict[int, tuple[BufferedFrame[Payload], Decoded]] = {}  # index into window → frame, pixels
     failed: set[int] = set()
     filled: set[int] = set()  # target indices with a frame
     off_grid = 0
+
+    met_failure: set[int] = set()  # targets whose frames within the tolerance would not decode
 
     def take(k: int, target: float, within: float) -> bool:
         order = sorted((j for j, f in enumerate(window) if abs(f.stamp - target) <= within
@@ -258,6 +261,7 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
             pixels = decode(window[j])
             if pixels is None:
                 failed.add(j)
+                met_failure.add(k)
                 continue
             chosen[j] = (window[j], pixels)
             filled.add(k)
@@ -267,7 +271,7 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
     for k, target in enumerate(grid.targets):
         take(k, target, grid.tolerance)
     for k, target in enumerate(grid.targets):
-        if k not in filled and take(k, target, float("inf")):
+        if k not in filled and k in met_failure and take(k, target, float("inf")):
             off_grid += 1
     return Choice([chosen[j] for j in sorted(chosen)], [window[j] for j in sorted(failed)], off_grid)
 

@@ -4,8 +4,9 @@ The rules, written once here (README, "Cameras and the frame buffer"):
 
 * Cameras: unknown names are INVALID_GOAL; a name given twice is merged (its frames go to the model
   once) and the plan says so in a warning. No cameras = every configured camera.
-* History: ``history_seconds`` (0 = ``frames.history_seconds``) may not exceed what the buffer holds at
-  the store rate, ``buffer_span()`` (with the defaults 10 s), else INVALID_GOAL. ``max_frames`` (0 =
+* History: ``history_seconds`` may not exceed what the buffer holds at the store rate, ``buffer_span()``
+  (with the defaults 10 s), else INVALID_GOAL; 0 = ``frames.history_seconds``, cut to that span (with a
+  warning) if it is longer. ``max_frames`` (0 =
   ``frames.max_frames``) may not exceed ``buffer.max_frames``, else INVALID_GOAL. A ``max_frames`` larger
   than the window gives at ``frames.fps`` (history × fps + 1) succeeds with a warning that says so.
 * When a camera yields fewer frames than the grid asks for (the camera started moments ago, frames that
@@ -61,7 +62,7 @@ def check_limits(s: "Settings") -> list[str]:
             f"{span:.1f} s of history (set buffer.max_frames to {needed} to hold it all)")
     if s.frames_history_seconds > span + 1e-9:
         problems.append(f"frames.history_seconds {s.frames_history_seconds:g} is more than the buffer holds "
-                        f"({span:.1f} s): goals that keep the default are refused")
+                        f"({span:.1f} s): goals that keep the default get {span:.1f} s")
     if s.frames_max_frames > limits.max_frames:
         problems.append(f"frames.max_frames {s.frames_max_frames} exceeds buffer.max_frames {limits.max_frames}: "
                         "goals that keep the default are refused")
@@ -81,10 +82,6 @@ class FrameRequest:
     fps: float
     notes: dict[str, list[str]] = field(default_factory=dict)  # per camera: warnings known before collecting
 
-    @property
-    def grid_frames(self) -> int:
-        """Frames the history window holds at ``fps``, at most ``max_frames``: what each camera should give."""
-        return min(self.max_frames, int(self.history_seconds * self.fps + 1e-9) + 1)
 
 
 def frame_request(goal: Any, s: "Settings", configured: Sequence[str]) -> FrameRequest:
@@ -109,9 +106,11 @@ def frame_request(goal: Any, s: "Settings", configured: Sequence[str]) -> FrameR
         raise InvalidRequestError(f"max_frames {goal.max_frames} exceeds buffer.max_frames {s.buffer_max_frames}")
     request = FrameRequest(names, goal.history_seconds or s.frames_history_seconds,
                            goal.max_frames or s.frames_max_frames, s.frames_fps, notes)
-    if request.history_seconds > span + 1e-9:
-        raise InvalidRequestError(f"frames.history_seconds {request.history_seconds:g} exceeds the {span:.1f} s the "
-                                  "buffer holds; ask for less history_seconds")
+    if request.history_seconds > span + 1e-9:  # the default, not the goal, asks too much: use what there is
+        for name in names:
+            notes[name].append(f"camera {name}: frames.history_seconds {request.history_seconds:g} is more than the "
+                               f"buffer holds; used {span:.1f} s")
+        request.history_seconds = span
     rate = min(s.frames_fps, s.buffer_store_rate) if s.buffer_store_rate > 0 else s.frames_fps
     window = int(request.history_seconds * rate + 1e-9) + 1
     if request.max_frames > window:
