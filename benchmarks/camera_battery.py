@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Memory of the node beside misbehaving cameras: resident memory over time while a battery of malformed
-frames (``cosmos_reason_ros.testing.malformed_cameras``: 11 kinds of broken Image, 9 of broken
+frames (``cosmos_reason_ros.testing.malformed_cameras``: 13 kinds of broken Image, 9 of broken
 CompressedImage) arrives interleaved with valid frames, and goals run back to back.
 
 Three processes: the node (real ReasonerNode, tiny model, forked from this one), the cameras (the battery,
@@ -66,6 +66,7 @@ def node_process(model: str, topics: dict[str, str], args: argparse.Namespace, c
         c = camera.buffer.counters
         cameras[name] = {"received": c.received, "stored": c.stored, "thinned": c.thinned, "malformed": c.rejected,
                          "decode_failures": camera.decode_failures, "by_kind": dict(camera.malformed_by_kind),
+                         "stamp_outliers": c.stamp_outliers, "time_jumps": c.time_jumps,
                          "buffered_frames": len(camera.buffer), "buffered_mb": camera.buffer.nbytes / 2**20}
     conn.send({"rss": samples, "cameras": cameras})
     node.cancel_all_goals(wait=5.0)
@@ -183,10 +184,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     print(markdown_table(headers, [[fmt(mb(before["rss_before"]), 0)] + [fmt(v, 0) for v in by_10s]
                                    + [fmt(mb(max(v for _, v in rss)), 0)]]))
     kinds = sorted({k for c in figures["cameras"].values() for k in c["by_kind"]})
-    rows = [[name, c["received"], c["stored"], c["thinned"], c["malformed"], c["decode_failures"],
+    rows = [[name, c["received"], c["stored"], c["thinned"], c["malformed"], c["decode_failures"], c["stamp_outliers"],
              ", ".join(f"{k} {c['by_kind'][k]}" for k in kinds if k in c["by_kind"]), c["buffered_frames"],
              fmt(c["buffered_mb"], 1)] for name, c in figures["cameras"].items()]
-    print("\n" + markdown_table(["camera", "received", "stored", "thinned", "malformed", "decode failures",
+    print("\n" + markdown_table(["camera", "received", "stored", "thinned", "malformed", "decode failures", "stamp outliers",
                                  "malformed by kind", "buffered", "buffered MB"], rows))
     print("\ngoals: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     info = machine_info()

@@ -27,6 +27,7 @@ def test_malformed_camera_memory_benchmark(tmp_path):
     raw, jpeg = data["cameras"]["raw"], data["cameras"]["jpeg"]
     assert raw["malformed"] == sum(raw["by_kind"].values()) > 0 and len(raw["by_kind"]) == 8
     assert len(jpeg["by_kind"]) == 4 and jpeg["stored"] > 0
+    assert raw["stamp_outliers"] > 0 and raw["time_jumps"] == 0
     assert "| before |" in proc.stdout and "malformed by kind" in proc.stdout
 
 

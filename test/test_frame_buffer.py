@@ -189,13 +189,36 @@ def test_backwards_time_jump_clears_the_buffer() -> None:
     """A bag loop or sim reset: stamps jump back more than the tolerance, old frames are dropped."""
     buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.0))
     fill(buffer, [100.0, 100.5, 101.0])
-    assert buffer.offer(5.0, "after reset", 50, received=102.0)
-    assert [f.payload for f in buffer.snapshot()] == ["after reset"]
-    assert buffer.nbytes == 50
+    assert not buffer.offer(5.0, "after reset", 50, received=102.0)  # held until the next frame confirms it
+    assert len(buffer) == 3
+    assert buffer.offer(5.5, "next", 50, received=102.5)
+    assert [f.payload for f in buffer.snapshot()] == ["after reset", "next"]
+    assert buffer.nbytes == 100
     assert buffer.counters.time_jumps == 1
     assert buffer.counters.evicted == 3
-    fill(buffer, [5.5, 6.0])
+    fill(buffer, [6.0])
     assert [f.stamp for f in buffer.snapshot()] == [5.0, 5.5, 6.0]
+
+
+@pytest.mark.parametrize("bogus", [1.0, 10.0, 1e9, 99.0])
+def test_one_badly_stamped_frame_neither_clears_nor_empties_the_buffer(bogus: float) -> None:
+    """Interleaved frames stamped far back (1970, a reset clock) or far ahead are dropped as outliers."""
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=10.0, max_frames=1000, min_interval=0.0))
+    stamps = [100.0 + i / 30.0 for i in range(300)]
+    for i, t in enumerate(stamps):
+        buffer.offer(t, "good", 1, received=t)
+        if i % 2:
+            buffer.offer(bogus + (t if bogus > 1e8 else 0.0), "bad", 1, received=t + 0.001)
+    frames = buffer.snapshot()
+    assert {f.payload for f in frames} == {"good"} and len(frames) == 300  # every good frame kept
+    assert buffer.counters.time_jumps == 0 and buffer.counters.stamp_outliers == 149  # the last one still held
+
+
+def test_a_pause_is_not_a_jump_and_a_slow_camera_is_stored_at_once() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=60.0, min_interval=0.0))
+    for t in [0.0, 2.0, 4.0, 34.0, 36.0]:  # a 0.5 Hz camera that pauses for 30 s: stamps and arrivals agree
+        assert buffer.offer(t, "f", 1, received=t + 0.01)
+    assert buffer.counters.stamp_outliers == 0
 
 
 def test_latest_and_empty_buffer() -> None:

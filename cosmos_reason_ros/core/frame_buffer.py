@@ -53,6 +53,7 @@ class BufferCounters:
     rejected: int = 0  # refused by the caller's validation (malformed images)
     discarded: int = 0  # removed after the fact by the caller (stored, then found undecodable)
     time_jumps: int = 0  # buffer cleared because stamps went backwards (bag loop, sim reset)
+    stamp_outliers: int = 0  # frames whose stamp jumped away from the camera's timeline and was not confirmed
 
 
 class FrameBuffer(Generic[Payload]):
@@ -60,6 +61,8 @@ class FrameBuffer(Generic[Payload]):
 
     #: Stamps more than this many seconds behind the newest count as a time jump (not jitter).
     BACKWARD_JUMP_TOLERANCE = 1.0
+    #: Stamps that run ahead of the newest by this many seconds more than the arrival times do count as a jump.
+    FORWARD_JUMP_TOLERANCE = 1.0
 
     def __init__(self, limits: BufferLimits) -> None:
         self.limits = limits
@@ -70,6 +73,13 @@ class FrameBuffer(Generic[Payload]):
         self._recent_arrivals: deque[float] = deque(maxlen=64)
         self._tokens = 1.0  # store tokens available: the first frame is stored, the burst builds up in pauses
         self._token_stamp: Optional[float] = None  # stamp up to which tokens have accrued
+        self._pending: Optional[BufferedFrame[Payload]] = None  # a jumped frame waiting for the next to confirm it
+
+    def _jumps(self, frame: BufferedFrame[Payload], reference: BufferedFrame[Payload]) -> bool:
+        """Whether ``frame`` leaves ``reference``'s timeline: its stamp is far behind, or runs far ahead of
+        what the arrival times allow (a pause moves stamps and arrivals alike; a bogus stamp only the stamp)."""
+        ahead = (frame.stamp - reference.stamp) - max(0.0, frame.received - reference.received)
+        return frame.stamp < reference.stamp - self.BACKWARD_JUMP_TOLERANCE or ahead > self.FORWARD_JUMP_TOLERANCE
 
     def _take_token(self, stamp: float) -> bool:
         """Accrue tokens for the stamp time since the last offered frame; spend one if there is one."""
@@ -86,29 +96,50 @@ class FrameBuffer(Generic[Payload]):
         return True
 
     def offer(self, stamp: float, payload: Payload, nbytes: int, received: float) -> bool:
-        """Store a frame unless thinned; return whether it was stored. O(1) amortised."""
+        """Store a frame unless thinned; return whether it was stored. O(1) amortised.
+
+        A frame whose stamp jumps off the camera's timeline (far back: a bag loop or sim reset; far ahead of
+        its arrival) is held until the next frame: if that one follows it, the camera really jumped (a
+        backward jump clears the buffer) and both are offered; if the next frame continues the old timeline,
+        the held one was an outlier and is dropped. So one badly stamped frame cannot empty the buffer.
+        """
         with self._lock:
             self.counters.received += 1
             self._recent_arrivals.append(received)
-            if self._frames:
-                newest = self._frames[-1].stamp
-                if stamp < newest - self.BACKWARD_JUMP_TOLERANCE:
+            frame = BufferedFrame(stamp, received, payload, nbytes)
+            pending, self._pending = self._pending, None
+            if self._frames and self._jumps(frame, self._frames[-1]):
+                if pending is None or self._jumps(frame, pending):
+                    if pending is not None:
+                        self.counters.stamp_outliers += 1
+                    self._pending = frame  # wait for the next frame to tell
+                    return False
+                if pending.stamp < self._frames[-1].stamp - self.BACKWARD_JUMP_TOLERANCE:  # confirmed: the clock went back
                     self.counters.time_jumps += 1
                     self.counters.evicted += len(self._frames)
                     self._frames.clear()
                     self._bytes = 0
                     self._tokens, self._token_stamp = 1.0, None
-                elif stamp < newest or (stamp == newest and self.limits.min_interval > 0):
-                    self.counters.thinned += 1  # out of order (or a repeat): the buffer stays oldest first
-                    return False
-            if not self._take_token(stamp):
-                self.counters.thinned += 1
+                self._store(pending)
+            elif pending is not None:
+                self.counters.stamp_outliers += 1  # the camera carried on as before: the held frame was wrong
+            return self._store(frame)
+
+    def _store(self, frame: BufferedFrame[Payload]) -> bool:
+        """Append unless out of order or thinned by the store rate (lock held)."""
+        if self._frames:
+            newest = self._frames[-1].stamp
+            if frame.stamp < newest or (frame.stamp == newest and self.limits.min_interval > 0):
+                self.counters.thinned += 1  # out of order (or a repeat): the buffer stays oldest first
                 return False
-            self._frames.append(BufferedFrame(stamp, received, payload, nbytes))
-            self._bytes += nbytes
-            self.counters.stored += 1
-            self._evict(stamp)
-            return True
+        if not self._take_token(frame.stamp):
+            self.counters.thinned += 1
+            return False
+        self._frames.append(frame)
+        self._bytes += frame.nbytes
+        self.counters.stored += 1
+        self._evict(frame.stamp)
+        return True
 
     def note_rejected(self, received: float) -> None:
         """Count a frame the caller refused (e.g. malformed), so rates and drops stay truthful."""

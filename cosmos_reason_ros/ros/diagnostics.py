@@ -62,6 +62,7 @@ def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, 
         _kv("received", counters.received), _kv("stored", counters.stored), _kv("thinned", counters.thinned),
         _kv("evicted", counters.evicted), _kv("malformed", counters.rejected),
         _kv("decode_failures", camera.decode_failures), _kv("time_jumps", counters.time_jumps),
+        _kv("stamp_outliers", counters.stamp_outliers),
         _kv("last_malformed_reason", camera.last_reject_reason),
     ]
     # One counter per kind of malformed frame refused at ingest (malformed_<kind>, e.g. malformed_truncated).

@@ -70,7 +70,8 @@ def valid_compressed(pixels: np.ndarray) -> Any:
 
 
 def bad_images(width: int = 320, height: int = 240) -> list[BadFrame]:
-    """Eleven kinds of broken sensor_msgs/Image."""
+    """Thirteen kinds of broken sensor_msgs/Image (two of them well formed but stamped off the camera's timeline,
+    which the buffer drops as ``stamp_outliers`` rather than ingest as ``malformed_<kind>``)."""
     from sensor_msgs.msg import Image
 
     pixels = scene(0, width, height).tobytes()
@@ -94,6 +95,8 @@ def bad_images(width: int = 320, height: int = 240) -> list[BadFrame]:
                  image(encoding="yuv422", width=width - 1, step=(width - 1) * 2, data=bytes((width - 1) * 2 * height))),
         BadFrame("is_bigendian 7", "bad_endianness", image(is_bigendian=7)),
         BadFrame("stamp never set", "no_stamp", image()),
+        BadFrame("stamped in 1970", "stamp_outlier", image()),
+        BadFrame("stamped an hour ahead", "stamp_outlier", image()),
     ]
 
 
@@ -170,7 +173,14 @@ def publish(node: Any, topics: list[str], rate: float, jitter: float, with_bad: 
                 else:
                     frame = bad[topic][tick % len(bad[topic])]
                     msg = frame.msg
-                    msg.header.stamp = _stamp(0, False) if frame.kind == "no_stamp" else _stamp(nominal + offset, True)
+                    stamp_ns = nominal + offset
+                    if frame.kind == "no_stamp":
+                        stamp_ns = 0
+                    elif frame.name == "stamped in 1970":
+                        stamp_ns = 1_000_000_001 + tick
+                    elif frame.name == "stamped an hour ahead":
+                        stamp_ns += 3600 * 1_000_000_000
+                    msg.header.stamp = _stamp(stamp_ns, odd=stamp_ns != 0)
                     bad_sent[topic][frame.name] = bad_sent[topic].get(frame.name, 0) + 1
                 publishers[topic].publish(msg)
         tick += 1
