@@ -31,6 +31,7 @@ from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table
                     tiny_model_dir, use_dds_profile, write_json)
 
 NODE = "bench_battery"
+WARMUP = 3.0  # s of frames beyond the goals' history before the first goal and before the window opens
 
 
 def node_process(model: str, topics: dict[str, str], args: argparse.Namespace, conn: Any) -> None:
@@ -76,7 +77,7 @@ def node_process(model: str, topics: dict[str, str], args: argparse.Namespace, c
 
 
 def send_goals(topics: dict[str, str], args: argparse.Namespace, stop: threading.Event,
-               outcomes: dict[str, int], started: list[float]) -> None:
+               outcomes: dict[str, int], started: list[float], short: list[list[str]]) -> None:
     """Goals back to back (this process); every successful plan is checked frame by frame."""
     import rclpy
     from rclpy.action import ActionClient
@@ -101,6 +102,7 @@ def send_goals(topics: dict[str, str], args: argparse.Namespace, stop: threading
         outcomes[key] = outcomes.get(key, 0) + 1
 
     client.wait_for_server(timeout_sec=30.0)
+    stop.wait(args.history + WARMUP)  # the buffers hold the goals' history before the first goal
     started.append(time.monotonic())
     while not stop.is_set():
         goal = ReasonAboutTask.Goal(task="bring me the red cup", cameras=list(topics), history_seconds=args.history,
@@ -121,7 +123,9 @@ def send_goals(topics: dict[str, str], args: argparse.Namespace, stop: threading
         cams = answer.plan.cameras
         count("succeeded")
         if any(len(c.stamps) != args.frames for c in cams) or len(cams) != len(topics):
-            count("wrong_frame_count")
+            count("fewer_frames_than_asked")
+            if len(short) < 5:
+                short.append(list(answer.plan.parse_warnings))
         if any(s.nanosec % 2 for c in cams for s in c.stamps):
             count("frame_from_a_malformed_message")
     executor.shutdown(timeout_sec=2.0)
@@ -164,10 +168,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             [sys.executable, "-m", "cosmos_reason_ros.testing.malformed_cameras", "--topics", *topics.values(),
              "--rate", str(args.rate), "--size", args.size, "--jitter", str(args.jitter), "--stats", str(stats),
              "--max-seconds", str(args.seconds + 120)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        stop, outcomes, goal_start = threading.Event(), {}, []
-        goals = threading.Thread(target=send_goals, args=(topics, args, stop, outcomes, goal_start), daemon=True)
+        stop, outcomes, goal_start, short = threading.Event(), {}, [], []
+        goals = threading.Thread(target=send_goals, args=(topics, args, stop, outcomes, goal_start, short), daemon=True)
         goals.start()
-        time.sleep(args.seconds + 5.0)  # 5 s for discovery and the first goal
+        time.sleep(args.seconds + args.history + WARMUP)
         stop.set()
         goals.join(timeout=130.0)
         parent.send("stop")
@@ -177,7 +181,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     worker.join(timeout=30.0)
     mb = lambda b: b / 2**20  # noqa: E731
     rss = figures["rss"]
-    offset = 5.0  # the window opens 5 s after the cameras start
+    offset = args.history + WARMUP  # the window opens with the first goal
     slices = [[v for t, v in rss if offset + start <= t < offset + start + 10] for start in range(0, int(args.seconds), 10)]
     by_10s = [mb(sorted(s)[len(s) // 2]) for s in slices if s]
     headers = ["before"] + [f"{10 * i}–{10 * (i + 1)} s" for i in range(len(by_10s))] + ["peak"]
@@ -190,11 +194,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     print("\n" + markdown_table(["camera", "received", "stored", "thinned", "malformed", "decode failures", "stamp outliers",
                                  "malformed by kind", "buffered", "buffered MB"], rows))
     print("\ngoals: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    for warnings in short:
+        print(f"  fewer frames: {warnings}")
     info = machine_info()
     write_json(args.json, {"machine": info, "settings": {k: v for k, v in vars(args).items() if k != "json"},
                            "transport": transport, "rss_mb_before": mb(before["rss_before"]), "rss_mb_by_10s": by_10s,
                            "rss_mb_peak": mb(max(v for _, v in rss)), "cameras": figures["cameras"],
-                           "goals": outcomes, "bad_sent": sent["bad"],
+                           "goals": outcomes, "short_goal_warnings": short, "bad_sent": sent["bad"],
                            "valid_sent": {t: len(v) for t, v in sent["valid"].items()}})
     print(f"\n{machine_line(info)}; transport: {transport}", file=sys.stderr)
     return 0

@@ -139,3 +139,26 @@ def test_frame_choice_reports_exact_stamps():
                        s, now=2.0)
     assert [f.stamp_ns for f in clips[0].frames] == [1_000_000_000, 1_500_000_000, 2_000_000_000]
     assert dataclasses.is_dataclass(clips[0]) and clips[0].warnings == []
+
+
+def test_a_camera_whose_stored_frames_are_all_broken_still_gives_valid_frames():
+    """Broken and valid JPEGs alternate at 20 Hz under buffer.store_rate 10: every stored frame is a broken
+    one. The thinned frame kept beside each (a compressed camera's alternate) stands in for it."""
+    s = settings()
+    limits = dataclasses.replace(clip_collection.buffer_limits(s), keep_alternates=True)
+    cam = Camera(CameraConfig("cam", "cam/image_raw/compressed", True), FrameBuffer(limits))
+    for k in range(81):
+        t = 100.0 + k * 0.05
+        msg = jpeg(k, broken=k % 2 == 0)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(t), int(round((t % 1) * 1e9))
+        cam.buffer.offer(t, msg, len(msg.data), received=t)
+    assert len(cam.buffer) == 41
+    clips, _ = collect([cam], clip_collection.frame_request(goal(history_seconds=2.0, max_frames=5), s, ["cam"]),
+                       s, now=104.0)
+    assert len(clips[0].frames) == 5 and all(round(f.stamp * 20) % 2 == 1 for f in clips[0].frames)
+    # every broken frame near a target was tried once, then dropped: the next goal goes straight to valid ones
+    assert cam.decode_failures >= 5 and f"skipped {cam.decode_failures} undecodable" in clips[0].warnings[0]
+    failures = cam.decode_failures
+    clips, _ = collect([cam], clip_collection.frame_request(goal(history_seconds=1.0, max_frames=3), s, ["cam"]),
+                       s, now=104.0)
+    assert len(clips[0].frames) == 3 and cam.decode_failures - failures <= 3

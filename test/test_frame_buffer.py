@@ -451,3 +451,37 @@ def test_choose_decodable_with_a_camera_slower_than_the_grid_uses_every_frame_on
     decode, _ = decoder(set())
     choice = choose_decodable(frames, time_grid([4.0], 4.0, 9, 2.0), decode)
     assert [f.stamp for f, _ in choice.frames] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_alternates_stand_in_for_stored_frames_that_fail_to_decode() -> None:
+    """Valid and broken frames alternate at 20 Hz under a 10 Hz store rate: the bucket stores every other
+    one, so (this phase) only broken ones. Kept alternates give every target a decodable frame anyway."""
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=1000, min_interval=0.1,
+                                                        keep_alternates=True))
+    for k in range(41):
+        buffer.offer(k * 0.05, "bad" if k % 2 == 0 else "good", 10, received=k * 0.05)
+    stored = buffer.snapshot()
+    assert {f.payload for f in stored} == {"bad"} and len(stored) == 21
+    everything = buffer.snapshot(alternates=True)
+    assert len(everything) == 41 and {f.payload for f in everything if f.alternate} == {"good"}
+    assert buffer.nbytes == 41 * 10 and buffer.counters.stored == 21  # alternates count in bytes, not as stored
+    choice = choose_decodable(everything, time_grid([stored[-1].stamp], 1.0, 3, 2.0),
+                              lambda f: None if f.payload == "bad" else f.payload)
+    assert [p for _, p in choice.frames] == ["good"] * 3
+    assert [f.stamp for f, _ in choice.frames] == pytest.approx([0.95, 1.45, 1.95])  # ties: the older
+    assert all(buffer.discard(f) for f in choice.failed)
+    # each discarded frame's alternate took its place: the buffer still ends near the same stamp
+    assert len(buffer) == 20 and buffer.latest().stamp == pytest.approx(1.95)  # 2.0 had no alternate yet
+    promoted = [f for f in buffer.snapshot() if f.payload == "good"]
+    assert len(promoted) == len(choice.failed) - 1 and not any(f.alternate for f in promoted)
+
+
+def test_alternates_are_evicted_with_their_frame_and_unused_when_frames_decode() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=1e9, max_frames=3, min_interval=0.1,
+                                                        keep_alternates=True))
+    for k in range(40):
+        buffer.offer(k * 0.05, f"f{k}", 10, received=k * 0.05)
+    assert len(buffer) == 3 and len(buffer.snapshot(alternates=True)) == 6 and buffer.nbytes == 60
+    choice = choose_decodable(buffer.snapshot(alternates=True), time_grid([buffer.latest().stamp], 1.0, 3, 10.0),
+                              lambda f: f.payload)
+    assert not any(f.alternate for f, _ in choice.frames)

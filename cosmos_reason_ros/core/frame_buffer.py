@@ -12,6 +12,7 @@ for by the one 10 % late before it), and a faster camera is stored at the store 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class BufferedFrame(Generic[Payload]):
     received: float
     payload: Payload
     nbytes: int
+    alternate: bool = False  # a thinned frame kept beside the stored one before it, in case that one is unusable
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class BufferLimits:
     max_bytes: int = 256 * 1024 * 1024  # hard cap on stored payload bytes (0 = no byte cap)
     min_interval: float = 0.1  # s of stamp time per stored frame on average, 1 / store rate (0 = keep every frame)
     burst: float = 2.0  # most store tokens saved up (frames stored back to back after a pause); >= 1
+    keep_alternates: bool = False  # keep the first thinned frame after each stored one (compressed cameras)
 
 
 @dataclass
@@ -74,6 +77,7 @@ class FrameBuffer(Generic[Payload]):
         self._tokens = 1.0  # store tokens available: the first frame is stored, the burst builds up in pauses
         self._token_stamp: Optional[float] = None  # stamp up to which tokens have accrued
         self._pending: Optional[BufferedFrame[Payload]] = None  # a jumped frame waiting for the next to confirm it
+        self._alternates: dict[float, BufferedFrame[Payload]] = {}  # stored frame's stamp → the thinned one after it
 
     def _jumps(self, frame: BufferedFrame[Payload], reference: BufferedFrame[Payload]) -> bool:
         """Whether ``frame`` leaves ``reference``'s timeline: its stamp is far behind, or runs far ahead of
@@ -118,6 +122,7 @@ class FrameBuffer(Generic[Payload]):
                     self.counters.time_jumps += 1
                     self.counters.evicted += len(self._frames)
                     self._frames.clear()
+                    self._alternates.clear()
                     self._bytes = 0
                     self._tokens, self._token_stamp = 1.0, None
                 self._store(pending)
@@ -134,6 +139,13 @@ class FrameBuffer(Generic[Payload]):
                 return False
         if not self._take_token(frame.stamp):
             self.counters.thinned += 1
+            newest = self._frames[-1] if self._frames else None
+            if self.limits.keep_alternates and newest is not None and newest.stamp not in self._alternates:
+                # Kept (not counted as stored) so that a stored frame that proves undecodable has a stand-in
+                # the thinning would otherwise have thrown away.
+                self._alternates[newest.stamp] = BufferedFrame(frame.stamp, frame.received, frame.payload,
+                                                               frame.nbytes, alternate=True)
+                self._bytes += frame.nbytes
             return False
         self._frames.append(frame)
         self._bytes += frame.nbytes
@@ -150,14 +162,26 @@ class FrameBuffer(Generic[Payload]):
 
     def discard(self, frame: BufferedFrame[Payload]) -> bool:
         """Remove a stored frame the caller found unusable (e.g. it would not decode), so that no later
-        request tries it again; True if it was still stored. O(log n) to find, O(n) to remove."""
+        request tries it again; its alternate, if one was kept, becomes a stored frame in its place. True if
+        it was still stored. O(log n) to find, O(n) to remove."""
         with self._lock:
+            if frame.alternate:
+                for key, kept in list(self._alternates.items()):
+                    if kept is frame:
+                        del self._alternates[key]
+                        self._bytes -= frame.nbytes
+                        self.counters.discarded += 1
+                        return True
+                return False
             i = bisect.bisect_left([f.stamp for f in self._frames], frame.stamp)
             while i < len(self._frames) and self._frames[i].stamp == frame.stamp:
                 if self._frames[i] is frame:
                     del self._frames[i]
                     self._bytes -= frame.nbytes
                     self.counters.discarded += 1
+                    spare = self._alternates.pop(frame.stamp, None)
+                    if spare is not None:  # its stand-in takes its place (its stamp sorts right there)
+                        self._frames.insert(i, dataclasses.replace(spare, alternate=False))
                     return True
                 i += 1
             return False
@@ -172,11 +196,18 @@ class FrameBuffer(Generic[Payload]):
             old = self._frames.popleft()
             self._bytes -= old.nbytes
             self.counters.evicted += 1
+            spare = self._alternates.pop(old.stamp, None)
+            if spare is not None:
+                self._bytes -= spare.nbytes
 
-    def snapshot(self) -> list[BufferedFrame[Payload]]:
-        """A copy of the stored frames, oldest first (the payloads are shared, not copied)."""
+    def snapshot(self, alternates: bool = False) -> list[BufferedFrame[Payload]]:
+        """A copy of the stored frames, oldest first (the payloads are shared, not copied); with
+        ``alternates`` the kept thinned frames too, in stamp order (``BufferedFrame.alternate`` tells them)."""
         with self._lock:
-            return list(self._frames)
+            frames = list(self._frames)
+            if alternates and self._alternates:
+                frames = sorted(frames + list(self._alternates.values()), key=lambda f: (f.stamp, f.alternate))
+            return frames
 
     def latest(self) -> Optional[BufferedFrame[Payload]]:
         with self._lock:
@@ -273,7 +304,8 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
     First every target takes the nearest frame within the tolerance; a frame that fails to decode
     (``decode`` returns None) is passed over for the next nearest. A target whose frames within the
     tolerance all failed then takes the nearest unused decodable frame anywhere in the request's window.
-    So undecodable frames never cost the request a frame while the window holds a decodable one. A target
+    So undecodable frames never cost the request a frame while the window holds a decodable one. Frames
+    marked ``alternate`` (thinned frames the buffer kept aside) are taken only in place of failed ones. A target
     with no frame near it at all (a camera slower than the grid, or one that started moments ago) stays
     empty: the clip keeps its sampling rate rather than bunching frames.
     """
@@ -286,8 +318,10 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
     met_failure: set[int] = set()  # targets whose frames within the tolerance would not decode
 
     def take(k: int, target: float, within: float) -> bool:
+        stand_ins = k in met_failure  # alternates (thinned frames kept aside) only replace failed frames
         order = sorted((j for j, f in enumerate(window) if abs(f.stamp - target) <= within
-                        and j not in chosen and j not in failed), key=lambda j: (abs(window[j].stamp - target), j))
+                        and j not in chosen and j not in failed and (stand_ins or not f.alternate)),
+                       key=lambda j: (abs(window[j].stamp - target), j))
         for j in order:
             pixels = decode(window[j])
             if pixels is None:
@@ -300,7 +334,8 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
         return False
 
     for k, target in enumerate(grid.targets):
-        take(k, target, grid.tolerance)
+        if not take(k, target, grid.tolerance) and k in met_failure:
+            take(k, target, grid.tolerance)  # again, with the alternates near the target
     for k, target in enumerate(grid.targets):
         if k not in filled and k in met_failure and take(k, target, float("inf")):
             off_grid += 1

@@ -19,6 +19,7 @@ when the node is.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -159,7 +160,9 @@ class CameraIngest:
                              durability=qos_profile_sensor_data.durability, history=HistoryPolicy.KEEP_LAST)
         subscriber = self._subscriber_node(node)
         for config in cameras:
-            camera = Camera(config, FrameBuffer(limits))
+            # A compressed camera's thinned frames are small: one after each stored frame is kept aside as a
+            # stand-in in case the stored one fails to decode (its container looked fine, its data is not).
+            camera = Camera(config, FrameBuffer(dataclasses.replace(limits, keep_alternates=config.compressed)))
             self.cameras[config.name] = camera
             msg_type = CompressedImage if config.compressed else Image
             check = check_compressed if config.compressed else check_image

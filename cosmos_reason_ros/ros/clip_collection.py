@@ -155,14 +155,15 @@ def collect_clips(cameras: Mapping[str, "Camera"], request: FrameRequest, s: "Se
 
     chosen = [cameras[n] for n in request.cameras]
     wait_for_frames(chosen, s, deadline, stop, on_stop, now)
-    snapshots = {c.name: c.buffer.snapshot() for c in chosen}
-    grid = time_grid([frames[-1].stamp for frames in snapshots.values() if frames], request.history_seconds,
+    snapshots = {c.name: c.buffer.snapshot(alternates=True) for c in chosen}  # stand-ins for undecodable frames
+    stored = {name: [f for f in frames if not f.alternate] for name, frames in snapshots.items()}
+    grid = time_grid([frames[-1].stamp for frames in stored.values() if frames], request.history_seconds,
                      request.max_frames, request.fps)
     clips, empty = [], []
     for camera in chosen:
-        frames = snapshots[camera.name]
+        frames = stored[camera.name]
         decoder = FrameDecoder(camera, s.video_max_frame_pixels, warn)
-        choice = choose_decodable(frames, grid, decoder)
+        choice = choose_decodable(snapshots[camera.name], grid, decoder)
         warnings = list(request.notes.get(camera.name, []))
         shortfall = shortfall_reason(frames, grid, len(choice.frames), len(choice.failed))
         if shortfall:
