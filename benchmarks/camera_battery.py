@@ -167,7 +167,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         publisher = subprocess.Popen(
             [sys.executable, "-m", "cosmos_reason_ros.testing.malformed_cameras", "--topics", *topics.values(),
              "--rate", str(args.rate), "--size", args.size, "--jitter", str(args.jitter), "--stats", str(stats),
-             "--max-seconds", str(args.seconds + 120)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+             "--max-seconds", str(args.seconds + 120)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if publisher.stdout.readline().strip() != "publishing":  # started: the goals' warm-up counts from here
+            sys.exit("the camera battery did not start")
         stop, outcomes, goal_start, short = threading.Event(), {}, [], []
         goals = threading.Thread(target=send_goals, args=(topics, args, stop, outcomes, goal_start, short), daemon=True)
         goals.start()
@@ -176,13 +178,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         goals.join(timeout=130.0)
         parent.send("stop")
         figures = parent.recv()
-        publisher.communicate("stop\n", timeout=60)
+        publisher.communicate("stop\n", timeout=60)  # (reads the rest of its output too)
         sent = json.loads(stats.read_text())
     worker.join(timeout=30.0)
     mb = lambda b: b / 2**20  # noqa: E731
     rss = figures["rss"]
     offset = args.history + WARMUP  # the window opens with the first goal
-    slices = [[v for t, v in rss if offset + start <= t < offset + start + 10] for start in range(0, int(args.seconds), 10)]
+    slices = [[v for t, v in rss if offset + start <= t < offset + start + 10]
+              for start in range(0, int(args.seconds), 10)]
     by_10s = [mb(sorted(s)[len(s) // 2]) for s in slices if s]
     headers = ["before"] + [f"{10 * i}–{10 * (i + 1)} s" for i in range(len(by_10s))] + ["peak"]
     print(markdown_table(headers, [[fmt(mb(before["rss_before"]), 0)] + [fmt(v, 0) for v in by_10s]
@@ -191,7 +194,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     rows = [[name, c["received"], c["stored"], c["thinned"], c["malformed"], c["decode_failures"], c["stamp_outliers"],
              ", ".join(f"{k} {c['by_kind'][k]}" for k in kinds if k in c["by_kind"]), c["buffered_frames"],
              fmt(c["buffered_mb"], 1)] for name, c in figures["cameras"].items()]
-    print("\n" + markdown_table(["camera", "received", "stored", "thinned", "malformed", "decode failures", "stamp outliers",
+    print("\n" + markdown_table(["camera", "received", "stored", "thinned", "malformed", "decode failures",
+                                 "stamp outliers",
                                  "malformed by kind", "buffered", "buffered MB"], rows))
     print("\ngoals: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     for warnings in short:

@@ -39,7 +39,8 @@ def callback_rows(repeats: int) -> list[list[str]]:
                            image_conversion.check_image)}
         for extension in (".jpg", ".png"):
             data = cv2.imencode(extension, pixels)[1].tobytes()
-            frames[extension[1:]] = (CompressedImage(format=extension[1:], data=data), image_conversion.check_compressed)
+            frames[extension[1:]] = (CompressedImage(format=extension[1:], data=data),
+                                     image_conversion.check_compressed)
         for name, (msg, check) in frames.items():
             msg.header.stamp.sec = 1
             buffer = FrameBuffer(BufferLimits(min_interval=0.0))

@@ -118,7 +118,8 @@ class FrameBuffer(Generic[Payload]):
                         self.counters.stamp_outliers += 1
                     self._pending = frame  # wait for the next frame to tell
                     return False
-                if pending.stamp < self._frames[-1].stamp - self.BACKWARD_JUMP_TOLERANCE:  # confirmed: the clock went back
+                # Confirmed. A clock that went back clears the buffer; one that went ahead evicts by age.
+                if pending.stamp < self._frames[-1].stamp - self.BACKWARD_JUMP_TOLERANCE:
                     self.counters.time_jumps += 1
                     self.counters.evicted += len(self._frames)
                     self._frames.clear()

@@ -284,10 +284,10 @@ class ReasonerNode(Node):
 
     def _collect_clips(self, goal: Any, s: Settings, deadline: float, slot: GoalSlot) -> list[CameraClip]:
         """Wait (bounded) for fresh frames from every requested camera, choose and decode them (clip_collection)."""
+        request = clip_collection.frame_request(goal, s, list(self.ingest.cameras))
         return clip_collection.collect_clips(
-            self.ingest.cameras, clip_collection.frame_request(goal, s, list(self.ingest.cameras)), s, deadline,
-            slot.stop, lambda where: self._raise_stopped(slot, where), lambda: self.get_clock().now().nanoseconds * 1e-9,
-            self.get_logger().warning)
+            self.ingest.cameras, request, s, deadline, slot.stop, lambda where: self._raise_stopped(slot, where),
+            lambda: self.get_clock().now().nanoseconds * 1e-9, self.get_logger().warning)
 
     # -------------------------------------------------------------------------------------- outcomes
     def _fail(self, goal_handle: Any, result: Any, error: ReasonerError, slot: GoalSlot, goal_id: str,
