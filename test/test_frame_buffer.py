@@ -214,6 +214,15 @@ def test_one_badly_stamped_frame_neither_clears_nor_empties_the_buffer(bogus: fl
     assert buffer.counters.time_jumps == 0 and buffer.counters.stamp_outliers == 149  # the last one still held
 
 
+def test_a_badly_stamped_first_frame_is_dropped_once_two_frames_contradict_it() -> None:
+    buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(min_interval=0.0))
+    assert buffer.offer(3600.0 + 100.0, "an hour ahead", 1, received=100.0)  # nothing to compare it with yet
+    assert not buffer.offer(100.03, "good", 1, received=100.03)
+    assert buffer.offer(100.06, "good", 1, received=100.06)
+    assert [f.payload for f in buffer.snapshot()] == ["good", "good"]
+    assert buffer.counters.time_jumps == 0 and buffer.counters.stamp_outliers == 1
+
+
 def test_a_pause_is_not_a_jump_and_a_slow_camera_is_stored_at_once() -> None:
     buffer: FrameBuffer[str] = FrameBuffer(BufferLimits(max_seconds=60.0, min_interval=0.0))
     for t in [0.0, 2.0, 4.0, 34.0, 36.0]:  # a 0.5 Hz camera that pauses for 30 s: stamps and arrivals agree

@@ -118,8 +118,15 @@ class FrameBuffer(Generic[Payload]):
                         self.counters.stamp_outliers += 1
                     self._pending = frame  # wait for the next frame to tell
                     return False
-                # Confirmed. A clock that went back clears the buffer; one that went ahead evicts by age.
-                if pending.stamp < self._frames[-1].stamp - self.BACKWARD_JUMP_TOLERANCE:
+                # Confirmed. A clock that went back clears the buffer; one that went ahead evicts by age. A lone
+                # frame that two agreeing frames contradict was the outlier (the very first frame a node got).
+                if len(self._frames) == 1:
+                    self.counters.stamp_outliers += 1
+                    self._frames.clear()
+                    self._alternates.clear()
+                    self._bytes = 0
+                    self._tokens, self._token_stamp = 1.0, None
+                elif pending.stamp < self._frames[-1].stamp - self.BACKWARD_JUMP_TOLERANCE:
                     self.counters.time_jumps += 1
                     self.counters.evicted += len(self._frames)
                     self._frames.clear()
