@@ -31,6 +31,7 @@ Setups, to show where the cost is and what a change buys:
 
     python benchmarks/ingest.py                                   # full matrix, 60 s per case
     python benchmarks/ingest.py --cameras 4 --sizes 1920x1080 --encodings rgb8 --seconds 30 --json out.json
+    python benchmarks/ingest.py --compare before.json after.json  # two runs side by side
 """
 from __future__ import annotations
 
@@ -102,6 +103,7 @@ class CaseResult:
     rss_mb_peak: float = 0.0
     rss_mb_by_10s: list[float] = field(default_factory=list)  # median RSS in each 10 s slice of the window
     goals: dict[str, int] = field(default_factory=dict)
+    stored_hz: float = float("nan")  # frames stored per second per camera over the window (buffer.store_rate thins)
 
 
 def topics(case: Case, prefix: str) -> list[str]:
@@ -218,14 +220,19 @@ def node_process(case: Case, model: str, prefix: str, args: argparse.Namespace, 
     while time.time() < t0:
         time.sleep(0.001)
     cpu0 = sum(process.cpu_times()[:2])
+    ingest = getattr(node, "ingest", None)
+    stored = lambda: sum(c.buffer.counters.stored for c in ingest.cameras.values()) if ingest else 0  # noqa: E731
+    stored0 = stored()
     samples: list[tuple[float, int]] = []
     while time.time() < t1:
         samples.append((time.time() - t0, process.memory_info().rss))
         time.sleep(min(0.25, max(0.0, t1 - time.time())))
     cpu1 = sum(process.cpu_times()[:2])
+    stored1 = stored()
     samples.append((time.time() - t0, process.memory_info().rss))
     time.sleep(GRACE)  # frames stamped inside the window may still be on their way
     conn.send({"t0": t0, "t1": t1, "rss_before": rss_before, "rss": samples, "cpu_seconds": cpu1 - cpu0,
+               "stored_hz": (stored1 - stored0) / args.seconds / case.cameras if ingest else float("nan"),
                "takes_ns": probe.takes_ns, "callbacks": probe.callbacks})
     conn.poll(300.0)  # keep serving (the goal in flight) until the cameras and their client have stopped
     if hasattr(node, "cancel_all_goals"):
@@ -306,12 +313,13 @@ def summarise(case: Case, figures: dict[str, Any], sent_info: dict[str, Any], se
         publisher_cpu_share=sent_info["cpu_share"],
         rss_mb_before=mb(figures["rss_before"]), rss_mb_at=marks,
         rss_mb_peak=mb(max(value for _, value in rss)), goals=sent_info["goals"], rss_mb_by_10s=by_10s,
+        stored_hz=figures.get("stored_hz", float("nan")),
     )
 
 
 HEADERS = ["cameras", "size", "encoding", "goal", "setup", "KB/frame", "sent", "delivered", "take p50 / p99 ms",
            "callback p50 / p99 ms", "CPU", "CPU ms/frame", "RSS MB: before → 10 s / 30 s / end (peak)",
-           "goals done"]
+           "goals done", "stored Hz per camera"]
 
 
 def row(r: CaseResult) -> list[Any]:
@@ -321,7 +329,7 @@ def row(r: CaseResult) -> list[Any]:
             f"{r.delivered:.1%}", f"{fmt(r.take_ms_p50, 3)} / {fmt(r.take_ms_p99, 3)}",
             f"{fmt(r.callback_ms_p50, 3)} / {fmt(r.callback_ms_p99, 3)}", f"{r.cpu_share:.1%}",
             fmt(r.cpu_ms_per_frame, 2), f"{fmt(r.rss_mb_before, 0)} → {marks} ({fmt(r.rss_mb_peak, 0)})",
-            goals if r.goal else "–"]
+            goals if r.goal else "–", fmt(r.stored_hz, 1)]
 
 
 def table(results: list[CaseResult]) -> str:
@@ -335,6 +343,24 @@ def memory_table(results: list[CaseResult]) -> str:
     rows = [[r.cameras, r.size, r.encoding, "yes" if r.goal else "no", fmt(r.rss_mb_before, 0)]
             + [fmt(v, 0) for v in r.rss_mb_by_10s] + ["–"] * (longest - len(r.rss_mb_by_10s)) for r in results]
     return markdown_table(headers, rows)
+
+
+def compare_table(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Two runs of the same cases side by side (``--compare BEFORE.json AFTER.json``): a code change's cost."""
+    key = lambda r: (r["cameras"], r["size"], r["encoding"], r["goal"], r["setup"])  # noqa: E731
+    earlier = {key(r): r for r in before["results"]}
+    rows = []
+    for r in after["results"]:
+        b = earlier.get(key(r))
+        if b is None:
+            continue
+        pair = lambda name, digits: f"{fmt(b[name], digits)} → {fmt(r[name], digits)}"  # noqa: E731
+        rows.append([r["cameras"], r["size"], r["encoding"], "yes" if r["goal"] else "no",
+                     f"{b['delivered']:.1%} → {r['delivered']:.1%}", pair("callback_ms_p50", 3),
+                     pair("callback_ms_p99", 3), f"{b['cpu_share']:.1%} → {r['cpu_share']:.1%}",
+                     pair("cpu_ms_per_frame", 2)])
+    return markdown_table(["cameras", "size", "encoding", "goal", "delivered", "callback p50 ms", "callback p99 ms",
+                           "CPU", "CPU ms/frame"], rows)
 
 
 def cases_from(args: argparse.Namespace) -> list[Case]:
@@ -366,6 +392,8 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--goal-max-new-tokens", type=int, default=0, help="0 = the node's default")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="measure nothing: print two earlier --json runs side by side")
     args = parser.parse_args(argv)
     for size in args.sizes:
         parse_size(size)
@@ -374,6 +402,10 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(path.read_text()) for path in args.compare)
+        print(compare_table(before, after))
+        return 0
     require_installed_package()
     isolate_dds()
     model = str(tiny_model_dir("reason1"))

@@ -8,8 +8,8 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from cosmos_reason_ros.core.errors import FrameDecodeError
-from cosmos_reason_ros.ros.image_conversion import (check_compressed, check_image, compressed_to_rgb, image_to_rgb,
-                                                    reduction_for)
+from cosmos_reason_ros.ros.image_conversion import (check_compressed, check_image, check_stamp, compressed_to_rgb,
+                                                    image_to_rgb, reduction_for)
 
 RNG = np.random.default_rng(3)
 RGB = RNG.integers(0, 255, (6, 8, 3), dtype=np.uint8)
@@ -65,17 +65,39 @@ def test_packed_yuv422_decodes_close_to_the_source(encoding):
     assert np.abs(out.astype(int) - np.array([200, 80, 40])).max() <= 4
 
 
-@pytest.mark.parametrize("msg, reason", [
-    (Image(height=0, width=4, encoding="rgb8", step=12, data=b""), "zero size"),
-    (Image(height=2, width=2, encoding="bayer_rggb8", step=2, data=bytes(4)), "unsupported encoding"),
-    (Image(height=2, width=4, encoding="rgb8", step=8, data=bytes(16)), "step 8"),
-    (Image(height=2, width=4, encoding="rgb8", step=12, data=bytes(20)), "data holds 20 bytes"),
-    (Image(height=2, width=3, encoding="yuv422", step=6, data=bytes(12)), "odd width"),
+@pytest.mark.parametrize("msg, kind, reason", [
+    (Image(height=0, width=4, encoding="rgb8", step=12, data=b""), "zero_size", "zero size"),
+    (Image(height=2, width=0, encoding="rgb8", step=0, data=b""), "zero_size", "zero size"),
+    (Image(height=2, width=2, encoding="bayer_rggb8", step=2, data=bytes(4)), "unsupported_encoding", "unsupported"),
+    (Image(height=2, width=2, encoding="", step=6, data=bytes(12)), "unsupported_encoding", "unsupported"),
+    (Image(height=2, width=4, encoding="rgb8", step=8, data=bytes(16)), "short_step", "step 8"),
+    (Image(height=2, width=4, encoding="rgb8", step=12, data=bytes(20)), "short_data", "data holds 20 bytes"),
+    (Image(height=2, width=4, encoding="rgb8", step=12, data=bytes(25)), "long_data", "data holds 25 bytes"),
+    (Image(height=2, width=4, encoding="rgb8", step=16, data=bytes(24)), "short_data", "step 16 x height 2"),
+    (Image(height=2, width=3, encoding="yuv422", step=6, data=bytes(12)), "odd_width", "odd width"),
+    (Image(height=2, width=4, encoding="mono16", is_bigendian=2, step=8, data=bytes(16)), "bad_endianness",
+     "is_bigendian"),
 ])
-def test_malformed_images_are_refused_with_the_reason(msg, reason):
-    assert reason in check_image(msg)
+def test_malformed_images_are_refused_with_the_kind_and_reason(msg, kind, reason):
+    rejection = check_image(msg)
+    assert rejection is not None and rejection.kind == kind and reason in rejection.message
     with pytest.raises(FrameDecodeError, match=reason):
         image_to_rgb(msg)
+
+
+def test_raw_size_rule_accepts_padded_rows_with_exact_data():
+    """Row padding (step > width x bpp) is standard; the data must then be exactly step x height."""
+    assert check_image(raw("rgb8", RGB, pad=5)) is None
+    padded = raw("rgb8", RGB, pad=5)
+    padded.data = bytes(padded.data) + b"\x00"
+    assert check_image(padded).kind == "long_data"
+
+
+def test_zero_stamp_is_refused_and_a_set_stamp_passes():
+    msg = raw("rgb8", RGB)
+    assert check_stamp(msg).kind == "no_stamp"
+    msg.header.stamp.nanosec = 1
+    assert check_stamp(msg) is None
 
 
 @pytest.mark.parametrize("extension", [".jpg", ".png"])
@@ -89,11 +111,27 @@ def test_compressed_images_decode(extension):
         np.testing.assert_array_equal(out, RGB)
 
 
-@pytest.mark.parametrize("data, reason", [(b"", "only 0 bytes"), (b"GIF89a....", "neither JPEG nor PNG"),
-                                          (b"\xff\xd8\xff\xe0garbage-after-header", "corrupt")])
-def test_bad_compressed_data_is_refused(data, reason):
-    msg = CompressedImage(format="jpeg", data=data)
-    with pytest.raises(FrameDecodeError, match=reason):
+def _encoded(extension: str) -> bytes:
+    ok, encoded = cv2.imencode(extension, cv2.cvtColor(RGB, cv2.COLOR_RGB2BGR))
+    assert ok
+    return encoded.tobytes()
+
+
+@pytest.mark.parametrize("format_string, data, kind", [
+    ("jpeg", b"", "too_short"),
+    ("jpeg", b"GIF89a......", "not_jpeg_or_png"),
+    ("jpeg", b"\xff\xd8\xff\xe0garbage-after-header" * 4, "corrupt_header"),
+    ("jpeg", _encoded(".jpg")[:-40], "truncated"),
+    ("png", _encoded(".png")[:-20], "truncated"),
+    ("png", _encoded(".jpg"), "format"),
+    ("tiff", _encoded(".jpg"), "format"),
+    ("16UC1; compressedDepth png", _encoded(".png"), "format"),
+])
+def test_bad_compressed_data_is_refused_with_its_kind(format_string, data, kind):
+    msg = CompressedImage(format=format_string, data=data)
+    rejection = check_compressed(msg)
+    assert rejection is not None and rejection.kind == kind, rejection
+    with pytest.raises(FrameDecodeError):
         compressed_to_rgb(msg)
 
 

@@ -151,9 +151,11 @@ class Reasoner:
                                generated_tokens=stats.generated_tokens, max_new_tokens=request.max_new_tokens,
                                accept_partial=self.accept_partial)
         seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id, list(c.source_stamps_ns)) for c in prepared]
+        frame_warnings = [w for c in request.clips for w in c.warnings]
+        frame_warnings += [f"camera {c.camera}: {note}" for c in prepared for note in c.notes]
         result = ReasoningResult(mode=mode, task=task, outcome=outcome, generation=generation,
                                  seen=seen, model_id=self.backend.model_id,
-                                 prompt_text=prompt.user_text())
+                                 prompt_text=prompt.user_text(), frame_warnings=frame_warnings)
         stop = generation.stats.stop_reason
         if stop == "canceled":
             raise CanceledError(f"canceled after {generation.stats.generated_tokens} tokens", partial=result)

@@ -146,6 +146,7 @@ class CameraClip:
     camera: str
     frames: list[Frame]
     frame_id: str = ""
+    warnings: list[str] = field(default_factory=list)  # what the frame choice fell short of (fewer frames, and why)
 
 
 @dataclass
@@ -190,3 +191,4 @@ class ReasoningResult:
     seen: list[SeenFrames]
     model_id: str
     prompt_text: Optional[str] = None
+    frame_warnings: list[str] = field(default_factory=list)  # fewer frames than asked, and why; merged cameras

@@ -1,9 +1,10 @@
 """Camera subscriptions feeding per-camera ring buffers, and decoding of the frames a goal selects.
 
-The subscription callback does three cheap things: check the header fields, note the stamp, append the
-message to the camera's buffer. Decoding, resizing and everything else happen later, on the goal's
-thread, for the handful of frames chosen. Malformed images are counted and logged once per camera and
-reason, then skipped; the node keeps serving.
+The subscription callback does three cheap things: check the header fields (and a compressed frame's
+container header and end, ``core.image_headers``), note the stamp, append the message to the camera's
+buffer. Decoding, resizing and everything else happen later, on the goal's thread, for the handful of
+frames chosen. Malformed images are counted per kind and logged once per camera and kind, then skipped,
+before they can take a store-rate slot; the node keeps serving.
 
 The subscriptions live on a small companion node, ``<node>_cameras`` in the same namespace (no parameter
 services), spun by a SingleThreadedExecutor on a thread of its own, not on the node's
@@ -18,6 +19,7 @@ when the node is.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,7 +39,8 @@ from sensor_msgs.msg import CompressedImage, Image
 from ..core.errors import FrameDecodeError
 from ..core.frame_buffer import BufferedFrame, BufferLimits, FrameBuffer
 from ..core.types import CameraClip, Frame
-from .image_conversion import check_compressed, check_image, compressed_to_rgb, image_to_rgb, reduction_for
+from .image_conversion import (Rejection, check_compressed, check_image, check_stamp, compressed_to_rgb, image_to_rgb,
+                               reduction_for)
 from .parameters import CameraConfig
 
 #: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
@@ -67,9 +70,16 @@ class Camera:
     config: CameraConfig
     buffer: FrameBuffer
     frame_id: str = ""
-    warned: set[str] = field(default_factory=set)
+    warned: set[str] = field(default_factory=set)  # kinds already logged (each is logged once per camera)
     last_reject_reason: str = ""
-    decode_failures: int = 0
+    malformed_by_kind: dict[str, int] = field(default_factory=dict)  # refused at ingest, per Rejection.kind
+    decode_failures: int = 0  # stored frames that failed to decode when a goal chose them (then discarded)
+
+    def warn_once(self, kind: str, message: str, warn: Callable[[str], Any]) -> None:
+        """Log ``message`` the first time ``kind`` happens on this camera."""
+        if kind not in self.warned:
+            self.warned.add(kind)
+            warn(message)
 
     @property
     def name(self) -> str:
@@ -150,7 +160,9 @@ class CameraIngest:
                              durability=qos_profile_sensor_data.durability, history=HistoryPolicy.KEEP_LAST)
         subscriber = self._subscriber_node(node)
         for config in cameras:
-            camera = Camera(config, FrameBuffer(limits))
+            # A compressed camera's thinned frames are small: one after each stored frame is kept aside as a
+            # stand-in in case the stored one fails to decode (its container looked fine, its data is not).
+            camera = Camera(config, FrameBuffer(dataclasses.replace(limits, keep_alternates=config.compressed)))
             self.cameras[config.name] = camera
             msg_type = CompressedImage if config.compressed else Image
             check = check_compressed if config.compressed else check_image
@@ -193,7 +205,7 @@ class CameraIngest:
         if self._companion is not None:
             self._companion.close(timeout)
 
-    def _callback(self, camera: Camera, check: Callable[[Any], Optional[str]]) -> Callable[[Any], None]:
+    def _callback(self, camera: Camera, check: Callable[[Any], Optional[Rejection]]) -> Callable[[Any], None]:
         def on_image(msg: Any) -> None:
             self._ingest(camera, check, msg)
             # Hand the GIL over between frames: a camera that floods the topic must not starve the node's
@@ -202,17 +214,15 @@ class CameraIngest:
 
         return on_image
 
-    def _ingest(self, camera: Camera, check: Callable[[Any], Optional[str]], msg: Any) -> None:
+    def _ingest(self, camera: Camera, check: Callable[[Any], Optional[Rejection]], msg: Any) -> None:
         received = time.monotonic()
-        reason = check(msg)
-        if reason is not None:
+        rejection = check_stamp(msg) or check(msg)
+        if rejection is not None:
             camera.buffer.note_rejected(received)
-            camera.last_reject_reason = reason
-            kind = reason.split(" ")[0]
-            if kind not in camera.warned:
-                camera.warned.add(kind)
-                self._log.warning("camera %s: skipping malformed image: %s (logged once per kind)"
-                                  % (camera.name, reason))
+            camera.last_reject_reason = rejection.message
+            camera.malformed_by_kind[rejection.kind] = camera.malformed_by_kind.get(rejection.kind, 0) + 1
+            camera.warn_once(rejection.kind, "camera %s: skipping malformed image (%s): %s (logged once per kind)"
+                             % (camera.name, rejection.kind, rejection.message), self._log.warning)
             return
         camera.frame_id = msg.header.frame_id
         camera.buffer.offer(stamp_seconds(msg.header.stamp), msg, len(msg.data), received)
@@ -222,29 +232,45 @@ class CameraIngest:
         return decode_clip(camera, frames, max_frame_pixels, self._log.warning)
 
 
-def decode_clip(camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int,
-                warn: Callable[[str], Any]) -> CameraClip:
-    """Decode the chosen frames of one camera; frames that fail are counted, warned about once, skipped.
+class FrameDecoder:
+    """Decodes the chosen frames of one camera for one request; a frame that fails is counted, warned
+    about once, discarded from the buffer (no later goal tries it again) and reported as None.
 
     JPEG frames larger than the model will see (``max_frame_pixels``) are decoded at a reduced scale
     once the first frame has told the camera's size: the frame is resized later anyway.
     """
-    decoded = []
-    reduction = 1
-    for frame in frames:
+
+    def __init__(self, camera: Camera, max_frame_pixels: int, warn: Callable[[str], Any]) -> None:
+        self.camera = camera
+        self.max_frame_pixels = max_frame_pixels
+        self.warn = warn
+        self.reduction = 1
+        self.failures = 0
+
+    def __call__(self, frame: BufferedFrame) -> Optional[Frame]:
+        camera = self.camera
         try:
             if camera.config.compressed:
-                pixels = compressed_to_rgb(frame.payload, reduction)
-                if reduction == 1 and max_frame_pixels:
-                    reduction = reduction_for(pixels.shape[0], pixels.shape[1], max_frame_pixels)
+                pixels = compressed_to_rgb(frame.payload, self.reduction)
+                if self.reduction == 1 and self.max_frame_pixels:
+                    self.reduction = reduction_for(pixels.shape[0], pixels.shape[1], self.max_frame_pixels)
             else:
                 pixels = image_to_rgb(frame.payload)
-            stamp = frame.payload.header.stamp
-            decoded.append(Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec))
         except FrameDecodeError as e:
+            self.failures += 1
             camera.decode_failures += 1
             camera.last_reject_reason = e.message
-            if "decode" not in camera.warned:
-                camera.warned.add("decode")
-                warn("camera %s: cannot decode a frame: %s (logged once)" % (camera.name, e.message))
+            camera.buffer.discard(frame)
+            camera.warn_once("decode", "camera %s: cannot decode a frame, skipping it: %s (logged once)"
+                             % (camera.name, e.message), self.warn)
+            return None
+        stamp = frame.payload.header.stamp
+        return Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec)
+
+
+def decode_clip(camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int,
+                warn: Callable[[str], Any]) -> CameraClip:
+    """Decode the given frames of one camera (``FrameDecoder``); frames that fail are skipped."""
+    decoder = FrameDecoder(camera, max_frame_pixels, warn)
+    decoded = [f for f in (decoder(frame) for frame in frames) if f is not None]
     return CameraClip(camera=camera.name, frames=decoded, frame_id=camera.frame_id)

@@ -53,16 +53,20 @@ def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, 
         age = now_ros - latest.stamp
         level, message = (DiagnosticStatus.WARN, f"stale ({age:.1f} s old)") if age > stale_after else (
             DiagnosticStatus.OK, f"{rate:.1f} Hz")
-    if counters.rejected and level == DiagnosticStatus.OK:
-        level, message = DiagnosticStatus.WARN, f"{rate:.1f} Hz, {counters.rejected} malformed"
+    if (counters.rejected or camera.decode_failures) and level == DiagnosticStatus.OK:
+        level, message = DiagnosticStatus.WARN, (f"{rate:.1f} Hz, {counters.rejected} malformed, "
+                                                 f"{camera.decode_failures} undecodable")
     values = [
         _kv("topic", camera.config.topic), _kv("rate_hz", f"{rate:.2f}"), _kv("age_s", f"{age:.3f}"),
         _kv("buffered_frames", len(camera.buffer)), _kv("buffered_mb", f"{camera.buffer.nbytes / 2**20:.1f}"),
         _kv("received", counters.received), _kv("stored", counters.stored), _kv("thinned", counters.thinned),
         _kv("evicted", counters.evicted), _kv("malformed", counters.rejected),
         _kv("decode_failures", camera.decode_failures), _kv("time_jumps", counters.time_jumps),
+        _kv("stamp_outliers", counters.stamp_outliers),
         _kv("last_malformed_reason", camera.last_reject_reason),
     ]
+    # One counter per kind of malformed frame refused at ingest (malformed_<kind>, e.g. malformed_truncated).
+    values += [_kv(f"malformed_{kind}", count) for kind, count in sorted(dict(camera.malformed_by_kind).items())]
     return DiagnosticStatus(level=level, name=f"{prefix}: camera {camera.name}", message=message,
                             hardware_id=camera.config.topic, values=values)
 

@@ -1,19 +1,22 @@
 """sensor_msgs/Image and CompressedImage → RGB numpy arrays, and cheap validity checks for ingest.
 
-``check_image`` / ``check_compressed`` run in the subscription callback and only look at header fields
-and lengths (microseconds), so a malformed frame is refused before it is stored. ``to_rgb`` decodes and
+``check_image`` / ``check_compressed`` run in the subscription callback and only look at header fields,
+lengths and, for compressed frames, the container's header and end (microseconds), so a malformed frame
+is refused before it is stored or takes a store-rate slot. ``to_rgb`` decodes and
 runs only for the frames a goal selects. Raw data is viewed in place (``np.frombuffer``), not copied,
 until a conversion needs new memory. cv_bridge is used where it imports; otherwise an equivalent numpy /
 OpenCV conversion handles the encodings below.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import cv2
 import numpy as np
 
 from ..core.errors import FrameDecodeError
+from ..core.image_headers import JPEG_MAGIC, HeaderError, parse_header
 
 #: Raw encodings understood without cv_bridge: bytes per pixel.
 RAW_ENCODINGS: dict[str, int] = {
@@ -32,8 +35,7 @@ RAW_ENCODINGS: dict[str, int] = {
     "yuyv": 2,
 }
 
-_JPEG_MAGIC = b"\xff\xd8"
-_PNG_MAGIC = b"\x89PNG"
+_PACKED_YUV = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
 
 
 def _cv_bridge() -> Optional[Any]:
@@ -47,36 +49,58 @@ def _cv_bridge() -> Optional[Any]:
 _BRIDGE = _cv_bridge()
 
 
-def check_image(msg: Any) -> Optional[str]:
-    """Why a raw Image cannot be used, or None if it looks decodable. O(1): no pixel access.
+@dataclass(frozen=True)
+class Rejection:
+    """Why a frame is refused: ``kind`` is a stable key (counted per kind in /diagnostics), ``message`` says more."""
 
-    Encodings outside RAW_ENCODINGS pass when cv_bridge is present (it decides at decode time).
-    """
-    encoding = (msg.encoding or "").lower()
-    if msg.width == 0 or msg.height == 0:
-        return f"zero size ({msg.width}x{msg.height})"
-    bpp = RAW_ENCODINGS.get(encoding)
-    if bpp is None:
-        if _BRIDGE is not None and encoding:
-            return None
-        return f"unsupported encoding {msg.encoding!r} (supported: {', '.join(sorted(RAW_ENCODINGS))})"
-    if encoding in ("yuv422", "uyvy", "yuv422_yuy2", "yuyv") and msg.width % 2:
-        return f"odd width {msg.width} for packed YUV 4:2:2"
-    if msg.step < msg.width * bpp:
-        return f"step {msg.step} is less than width {msg.width} x {bpp} bytes per pixel"
-    if len(msg.data) < msg.step * msg.height:
-        return f"data holds {len(msg.data)} bytes, expected step {msg.step} x height {msg.height}"
+    kind: str
+    message: str
+
+
+def check_stamp(msg: Any) -> Optional[Rejection]:
+    """An all-zero header stamp is a driver that never set it: such frames would look like a time jump."""
+    if msg.header.stamp.sec == 0 and msg.header.stamp.nanosec == 0:
+        return Rejection("no_stamp", "header stamp is zero (never set)")
     return None
 
 
-def check_compressed(msg: Any) -> Optional[str]:
-    """Why a CompressedImage cannot be used, or None. Looks at the format string and magic bytes only."""
-    data = msg.data
-    if len(data) < 4:
-        return f"data holds only {len(data)} bytes"
-    head = bytes(data[:4])
-    if not (head.startswith(_JPEG_MAGIC) or head == _PNG_MAGIC):
-        return f"data is neither JPEG nor PNG (format {msg.format!r}, first bytes {head.hex()})"
+def check_image(msg: Any) -> Optional[Rejection]:
+    """Why a raw Image cannot be used, or None if it is decodable. O(1): no pixel access.
+
+    Accepted: ``step`` at least ``width`` × bytes per pixel (rows may be padded, as sensor_msgs/Image
+    allows) and ``data`` exactly ``step`` × ``height`` bytes; ``is_bigendian`` 0 or 1. Encodings outside
+    RAW_ENCODINGS pass when cv_bridge is present (it decides at decode time), with the same length rule.
+    """
+    encoding = (msg.encoding or "").lower()
+    if msg.width == 0 or msg.height == 0:
+        return Rejection("zero_size", f"zero size ({msg.width}x{msg.height})")
+    if msg.is_bigendian not in (0, 1):
+        return Rejection("bad_endianness", f"is_bigendian is {msg.is_bigendian}, not 0 or 1")
+    bpp = RAW_ENCODINGS.get(encoding)
+    if bpp is None and (_BRIDGE is None or not encoding):
+        return Rejection("unsupported_encoding", f"unsupported encoding {msg.encoding!r} "
+                                                 f"(supported: {', '.join(sorted(RAW_ENCODINGS))})")
+    if encoding in _PACKED_YUV and msg.width % 2:
+        return Rejection("odd_width", f"odd width {msg.width} for packed YUV 4:2:2")
+    if bpp is not None and msg.step < msg.width * bpp:
+        return Rejection("short_step", f"step {msg.step} is less than width {msg.width} x {bpp} bytes per pixel")
+    expected = msg.step * msg.height
+    if len(msg.data) < expected:
+        return Rejection("short_data", f"data holds {len(msg.data)} bytes, expected step {msg.step} x height "
+                                       f"{msg.height} = {expected}")
+    if len(msg.data) > expected:
+        return Rejection("long_data", f"data holds {len(msg.data)} bytes, more than step {msg.step} x height "
+                                      f"{msg.height} = {expected}")
+    return None
+
+
+def check_compressed(msg: Any) -> Optional[Rejection]:
+    """Why a CompressedImage cannot be used, or None: format string, magic bytes, header and end of the
+    container (``core.image_headers``, microseconds; nothing is decoded)."""
+    try:
+        parse_header(msg.data, msg.format)
+    except HeaderError as e:
+        return Rejection(e.kind, e.message)
     return None
 
 
@@ -115,9 +139,9 @@ def image_to_rgb(msg: Any) -> np.ndarray:
 
     Known encodings take the zero-copy numpy path; others go through cv_bridge when it is installed.
     """
-    reason = check_image(msg)
-    if reason is not None:
-        raise FrameDecodeError(reason)
+    rejection = check_image(msg)
+    if rejection is not None:
+        raise FrameDecodeError(rejection.message)
     try:
         if msg.encoding.lower() in RAW_ENCODINGS:
             return _raw_to_rgb(msg)
@@ -147,11 +171,11 @@ def compressed_to_rgb(msg: Any, reduction: int = 1) -> np.ndarray:
     ``reduction`` (1, 2, 4, 8) decodes a JPEG directly at that fraction of its size, for frames the model
     will see smaller anyway; PNG ignores it.
     """
-    reason = check_compressed(msg)
-    if reason is not None:
-        raise FrameDecodeError(reason)
+    rejection = check_compressed(msg)
+    if rejection is not None:
+        raise FrameDecodeError(rejection.message)
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    is_jpeg = bytes(msg.data[:2]) == _JPEG_MAGIC
+    is_jpeg = bytes(msg.data[:2]) == JPEG_MAGIC
     bgr = cv2.imdecode(buffer, _REDUCED.get(reduction, cv2.IMREAD_COLOR) if is_jpeg else cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise FrameDecodeError(f"corrupt {msg.format or 'compressed'} image ({len(buffer)} bytes)")

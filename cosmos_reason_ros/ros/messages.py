@@ -64,7 +64,7 @@ def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_r
         completeness=int(result.outcome.completeness),
         reasoning=result.outcome.reasoning if include_reasoning else "",
         raw_answer=result.outcome.answer_text,
-        parse_warnings=list(result.outcome.warnings),
+        parse_warnings=list(result.frame_warnings) + list(result.outcome.warnings),  # frames first, then parsing
         cameras=[CameraFrames(camera=s.camera, frame_id=s.frame_id, stamps=_stamps(s)) for s in result.seen],
         model_id=result.model_id,
         stats=stats_msg(result.generation.stats, total_time),

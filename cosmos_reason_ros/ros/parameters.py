@@ -87,11 +87,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "QoS, matches any publisher).", True, choices=("best_effort", "reliable")),
     ParamSpec("qos.depth", 5, "Camera subscription queue depth.", True, 1, 100),
     ParamSpec("buffer.seconds", 10.0, "s of recent frames kept per camera (by stamp).", True, 0.5, 600.0),
-    ParamSpec("buffer.max_frames", 64, "Frames kept per camera at most.", True, 2, 10000),
+    ParamSpec("buffer.max_frames", 128, "Frames kept per camera at most; at least buffer.seconds x "
+              "buffer.store_rate + 1 to hold the whole history (checked at start-up).", True, 2, 10000),
     ParamSpec("buffer.max_megabytes", 256.0, "MB of undecoded frames kept per camera at most (0 = no cap).",
               True, 0.0, 65536.0),
-    ParamSpec("buffer.store_rate", 10.0, "Hz, at most this many frames per second are stored per camera "
-              "(faster cameras are thinned on arrival); 0 = store every frame.", True, 0.0, 1000.0),
+    ParamSpec("buffer.store_rate", 10.0, "Hz, at most this many frames per second are stored per camera, "
+              "on average over the stamps (faster cameras are thinned on arrival; jitter is tolerated); 0 = "
+              "store every frame.", True, 0.0, 1000.0),
     # Frame selection per goal
     ParamSpec("frames.history_seconds", 4.0, "s of video a goal looks at, unless the goal says otherwise.",
               False, 0.0, 600.0),

@@ -48,13 +48,12 @@ from visualization_msgs.msg import MarkerArray
 from ..action import ReasonAboutTask
 from ..core.backend_base import BackendState, ModelBackend
 from ..core.errors import (BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError,
-                           ModelNotReadyError, NoFramesError, ReasonerError, StaleFramesError)
-from ..core.frame_buffer import BufferLimits, select_aligned
+                           ModelNotReadyError, ReasonerError)
 from ..core.reasoner import Reasoner, ReasonerLimits, SamplingOverrides, TaskRequest
 from ..core.types import CameraClip, ReasoningResult, Stage
 from ..core.video import VideoBudget
 from ..msg import FeasibilityJudgment, TaskPlan
-from . import diagnostics, visualization
+from . import clip_collection, diagnostics, visualization
 from .backend_factory import make_backend
 from .busy_policy import GoalSlot, GoalSlots
 from .camera_ingest import CameraIngest
@@ -92,11 +91,10 @@ class ReasonerNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         s = self.settings
         self.backend = backend if backend is not None else make_backend(s)
-        self.ingest = CameraIngest(self, camera_configs(self), BufferLimits(
-            max_seconds=s.buffer_seconds, max_frames=s.buffer_max_frames,
-            max_bytes=int(s.buffer_max_megabytes * 2**20),
-            min_interval=1.0 / s.buffer_store_rate if s.buffer_store_rate > 0 else 0.0,
-        ), reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
+        for problem in clip_collection.check_limits(s):
+            self.get_logger().warning(problem)
+        self.ingest = CameraIngest(self, camera_configs(self), clip_collection.buffer_limits(s),
+                                   reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
         self.slots = GoalSlots(s.busy_policy, s.max_queue)
         self.goal_stats = diagnostics.GoalStats()
         self._goal_slots: dict[str, _GoalRecord] = {}
@@ -257,14 +255,7 @@ class ReasonerNode(Node):
         """Check the goal's fields; everything wrong with it becomes INVALID_GOAL with a reason."""
         max_new_tokens = goal.max_new_tokens or s.generation_max_new_tokens
         task, mode = self._reasoner(s).validate(goal.task, goal.mode, max_new_tokens)
-        unknown = [c for c in goal.cameras if c not in self.ingest.cameras]
-        if unknown:
-            raise InvalidRequestError(f"unknown camera(s) {unknown}; configured: {sorted(self.ingest.cameras)}")
-        if not 0.0 <= goal.history_seconds <= s.buffer_seconds:
-            raise InvalidRequestError(f"history_seconds {goal.history_seconds} is outside 0..{s.buffer_seconds} "
-                                      "(buffer.seconds)")
-        if goal.max_frames > s.buffer_max_frames:
-            raise InvalidRequestError(f"max_frames {goal.max_frames} exceeds buffer.max_frames {s.buffer_max_frames}")
+        clip_collection.frame_request(goal, s, list(self.ingest.cameras))  # cameras, history, frame count
         if not 0.0 <= goal.timeout <= 3600.0:
             raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")
         timeout = goal.timeout or s.goal_timeout
@@ -292,34 +283,11 @@ class ReasonerNode(Node):
             time.sleep(0.05)
 
     def _collect_clips(self, goal: Any, s: Settings, deadline: float, slot: GoalSlot) -> list[CameraClip]:
-        """Wait (bounded) for fresh frames from every requested camera, select them on one time grid, decode."""
-        names = list(goal.cameras) or list(self.ingest.cameras)
-        cameras = [self.ingest.cameras[n] for n in names]
-        until = min(time.monotonic() + s.frames_wait_timeout, deadline)
-        while True:
-            now = self.get_clock().now().nanoseconds * 1e-9
-            missing = [c.name for c in cameras if c.buffer.latest() is None]
-            stale = [] if s.frames_stale_after <= 0 else [
-                (c.name, now - c.buffer.latest().stamp) for c in cameras
-                if c.name not in missing and now - c.buffer.latest().stamp > s.frames_stale_after]
-            if not missing and not stale:
-                break
-            if slot.stop.is_set():
-                self._raise_stopped(slot, "while waiting for frames")
-            if time.monotonic() >= until:
-                if missing:
-                    raise NoFramesError(f"no frames from camera(s) {missing} within {s.frames_wait_timeout:.1f} s")
-                detail = ", ".join(f"{n} {age:.1f} s old" for n, age in stale)
-                raise StaleFramesError(f"stale camera(s): {detail} (frames.stale_after {s.frames_stale_after} s)")
-            time.sleep(0.02)
-        history = goal.history_seconds or s.frames_history_seconds
-        max_frames = goal.max_frames or s.frames_max_frames
-        _, picked = select_aligned({c.name: c.buffer.snapshot() for c in cameras}, history, max_frames, s.frames_fps)
-        clips = [self.ingest.decode(c, picked[c.name], s.video_max_frame_pixels) for c in cameras]
-        empty = [clip.camera for clip in clips if not clip.frames]
-        if empty:
-            raise NoFramesError(f"no decodable frames from camera(s) {empty} in the last {history:.1f} s")
-        return clips
+        """Wait (bounded) for fresh frames from every requested camera, choose and decode them (clip_collection)."""
+        request = clip_collection.frame_request(goal, s, list(self.ingest.cameras))
+        return clip_collection.collect_clips(
+            self.ingest.cameras, request, s, deadline, slot.stop, lambda where: self._raise_stopped(slot, where),
+            lambda: self.get_clock().now().nanoseconds * 1e-9, self.get_logger().warning)
 
     # -------------------------------------------------------------------------------------- outcomes
     def _fail(self, goal_handle: Any, result: Any, error: ReasonerError, slot: GoalSlot, goal_id: str,
