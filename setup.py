@@ -44,6 +44,7 @@ setup(
     entry_points={
         "console_scripts": [
             "cosmos-reasoner = cosmos_reason_ros.ros.reasoner_node:main",
+            "cosmos-reasoner-lifecycle = cosmos_reason_ros.ros.lifecycle_node:main",
             "cosmos-reason-ask = cosmos_reason_ros.tools.ask:main",
             "cosmos-reason-replay = cosmos_reason_ros.tools.replay:main",
             "cosmos-reason-make-tiny-model = cosmos_reason_ros.testing.tiny_model:main",

@@ -65,7 +65,7 @@ def test_a_model_that_fails_to_load_is_reported_and_the_node_stays_up(rclpy_sess
         assert result.error_code == Result.MODEL_NOT_READY and "failed" in result.error_msg
         arrays: list = []
         h.helper.create_subscription(DiagnosticArray, "/diagnostics", arrays.append, 10)
-        h.wait_for(lambda: any(s.name == "cosmos_reasoner: model" and s.level == DiagnosticStatus.ERROR
+        h.wait_for(lambda: any(s.name == "/reasoner_fail: model" and s.level == DiagnosticStatus.ERROR
                                for a in arrays for s in a.status), 5, "an ERROR model diagnostic")
     finally:
         h.close()

@@ -167,7 +167,7 @@ class CameraIngest:
         # subscriptions is announced (no parameter, type description or rosout endpoints) to keep discovery short.
         subscriber = rclpy.create_node(
             f"{owner.get_name()}_cameras", namespace=owner.get_namespace(), context=owner.context,
-            use_global_arguments=False, start_parameter_services=False, enable_rosout=False,
+            use_global_arguments=False, start_parameter_services=True, enable_rosout=False,  # ros2 param answered
             parameter_overrides=[Parameter("start_type_description_service", value=False)])
         companion = _Companion(subscriber, SingleThreadedExecutor(context=owner.context))
         companion.executor.add_node(subscriber)

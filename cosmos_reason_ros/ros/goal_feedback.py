@@ -9,9 +9,15 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
+from rclpy.exceptions import InvalidHandle
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
 from ..action import ReasonAboutTask
 from ..core.reasoner import Progress
 from ..core.types import Stage
+
+#: What publishing raises once the action server or the node is gone (shutdown under a running goal).
+_GONE = (InvalidHandle, _rclpy.RCLError)
 
 
 class FeedbackThrottle:
@@ -30,6 +36,7 @@ class FeedbackThrottle:
         self._text = ""
         self._unsent = False
         self.published = 0
+        self.dropped = 0  # feedback messages that could not be published (the server was gone)
 
     def stage(self, stage: Stage) -> None:
         """Announce a stage (published immediately if it changed)."""
@@ -74,10 +81,16 @@ class FeedbackThrottle:
             new_text=self._pending,
             partial_text=self._text,
         )
-        self._goal_handle.publish_feedback(feedback)
+        try:
+            self._goal_handle.publish_feedback(feedback)
+        except _GONE:  # torn down under the goal: feedback no longer matters, the result still goes out
+            self.dropped += 1
         self._pending = ""
         self._unsent = False
         self._last_publish = now
         self.published += 1
         if self._on_text is not None and self._text:
-            self._on_text(self._text)
+            try:
+                self._on_text(self._text)
+            except _GONE:
+                pass
