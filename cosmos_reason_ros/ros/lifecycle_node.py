@@ -112,4 +112,5 @@ def main(args: Optional[list[str]] = None) -> int:
     argv = list(args if args is not None else sys.argv)
     start = AUTOSTART_FLAG in argv
     argv = [a for a in argv if a != AUTOSTART_FLAG]
-    return run_node(lambda: ReasonerLifecycleNode(), argv, after_start=autostart if start else None)
+    return run_node(lambda: ReasonerLifecycleNode(), argv, after_start=autostart if start else None,
+                    exit_process=True)

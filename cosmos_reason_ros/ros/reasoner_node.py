@@ -281,4 +281,4 @@ def main(args: Optional[list[str]] = None) -> int:
     in order (see ``shutdown``); exit status 0."""
     from .shutdown import run_node
 
-    return run_node(lambda: ReasonerNode(), args)
+    return run_node(lambda: ReasonerNode(), args, exit_process=True)

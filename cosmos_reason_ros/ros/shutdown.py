@@ -14,9 +14,12 @@ A second signal during step 1 cuts the waits short; the process still ends clean
 """
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable, Optional
 
 import rclpy
@@ -26,6 +29,9 @@ from rclpy.executors import MultiThreadedExecutor
 EXECUTOR_THREADS = 8
 #: s the goals get to end and their results to go out after the first signal.
 GOALS_GRACE = 1.5
+#: s the executor keeps spinning after the results were handed over, before anything is destroyed: the
+#: middleware sends them from its own threads, and a writer deleted at once drops what it still holds.
+RESULTS_LINGER = 0.3
 #: s for the executor to finish its callbacks.
 EXECUTOR_GRACE = 1.0
 
@@ -68,12 +74,29 @@ def install_handlers(request: ShutdownRequest) -> Callable[[], None]:
 
 
 def run_node(make_node: Callable[[], Any], args: Optional[list[str]] = None,
-             after_start: Optional[Callable[[Any], None]] = None) -> int:
+             after_start: Optional[Callable[[Any], None]] = None, exit_process: bool = False) -> int:
     """Create the node, spin it until SIGINT/SIGTERM, then shut down in order. Returns the exit status.
 
     ``make_node()`` builds a node with ``shutdown(wait)`` (end all goals; True if they ended) and
     ``destroy_node()``; ``after_start(node)`` runs once the executor spins (the lifecycle autostart).
+    ``exit_process``: once everything is torn down, end the process at once (``os._exit`` after flushing
+    the output) instead of returning: the interpreter's own finalisation of torch, transformers and the
+    middleware took another 1.6 s here, past the 2 s a supervisor (launch, systemd) is promised.
     """
+    status = _run(make_node, args, after_start)
+    if exit_process:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
+    return status
+
+
+def _run(make_node: Callable[[], Any], args: Optional[list[str]],
+         after_start: Optional[Callable[[Any], None]]) -> int:
     request = ShutdownRequest()
     install_handlers(request)  # before anything slow: a signal during start-up is honoured too (kept to the end)
     init_rclpy(args if args is not None else sys.argv)
@@ -90,7 +113,14 @@ def run_node(make_node: Callable[[], Any], args: Optional[list[str]] = None,
         while not request.requested.wait(0.2):
             if not spinner.is_alive():  # the executor ended by itself (context shut down elsewhere)
                 break
-        node.shutdown(wait=0.2 if request.urgent.is_set() else GOALS_GRACE)
+        began = time.monotonic()
+        names = ", ".join(signal.Signals(n).name for n in request.signals) or "executor ended"
+        log = node.get_logger()
+        log.info(f"shutting down ({names}): ending goals")
+        ended = node.shutdown(wait=0.2 if request.urgent.is_set() else GOALS_GRACE)
+        time.sleep(RESULTS_LINGER)
+        log.info(f"goals {'ended, results sent' if ended else 'did not all end in time'} after "
+                 f"{time.monotonic() - began:.2f} s; tearing down")
         return 0
     finally:
         if executor is not None:
