@@ -35,6 +35,7 @@ class GoalSlot:
     stop: threading.Event = field(default_factory=threading.Event)
     preempted: bool = False
     canceled: bool = False
+    client_canceled: bool = False  # the cancel came from the action client (rclpy marks the goal CANCELING)
     shutdown: bool = False  # stopped because the node is shutting down or deactivating
     has_turn: bool = False  # the model is this goal's (set when started for its turn)
     started: bool = False  # ``start`` was called

@@ -106,6 +106,7 @@ class GoalExecution:
         if record is not None:
             # A running goal stops at its next decoding step; a queued one is started (to end CANCELED) by
             # the next ``_expire_queued`` tick, after rclpy has marked it CANCELING.
+            record.slot.client_canceled = True
             record.slot.cancel()
         return CancelResponse.ACCEPT
 
@@ -259,7 +260,7 @@ class GoalExecution:
             result.plan = failed_plan(goal_handle.request, goal_id, time.monotonic() - started)
         self._count_failure(code, message)
         self.get_logger().warning(f"goal {goal_id[:8]} ended {code_name(code)}: {message}")
-        self._end(goal_handle, cancel=code == Result.CANCELED)
+        self._end(goal_handle, cancel=code == Result.CANCELED and slot.client_canceled)
 
     @staticmethod
     def _end(goal_handle: Any, cancel: bool) -> None:
