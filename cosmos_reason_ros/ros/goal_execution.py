@@ -157,6 +157,7 @@ class GoalExecution:
             self.slots.release(slot)
             with self._goal_slots_lock:
                 self._goal_slots.pop(goal_id, None)
+            self._trim_due = True
         return result
 
     def _reasoner(self, s: Settings) -> Reasoner:

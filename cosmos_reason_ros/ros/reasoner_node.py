@@ -56,7 +56,7 @@ from ..core.errors import BackendUnavailableError, ReasonerError
 from ..core.frame_buffer import BufferLimits
 from ..core.types import CameraClip
 from ..msg import FeasibilityJudgment, TaskPlan
-from . import diagnostics, log_bridge, visualization
+from . import diagnostics, log_bridge, process_memory, visualization
 from .backend_factory import make_backend
 from .busy_policy import GoalSlots
 from .camera_ingest import CameraIngest
@@ -97,6 +97,7 @@ class ReasonerParts(GoalExecution):
         self._loader: Optional[threading.Thread] = None
         self._load_seconds: Optional[float] = None
         self._closing = threading.Event()
+        self._trim_due = False  # a goal ended since the last malloc_trim
         self._goal_slots: dict[str, GoalRecord] = {}
         self._goal_slots_lock = threading.Lock()
         self.goal_stats = diagnostics.GoalStats()
@@ -238,6 +239,9 @@ class ReasonerParts(GoalExecution):
             self.markers_pub.publish(visualization.reasoning_marker(text, header))
 
     def _publish_diagnostics(self) -> None:
+        if self._trim_due:  # off the goal's path: give the memory the last goals freed back to the system
+            self._trim_due = False
+            process_memory.trim()
         s = self.settings
         prefix = self.diagnostic_prefix
         now_ros = self.get_clock().now()

@@ -97,6 +97,9 @@ def run_node(make_node: Callable[[], Any], args: Optional[list[str]] = None,
 
 def _run(make_node: Callable[[], Any], args: Optional[list[str]],
          after_start: Optional[Callable[[Any], None]]) -> int:
+    from .process_memory import tune_malloc
+
+    tune_malloc()  # before the threads start: flat memory over long runs (see process_memory)
     request = ShutdownRequest()
     install_handlers(request)  # before anything slow: a signal during start-up is honoured too (kept to the end)
     init_rclpy(args if args is not None else sys.argv)
