@@ -66,7 +66,8 @@ def _arguments() -> list[DeclareLaunchArgument]:
                               description="Logging level of the node."),
         DeclareLaunchArgument("respawn", default_value="false", choices=["true", "false"],
                               description="Restart the reasoner 2 s after it exits (crash or kill), Nav2 style."),
-        DeclareLaunchArgument("fastdds_profile", default_value=os.path.join(share, "config", "fastdds_large_images.xml"),
+        DeclareLaunchArgument("fastdds_profile",
+                              default_value=os.path.join(share, "config", "fastdds_large_images.xml"),
                               description="Fast DDS XML profile set for the reasoner (shared memory with 64 MB "
                                           "segments: raw camera images arrive whole); empty = none. An "
                                           "existing FASTRTPS_/FASTDDS_DEFAULT_PROFILES_FILE is kept."),

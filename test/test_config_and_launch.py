@@ -204,7 +204,8 @@ def test_no_default_range_or_choice_list_is_written_twice():
             copies = [where for key, found in sequences.items() if set(key) == set(spec.choices) for where in found]
             assert len(copies) <= 1, f"choices of {spec.name} written {len(copies)} times: {copies}"
         if spec.low is not None and not isinstance(spec.default, bool):
-            copies = sorted(set(sequences.get((spec.low, spec.high), [])) | set(sequences.get((float(spec.low), float(spec.high)), [])))
+            copies = sorted(set(sequences.get((spec.low, spec.high), []))
+                            | set(sequences.get((float(spec.low), float(spec.high)), [])))
             assert len(copies) <= 1, f"range of {spec.name} written {len(copies)} times: {copies}"
         if isinstance(spec.default, str) and len(spec.default) >= 8 and "/" in spec.default or (
                 isinstance(spec.default, str) and spec.default.isupper()):

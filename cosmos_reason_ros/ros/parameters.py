@@ -75,19 +75,23 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               choices=BNB_4BIT_QUANT_TYPES),
     ParamSpec("local.bnb_4bit_double_quant", _LOCAL.bnb_4bit_double_quant, "Quantize the 4-bit quantization "
               "constants too.", True),
-    ParamSpec("local.offline", _LOCAL.offline, "Never contact the Hugging Face hub (also on when HF_HUB_OFFLINE=1).", True),
+    ParamSpec("local.offline", _LOCAL.offline, "Never contact the Hugging Face hub (also on when "
+              "HF_HUB_OFFLINE=1).", True),
     ParamSpec("model_load_retry_period", 5.0, "s between attempts to load the model after a failure that may "
               "pass (a model server not reachable yet); 0 = try once.", True, 0.0, 3600.0),
-    ParamSpec("local.warmup", _LOCAL.warmup, "Run a short generation after loading so the first goal is not slow.", True),
+    ParamSpec("local.warmup", _LOCAL.warmup, "Run a short generation after loading so the first goal is not "
+              "slow.", True),
     ParamSpec("openai.base_url", _OPENAI.base_url, "Server URL of the openai backend.", True),
     ParamSpec("openai.api_key_env", _OPENAI.api_key_env, "NAME of the environment variable holding the "
               "API key (the key itself is never a parameter); unset variable = no key.", True),
-    ParamSpec("openai.request_timeout", _OPENAI.request_timeout, "s to wait for the server's response to start, and then for each "
-              "streamed chunk.", True, 1.0, 3600.0),
-    ParamSpec("openai.connect_timeout", _OPENAI.connect_timeout, "s to wait for a connection to the server.", True, 0.1, 600.0),
-    ParamSpec("openai.retries", _OPENAI.retries, "Retries on connection errors and HTTP 5xx/429 (never past the goal's "
-              "deadline).", True, 0, 10),
-    ParamSpec("openai.retry_backoff", _OPENAI.retry_backoff, "s before the first retry; doubles with each retry.", True, 0.0, 60.0),
+    ParamSpec("openai.request_timeout", _OPENAI.request_timeout, "s to wait for the server's response to start, "
+              "and then for each streamed chunk.", True, 1.0, 3600.0),
+    ParamSpec("openai.connect_timeout", _OPENAI.connect_timeout, "s to wait for a connection to the server.", True,
+              0.1, 600.0),
+    ParamSpec("openai.retries", _OPENAI.retries, "Retries on connection errors and HTTP 5xx/429 (never past the "
+              "goal's deadline).", True, 0, 10),
+    ParamSpec("openai.retry_backoff", _OPENAI.retry_backoff, "s before the first retry; doubles with each retry.",
+              True, 0.0, 60.0),
     ParamSpec("openai.verify_tls", _OPENAI.verify_tls, "Verify the server's TLS certificate.", True),
     ParamSpec("openai.jpeg_quality", _OPENAI.jpeg_quality, "JPEG quality of frames sent to the server.", True,
               *JPEG_QUALITY_RANGE),

@@ -117,7 +117,8 @@ class ReasonerParts(GoalExecution):
             max_bytes=int(s.buffer_max_megabytes * 2**20),
             min_interval=1.0 / s.buffer_store_rate if s.buffer_store_rate > 0 else 0.0,
         ), reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
-        self.camera_topics = {name: self.resolve_topic_name(c.config.topic) for name, c in self.ingest.cameras.items()}
+        self.camera_topics = {name: self.resolve_topic_name(camera.config.topic)
+                              for name, camera in self.ingest.cameras.items()}
 
         self.plan_pub = self.create_publisher(TaskPlan, "~/plan", LATCHED)
         self.feasibility_pub = self.create_publisher(FeasibilityJudgment, "~/feasibility", LATCHED)
