@@ -170,3 +170,33 @@ def test_signal_ends_every_goal_with_a_result_and_exits_cleanly(client, random_m
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         action_client.destroy()
+
+
+def test_destroy_node_ends_goals_with_their_results(rclpy_session, random_model):
+    """destroy_node (not a signal) keeps the same contract: the running and the queued goal end SHUTDOWN and
+    their results reach the client before the action server goes away; a backend the node built is closed."""
+    from ros_harness import Camera, Harness
+
+    from cosmos_reason_ros.core.backend_base import BackendState
+
+    h = Harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0,
+                 "busy_policy": "queue"}, [Camera("front", "/test_destroy/front/image_raw")],
+                node_name="reasoner_destroy")
+    try:
+        h.wait_ready()
+        feedback: list = []
+        running = h.send("describe everything you see", feedback=feedback)
+        h.wait_for(lambda: any(f.tokens_generated > 0 for f in feedback), 30, "generation")
+        queued = h.send("then count the cups")
+        futures = [running.get_result_async(), queued.get_result_async()]
+        backend, loader = h.node.backend, h.node._loader
+        h.node.destroy_node()
+        for future in futures:
+            h.wait_for(future.done, 5, "a result after destroy_node")
+            assert future.result().status == GoalStatus.STATUS_ABORTED
+            assert future.result().result.error_code == Result.SHUTDOWN
+        assert backend.state is BackendState.UNLOADED and backend._model is None and not loader.is_alive()
+    finally:
+        h.executor.shutdown(timeout_sec=5)
+        h.client.destroy()
+        h.helper.destroy_node()
