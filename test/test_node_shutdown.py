@@ -93,7 +93,7 @@ def start_generating(action_client, feedback: list):
     while time.monotonic() < end:
         sent = action_client.send_goal_async(Goal(task="describe everything you see"),
                                              feedback_callback=lambda m: feedback.append(m.feedback))
-        wait_for(sent.done, 10, "goal acceptance")
+        wait_for(sent.done, 30, "goal acceptance")
         handle = sent.result()
         assert handle.accepted
         result = handle.get_result_async()
@@ -129,7 +129,7 @@ def test_signal_ends_every_goal_with_a_result_and_exits_cleanly(client, random_m
             feedback: list = []
             _, running = start_generating(action_client, feedback)
             queued_sent = action_client.send_goal_async(Goal(task="then count the cups"))
-            wait_for(queued_sent.done, 10, "the queued goal's acceptance")
+            wait_for(queued_sent.done, 30, "the queued goal's acceptance")
             assert queued_sent.result().accepted
             results = [running, queued_sent.result().get_result_async()]
             assert not running.done()
