@@ -45,7 +45,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
@@ -69,6 +69,11 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability
 #: s a finished goal's result stays with the action server for clients that ask late. rclpy's default is
 #: 900 s on Humble and 10 s later; every kept result holds its plan (reasoning text included).
 RESULT_TIMEOUT = 60
+#: The action's goal, cancel and result services keep this many requests: rclpy's default (10, the services
+#: default) silently dropped the rest of a burst of goals sent at once, and their clients waited forever.
+#: 100 is max_queue's upper bound.
+ACTION_SERVICE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 #: s between looks at queued goals that were canceled or passed their deadline.
 QUEUE_CHECK_PERIOD = 0.1
 #: s to wait for a loading model on teardown (a load in progress cannot be interrupted; the loader closes
@@ -130,7 +135,8 @@ class ReasonerParts(GoalExecution):
             self, ReasonAboutTask, "~/reason",
             execute_callback=self._execute, goal_callback=self._on_goal, cancel_callback=self._on_cancel,
             handle_accepted_callback=self._on_accepted, result_timeout=RESULT_TIMEOUT,
-            callback_group=ReentrantCallbackGroup(),
+            goal_service_qos_profile=ACTION_SERVICE_QOS, cancel_service_qos_profile=ACTION_SERVICE_QOS,
+            result_service_qos_profile=ACTION_SERVICE_QOS, callback_group=ReentrantCallbackGroup(),
         )
         self._part_timers = [
             self.create_timer(s.diagnostics_period, self._publish_diagnostics,
