@@ -194,3 +194,19 @@ def test_a_queue_raised_to_50_at_run_time_leaves_cancel_and_parameters_answering
     assert cancel_latency < 0.5 and parameter_latency < 0.5
     assert harness.node.slots.queued == 49 and harness.node.slots.running
     harness.helper.destroy_client(client)
+
+
+def test_a_burst_of_goals_sent_at_once_is_answered_in_full(harness):
+    """30 goals sent in one go (no waiting between them): every request reaches the server (its goal and result
+    services keep 100 requests; rclpy's default of 10 dropped the rest) and every goal gets its result."""
+    set_parameter(harness, "busy_policy", "queue")
+    set_parameter(harness, "max_queue", 40)
+    sent = [harness.client.send_goal_async(Goal(task=f"burst goal {i}", max_new_tokens=4)) for i in range(30)]
+    harness.wait_for(lambda: all(f.done() for f in sent), 30, "30 goal responses")
+    assert all(f.result().accepted for f in sent)
+    results = [f.result().get_result_async() for f in sent]
+    harness.wait_for(lambda: all(r.done() for r in results), 120, "30 results")
+    for r in results:  # the random model's 4 tokens seldom parse: PARSE_FAILED is an answer too
+        assert r.result().status in (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED)
+        assert r.result().result.error_code in (Result.NONE, Result.PARSE_FAILED), r.result().result.error_msg
+        assert r.result().result.plan.stats.generated_tokens == 4
