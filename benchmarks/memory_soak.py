@@ -50,11 +50,15 @@ class Goals:
 
     def __init__(self, node: Any, action: str) -> None:
         from rclpy.action import ActionClient
+        from rclpy.qos import QoSProfile
 
         from cosmos_reason_ros.action import ReasonAboutTask
 
         self.goal_type = ReasonAboutTask.Goal
-        self.client = ActionClient(node, ReasonAboutTask, action)
+        # A burst of goals needs deep service queues on the client too (rclpy's default 10 drops the rest).
+        deep = QoSProfile(depth=100)
+        self.client = ActionClient(node, ReasonAboutTask, action, goal_service_qos_profile=deep,
+                                   result_service_qos_profile=deep, cancel_service_qos_profile=deep)
         self.outcomes: dict[str, int] = {}
         self.pending = 0
         self._lock = threading.Lock()
