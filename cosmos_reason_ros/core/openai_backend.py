@@ -19,7 +19,6 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional, TypeVar
 
 import httpx2
