@@ -29,6 +29,15 @@ def harness(rclpy_session, random_model):
     h.close()
 
 
+@pytest.fixture(autouse=True)
+def fresh_policy(harness):
+    """Each test starts from the defaults and leaves no goal behind, whatever the test before it did."""
+    set_parameter(harness, "busy_policy", "preempt")
+    set_parameter(harness, "max_queue", 4)
+    yield
+    assert harness.node.cancel_all_goals(wait=30.0), "goals still running after the test"
+
+
 def set_parameter(harness, name: str, value) -> None:
     client = harness.helper.create_client(SetParameters, f"/{NODE}/set_parameters")
     assert client.wait_for_service(timeout_sec=5.0)
@@ -150,3 +159,54 @@ def test_invalid_parameter_values_are_refused(harness):
         assert not future.result().results[0].successful, name
     assert harness.node.settings.busy_policy == "preempt" and harness.node.settings.frames_fps == 2.0
     harness.helper.destroy_client(client)
+
+
+def test_a_queue_raised_to_50_at_run_time_leaves_cancel_and_parameters_answering(harness):
+    """Queued goals hold no executor thread: with the queue full (50 goals), a cancel and a parameter get are
+    answered within 0.5 s (the contract), and the canceled goal ends at once."""
+    from action_msgs.srv import CancelGoal
+
+    set_parameter(harness, "busy_policy", "queue")
+    set_parameter(harness, "max_queue", 50)
+    running = start_long_goal(harness, [])
+    queued = [harness.send(f"queued goal {i}", max_new_tokens=4) for i in range(50)]
+    assert all(queued)
+    harness.wait_for(lambda: harness.node.slots.queued == 50, 10, "50 queued goals")
+    assert harness.send("one too many") is None
+    assert harness.node.slots.running
+
+    asked = time.monotonic()
+    cancel = queued[25].cancel_goal_async()
+    harness.wait_for(cancel.done, 5.0, "the cancel response")
+    cancel_latency = time.monotonic() - asked
+    assert cancel.result().return_code == CancelGoal.Response.ERROR_NONE
+    client = harness.helper.create_client(GetParameters, f"/{NODE}/get_parameters")
+    assert client.wait_for_service(timeout_sec=5.0)
+    asked = time.monotonic()
+    future = client.call_async(GetParameters.Request(names=["max_queue"]))
+    harness.wait_for(future.done, 5.0, "get_parameters with a full queue")
+    parameter_latency = time.monotonic() - asked
+    assert future.result().values[0].integer_value == 50
+    status, result = harness.result(queued[25], 5)
+    assert status == GoalStatus.STATUS_CANCELED and result.error_code == Result.CANCELED
+    print(f"full queue of 50: cancel answered in {cancel_latency * 1000:.0f} ms, "
+          f"get_parameters in {parameter_latency * 1000:.0f} ms")
+    assert cancel_latency < 0.5 and parameter_latency < 0.5
+    assert harness.node.slots.queued == 49 and harness.node.slots.running
+    harness.helper.destroy_client(client)
+
+
+def test_a_burst_of_goals_sent_at_once_is_answered_in_full(harness):
+    """30 goals sent in one go (no waiting between them): every request reaches the server (its goal and result
+    services keep 100 requests; rclpy's default of 10 dropped the rest) and every goal gets its result."""
+    set_parameter(harness, "busy_policy", "queue")
+    set_parameter(harness, "max_queue", 40)
+    sent = [harness.client.send_goal_async(Goal(task=f"burst goal {i}", max_new_tokens=4)) for i in range(30)]
+    harness.wait_for(lambda: all(f.done() for f in sent), 30, "30 goal responses")
+    assert all(f.result().accepted for f in sent)
+    results = [f.result().get_result_async() for f in sent]
+    harness.wait_for(lambda: all(r.done() for r in results), 120, "30 results")
+    for r in results:  # the random model's 4 tokens seldom parse: PARSE_FAILED is an answer too
+        assert r.result().status in (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED)
+        assert r.result().result.error_code in (Result.NONE, Result.PARSE_FAILED), r.result().result.error_msg
+        assert r.result().result.plan.stats.generated_tokens == 4

@@ -69,3 +69,17 @@ def test_every_mode_returns_a_typed_plan(harness, mode):
     assert Feedback.STAGE_ENCODING in stages and Feedback.STAGE_ANSWERING in stages
     assert stages == sorted(stages)
     assert "".join(f.new_text for f in feedback) == feedback[-1].partial_text
+
+
+def test_a_failed_goal_carries_its_id_and_the_documented_sentinels(harness):
+    """INVALID_GOAL (nothing generated): plan.goal_id is the goal's id, confidence CONFIDENCE_UNKNOWN, not 0."""
+    handle = harness.send("")  # an empty task
+    assert handle is not None
+    status, result = harness.result(handle, 10)
+    assert status == GoalStatus.STATUS_ABORTED and result.error_code == Result.INVALID_GOAL, result.error_msg
+    plan = result.plan
+    assert plan.goal_id == bytes(handle.goal_id.uuid).hex()
+    assert plan.feasibility.confidence == FeasibilityJudgment.CONFIDENCE_UNKNOWN == -1.0
+    assert plan.feasibility.verdict == FeasibilityJudgment.VERDICT_UNKNOWN
+    assert plan.stats.time_to_first_token == -1.0 and plan.stats.generated_tokens == 0
+    assert plan.mode == Goal.MODE_DECOMPOSE and plan.stats.total_time >= 0.0

@@ -139,10 +139,10 @@ def test_diagnostics_report_model_cameras_and_goals(harness):
     harness.wait_for(lambda: any(s.name.endswith("goals") for a in arrays.messages for s in a.status), 5,
                      "diagnostics")
     latest = {s.name: s for s in arrays.messages[-1].status}
-    model = latest["cosmos_reasoner: model"]
+    model = latest[f"/{NODE}: model"]
     assert model.level == DiagnosticStatus.OK and model.message == "ready"
     assert {kv.key: kv.value for kv in model.values}["family"] == "reason1"
-    front = {kv.key: kv.value for kv in latest["cosmos_reasoner: camera front"].values}
+    front = {kv.key: kv.value for kv in latest[f"/{NODE}: camera front"].values}
     # The reported rate matches what the synthetic camera really sent over the last seconds (on a loaded
     # machine its 30 Hz timer runs slower), and the newest frame is fresh.
     camera = harness.cameras[0]
@@ -150,6 +150,6 @@ def test_diagnostics_report_model_cameras_and_goals(harness):
     sent_rate = sum(1 for t in camera.sent if now_ns - t <= 5e9) / 5.0
     assert 0.6 * sent_rate < float(front["rate_hz"]) < 1.4 * sent_rate + 1.0, (front["rate_hz"], sent_rate)
     assert float(front["age_s"]) < 1.0
-    assert latest["cosmos_reasoner: camera flood"].level in (DiagnosticStatus.WARN, DiagnosticStatus.ERROR)
-    goals = {kv.key: kv.value for kv in latest["cosmos_reasoner: goals"].values}
+    assert latest[f"/{NODE}: camera flood"].level in (DiagnosticStatus.WARN, DiagnosticStatus.ERROR)
+    goals = {kv.key: kv.value for kv in latest[f"/{NODE}: goals"].values}
     assert int(goals["succeeded"]) >= 1 and float(goals["last_total_time_s"]) > 0

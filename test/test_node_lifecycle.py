@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from action_msgs.msg import GoalStatus
@@ -65,7 +66,7 @@ def test_a_model_that_fails_to_load_is_reported_and_the_node_stays_up(rclpy_sess
         assert result.error_code == Result.MODEL_NOT_READY and "failed" in result.error_msg
         arrays: list = []
         h.helper.create_subscription(DiagnosticArray, "/diagnostics", arrays.append, 10)
-        h.wait_for(lambda: any(s.name == "cosmos_reasoner: model" and s.level == DiagnosticStatus.ERROR
+        h.wait_for(lambda: any(s.name == "/reasoner_fail: model" and s.level == DiagnosticStatus.ERROR
                                for a in arrays for s in a.status), 5, "an ERROR model diagnostic")
     finally:
         h.close()
@@ -179,3 +180,187 @@ def test_camera_companion_node_follows_the_node(rclpy_session, reason1_model):
                          10, "the companion node to leave the graph")
     finally:
         observer.destroy_node()
+
+
+# ------------------------------------------------------------------------------ the managed node
+class ManagedRig:
+    """A ReasonerLifecycleNode, a camera and a client node on one executor; transitions go over DDS through
+    the lifecycle_msgs services, as a lifecycle manager would send them."""
+
+    def __init__(self, rclpy_session, model, name: str, device: str = "cpu") -> None:
+        import threading
+
+        from lifecycle_msgs.srv import ChangeState, GetState
+        from rclpy.action import ActionClient
+        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data
+        from ros_harness import image_msg, synthetic_frame
+        from sensor_msgs.msg import Image
+
+        from cosmos_reason_ros.ros.lifecycle_node import ReasonerLifecycleNode
+
+        self.name = name
+        topic = f"/{name}/front/image_raw"
+        self.node = ReasonerLifecycleNode(name, parameter_overrides=[
+            Parameter("model", value=str(model)), Parameter("cameras.names", value=["front"]),
+            Parameter("cameras.front.topic", value=topic), Parameter("local.device", value=device),
+            Parameter("generation.max_new_tokens", value=64)])
+        self.helper = rclpy_session.create_node(f"{name}_client")
+        self.camera_on = True
+        publisher = self.helper.create_publisher(Image, topic, qos_profile_sensor_data)
+        frames = [synthetic_frame(i, 320, 240) for i in range(4)]
+        count = [0]
+
+        def publish() -> None:
+            if self.camera_on:
+                publisher.publish(image_msg(frames[count[0] % 4], self.helper.get_clock().now().to_msg(), "cam"))
+                count[0] += 1
+
+        self.helper.create_timer(1 / 30, publish)
+        self.change = self.helper.create_client(ChangeState, f"/{name}/change_state")
+        self.get = self.helper.create_client(GetState, f"/{name}/get_state")
+        self.action = ActionClient(self.helper, ReasonAboutTask, f"/{name}/reason")
+        self.executor = MultiThreadedExecutor(num_threads=8)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.helper)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+        assert self.change.wait_for_service(timeout_sec=10) and self.get.wait_for_service(timeout_sec=10)
+
+    def state(self) -> str:
+        from lifecycle_msgs.srv import GetState
+        from ros_harness import Harness
+
+        future = self.get.call_async(GetState.Request())
+        Harness.wait_for(future.done, 10, "get_state")
+        return future.result().current_state.label
+
+    def transition(self, transition_id: int, timeout: float = 30.0) -> bool:
+        from lifecycle_msgs.msg import Transition
+        from lifecycle_msgs.srv import ChangeState
+        from ros_harness import Harness
+
+        future = self.change.call_async(ChangeState.Request(transition=Transition(id=transition_id)))
+        Harness.wait_for(future.done, timeout, f"change_state {transition_id}")
+        return future.result().success
+
+    def send(self, **fields) -> Any:
+        from ros_harness import Harness
+
+        future = self.action.send_goal_async(Goal(task="bring me the red cup", **fields))
+        Harness.wait_for(future.done, 10, "goal response")
+        return future.result()
+
+    def in_graph(self, name: str) -> bool:
+        return (name, "/") in self.helper.get_node_names_and_namespaces()
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5)
+        self.action.destroy()
+        self.node.destroy_node()
+        self.helper.destroy_node()
+        self.thread.join(timeout=5)
+
+
+def test_managed_node_every_transition_over_the_lifecycle_services(rclpy_session, reason1_model):
+    from lifecycle_msgs.msg import Transition
+    from ros_harness import Harness
+
+    from cosmos_reason_ros.core.backend_base import BackendState
+
+    rig = ManagedRig(rclpy_session, reason1_model, "reasoner_managed")
+    try:
+        # unconfigured: parameters only; no backend, no cameras, no action server
+        assert rig.state() == "unconfigured"
+        assert rig.node.backend is None and rig.node.ingest is None and not rig.action.server_is_ready()
+        assert rig.node.get_parameter("model").value == str(reason1_model)
+
+        # configure: backend built (not loaded), cameras subscribed, action server up but not accepting
+        assert rig.transition(Transition.TRANSITION_CONFIGURE)
+        assert rig.state() == "inactive"
+        assert rig.node.backend is not None and rig.node.backend.state is BackendState.UNLOADED
+        Harness.wait_for(lambda: rig.in_graph("reasoner_managed_cameras"), 10, "the camera companion")
+        Harness.wait_for(lambda: len(rig.node.ingest.cameras["front"].buffer) > 2, 10, "frames while inactive")
+        Harness.wait_for(rig.action.server_is_ready, 10, "the action server")
+        assert not rig.send().accepted  # inactive: goals are refused
+
+        # activate: the model loads, goals are accepted and answered
+        assert rig.transition(Transition.TRANSITION_ACTIVATE)
+        assert rig.state() == "active"
+        Harness.wait_for(lambda: rig.node.backend.ready, 60, "the model to load")
+        handle = rig.send()
+        assert handle.accepted
+        result = handle.get_result_async()
+        Harness.wait_for(result.done, 60, "the result")
+        assert result.result().status == GoalStatus.STATUS_SUCCEEDED, result.result().result.error_msg
+
+        # deactivate with a goal in flight (waiting for a frame): it ends SHUTDOWN with its result; the model
+        # is unloaded
+        rig.camera_on = False
+        buffer = rig.node.ingest.cameras["front"].buffer
+        Harness.wait_for(lambda: rig.node.get_clock().now().nanoseconds * 1e-9 - buffer.latest().stamp > 2.5, 10,
+                         "the camera to go stale")
+        rig.node.set_parameters([Parameter("frames.wait_timeout", value=30.0)])
+        waiting = rig.send()
+        assert waiting.accepted
+        waiting_result = waiting.get_result_async()
+        Harness.wait_for(lambda: rig.node.slots.running, 10, "the goal to start waiting")
+        backend = rig.node.backend
+        assert rig.transition(Transition.TRANSITION_DEACTIVATE)
+        assert rig.state() == "inactive"
+        Harness.wait_for(waiting_result.done, 5, "the in-flight goal's result")
+        assert waiting_result.result().status == GoalStatus.STATUS_ABORTED
+        assert waiting_result.result().result.error_code == Result.SHUTDOWN
+        assert backend.state is BackendState.UNLOADED and backend._model is None
+        assert not rig.node._loader.is_alive()
+        assert not rig.send().accepted
+        rig.camera_on = True
+
+        # cleanup: everything configure made is gone
+        assert rig.transition(Transition.TRANSITION_CLEANUP)
+        assert rig.state() == "unconfigured"
+        assert rig.node.backend is None
+        Harness.wait_for(lambda: not rig.in_graph("reasoner_managed_cameras"), 10, "the companion to leave")
+
+        # and round again: configure, activate (the model loads again), then shutdown from active
+        assert rig.transition(Transition.TRANSITION_CONFIGURE)
+        assert rig.transition(Transition.TRANSITION_ACTIVATE)
+        Harness.wait_for(lambda: rig.node.backend.ready, 60, "the model to load again")
+        backend = rig.node.backend
+        assert rig.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
+        assert rig.state() == "finalized"
+        assert backend.state is BackendState.UNLOADED and rig.node.backend is None
+    finally:
+        rig.close()
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs CUDA: checks that deactivate gives the model's GPU memory back")
+def test_deactivate_releases_gpu_memory(rclpy_session, reason1_model):
+    import torch
+    from lifecycle_msgs.msg import Transition
+    from ros_harness import Harness
+
+    torch.cuda.empty_cache()
+    before = torch.cuda.memory_allocated()
+    rig = ManagedRig(rclpy_session, reason1_model, "reasoner_managed_gpu", device="cuda")
+    try:
+        assert rig.transition(Transition.TRANSITION_CONFIGURE) and rig.transition(Transition.TRANSITION_ACTIVATE)
+        Harness.wait_for(lambda: rig.node.backend.ready, 120, "the model to load on the GPU")
+        loaded = torch.cuda.memory_allocated()
+        assert loaded > before
+        assert rig.transition(Transition.TRANSITION_DEACTIVATE)
+        released = torch.cuda.memory_allocated()
+        print(f"GPU memory allocated: {before / 2**20:.1f} MB before, {loaded / 2**20:.1f} MB loaded, "
+              f"{released / 2**20:.1f} MB after deactivate; reserved {torch.cuda.memory_reserved() / 2**20:.1f} MB")
+        assert released <= before + 1 * 2**20
+    finally:
+        rig.close()

@@ -49,7 +49,7 @@ def test_wheel_metadata_comes_from_the_single_sources(wheel):
                   for line in (REPO / "requirements.txt").read_text().splitlines() if line.split("#", 1)[0].strip()}
         assert requires == wanted
         scripts = _read(whl, ".dist-info/entry_points.txt")
-        for script in ("cosmos-reasoner", "cosmos-reason-ask", "cosmos-reason-replay", "cosmos-reason-make-tiny-model"):
+        for script in ("cosmos-reasoner", "cosmos-reasoner-lifecycle", "cosmos-reason-ask", "cosmos-reason-replay", "cosmos-reason-make-tiny-model"):
             assert re.search(rf"^{script} = cosmos_reason_ros\.", scripts, re.M), script
         names = set(whl.namelist())
     for module in ("core/video.py", "core/parsing.py", "ros/reasoner_node.py", "tools/ask.py", "bt/behaviours.py",

@@ -123,4 +123,6 @@ class ModelBackend(abc.ABC):
         return {}
 
     def close(self) -> None:
-        """Release the model."""
+        """Release the model: weights, connections, accelerator memory. Idempotent; ``load()`` may follow
+        (a managed node unloads on deactivate and loads again on activate). The node calls it for a
+        backend it built, on destroy and on deactivate, after its loader thread ended."""

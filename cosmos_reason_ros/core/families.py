@@ -98,6 +98,8 @@ REASON2 = ModelFamily(
 )
 
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (REASON1, REASON2)}
+#: The model both backends use when none is configured (the node's ``model`` parameter default).
+DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
 
 
 def family_for_model_type(model_type: str, override: Optional[str] = None) -> ModelFamily:

@@ -19,7 +19,6 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional, TypeVar
 
 import httpx2
@@ -29,36 +28,17 @@ from .backend_base import BackendState, GenerationRequest, ModelBackend, Progres
 from .errors import BackendUnavailableError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from .errors import ReasonerError
 from .families import REASON1, REASON2, THINK_CLOSE, THINK_OPEN, ModelFamily, family_for_model_type
-from .openai_request import request_fields
+from .openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig, request_fields  # noqa: F401 (re-exported)
 from .types import GenerationOutput, GenerationStats
 
 _LOG = logging.getLogger(__name__)
 
-MEDIA = ("images", "video")
 _WATCH_PERIOD = 0.05  # s between looks at a waiting request's cancel event and deadline
 _DETAIL_CHARS = 300  # longest server error text quoted in an exception
 #: Sampling fields outside the OpenAI schema: vLLM and NIM take them, ``transformers serve`` answers 422.
 _EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos")
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class OpenAIConfig:
-    """Where the model server is and how to talk to it. Each field is meant as a node parameter:
-    ``openai.<field>``, except ``model`` and ``model_family``, which are the node's top-level ones."""
-
-    base_url: str = "http://localhost:8000/v1"  # the server's OpenAI API root, including /v1
-    model: str = "nvidia/Cosmos-Reason1-7B"  # name as served (vLLM: --served-model-name; transformers serve: its path)
-    api_key_env: str = "COSMOS_REASON_API_KEY"  # NAME of the env variable holding the key; unset or empty: no auth
-    model_family: str = "reason1"  # reason1 | reason2 | auto (guessed from "Reason1"/"Reason2" in model: a hint)
-    request_timeout: float = 120.0  # s to wait for the response to start, then for each streamed chunk
-    connect_timeout: float = 5.0  # s to open the connection (TCP and TLS)
-    retries: int = 2  # extra attempts after connection errors, HTTP 429 and 5xx, before any text arrived
-    retry_backoff: float = 0.5  # s before the first retry, doubling per retry; never waits past the deadline
-    verify_tls: bool = True  # check the server's certificate (https base_url)
-    jpeg_quality: int = 90  # 1..100, quality of the JPEG frames sent
-    media: str = "images"  # images: one JPEG image_url per frame (any server) | video: one video_url per clip (vLLM)
 
 
 def family_from_name(model: str) -> Optional[ModelFamily]:
@@ -181,8 +161,9 @@ class OpenAIBackend(ModelBackend):
         c = self.config
         if c.media not in MEDIA:
             raise ModelLoadError(f"invalid media {c.media!r}: choose one of {', '.join(MEDIA)}")
-        if not 1 <= c.jpeg_quality <= 100:
-            raise ModelLoadError(f"jpeg_quality must be in 1..100, got {c.jpeg_quality}")
+        low, high = JPEG_QUALITY_RANGE
+        if not low <= c.jpeg_quality <= high:
+            raise ModelLoadError(f"jpeg_quality must be in {low}..{high}, got {c.jpeg_quality}")
         if min(c.request_timeout, c.connect_timeout) <= 0 or c.retries < 0 or c.retry_backoff < 0:
             raise ModelLoadError("timeouts must be > 0; retries and retry_backoff >= 0")
         hint = family_from_name(c.model)

@@ -7,6 +7,7 @@ each clip as one JPEG-sequence video (vLLM's ``data:video/jpeg;base64,...`` conv
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -14,7 +15,31 @@ import numpy as np
 
 from .backend_base import GenerationRequest
 from .errors import ModelError
+from .families import DEFAULT_MODEL
 from .prompts import Prompt, quote_text
+
+#: How clips reach the server (``OpenAIConfig.media``).
+MEDIA = ("images", "video")
+#: Accepted JPEG qualities, inclusive (below 10 the artefacts cost the model more than the bytes saved).
+JPEG_QUALITY_RANGE = (10, 100)
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    """Where the model server is and how to talk to it. Each field is meant as a node parameter:
+    ``openai.<field>``, except ``model`` and ``model_family``, which are the node's top-level ones."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"  # the server's OpenAI API root, including /v1
+    model: str = DEFAULT_MODEL  # name as served (vLLM: --served-model-name; transformers serve: its path)
+    api_key_env: str = "COSMOS_REASON_API_KEY"  # NAME of the env variable holding the key; unset or empty: no auth
+    model_family: str = "auto"  # auto (from "Reason1"/"Reason2" in model; else reason1, warned) | reason1 | reason2
+    request_timeout: float = 120.0  # s to wait for the response to start, then for each streamed chunk
+    connect_timeout: float = 5.0  # s to open the connection (TCP and TLS)
+    retries: int = 2  # extra attempts after connection errors, HTTP 429 and 5xx, before any text arrived
+    retry_backoff: float = 0.5  # s before the first retry, doubling per retry; never waits past the deadline
+    verify_tls: bool = True  # check the server's certificate (https base_url)
+    jpeg_quality: int = 90  # JPEG_QUALITY_RANGE, quality of the JPEG frames sent
+    media: str = "images"  # MEDIA: images (one JPEG image_url per frame, any server) | video (one per clip, vLLM)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> str:

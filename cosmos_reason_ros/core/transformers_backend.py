@@ -25,7 +25,7 @@ from .backend_base import BackendState, GenerationRequest, ModelBackend, Progres
 from . import model_faults
 from .errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotReadyError
 from .errors import OutOfMemoryError
-from .families import family_for_model_type
+from .families import DEFAULT_MODEL, family_for_model_type
 from .prompts import Prompt
 from .types import GenerationOutput, GenerationStats
 from .video import PreparedClip
@@ -33,6 +33,7 @@ from .video import PreparedClip
 _LOG = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("none", "4bit", "8bit")
+BNB_4BIT_QUANT_TYPES = ("nf4", "fp4")
 ATTENTION_IMPLEMENTATIONS = ("auto", "sdpa", "flash_attention_2", "eager")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 
@@ -40,13 +41,13 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 class TransformersConfig:
     """How to load and run the model. Every field is a node parameter of the same name."""
 
-    model: str = "nvidia/Cosmos-Reason1-7B"  # Hugging Face id or local directory
+    model: str = DEFAULT_MODEL  # Hugging Face id or local directory
     revision: str = ""  # hub revision (branch, tag or commit); "" = default branch
     device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (bfloat16 on CUDA, float32 on CPU) | bfloat16 | float16 | float32
+    dtype: str = "auto"  # DTYPES: auto (bfloat16 on CUDA, float32 on CPU) | bfloat16 | float16 | float32
     attn_implementation: str = "auto"  # auto (flash_attention_2 if installed on CUDA, else sdpa) | sdpa | ...
-    quantization: str = "none"  # none | 4bit | 8bit (bitsandbytes, CUDA only)
-    bnb_4bit_quant_type: str = "nf4"  # nf4 | fp4
+    quantization: str = "none"  # QUANTIZATIONS: none | 4bit | 8bit (bitsandbytes, CUDA only)
+    bnb_4bit_quant_type: str = "nf4"  # BNB_4BIT_QUANT_TYPES
     bnb_4bit_double_quant: bool = True
     model_family: str = "auto"  # auto (from config.model_type) | reason1 | reason2
     offline: bool = False  # never contact the hub (also on when HF_HUB_OFFLINE=1)

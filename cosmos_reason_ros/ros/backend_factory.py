@@ -1,25 +1,33 @@
-"""Node settings → the model backend they ask for (local transformers or a remote server)."""
+"""Node settings → the model backend they ask for (local transformers or a remote server).
+
+Each backend config field is the parameter ``<prefix>.<field>`` (``local.`` or ``openai.``), except
+``model`` and ``model_family``, which are top-level: the mapping is by name, so a config field without a
+parameter fails here at once instead of silently keeping a default of its own.
+"""
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 from ..core.backend_base import ModelBackend
 from ..core.transformers_backend import TransformersBackend, TransformersConfig
-from .parameters import Settings
+
+TOP_LEVEL_FIELDS = ("model", "model_family")
 
 
-def make_backend(s: Settings) -> ModelBackend:
+def config_from_settings(config_type: type, prefix: str, s: Any) -> Any:
+    """Build ``config_type`` from the settings fields ``<prefix>_<field>`` (top-level ones as they are)."""
+    values = {}
+    for f in dataclasses.fields(config_type):
+        name = f.name if f.name in TOP_LEVEL_FIELDS else f"{prefix}_{f.name}"
+        values[f.name] = getattr(s, name)
+    return config_type(**values)
+
+
+def make_backend(s: Any) -> ModelBackend:
     """Build (not load) the backend; loading happens on the node's loader thread."""
     if s.backend == "openai":
         from ..core.openai_backend import OpenAIBackend, OpenAIConfig
 
-        return OpenAIBackend(OpenAIConfig(
-            base_url=s.openai_base_url, model=s.model, api_key_env=s.openai_api_key_env,
-            model_family=s.model_family, request_timeout=s.openai_request_timeout,
-            connect_timeout=s.openai_connect_timeout, retries=s.openai_retries, retry_backoff=s.openai_retry_backoff,
-            verify_tls=s.openai_verify_tls, jpeg_quality=s.openai_jpeg_quality, media=s.openai_media,
-        ))
-    return TransformersBackend(TransformersConfig(
-        model=s.model, revision=s.local_revision, device=s.local_device, dtype=s.local_dtype,
-        attn_implementation=s.local_attn_implementation, quantization=s.local_quantization,
-        bnb_4bit_quant_type=s.local_bnb_4bit_quant_type, bnb_4bit_double_quant=s.local_bnb_4bit_double_quant,
-        model_family=s.model_family, offline=s.local_offline, warmup=s.local_warmup,
-    ))
+        return OpenAIBackend(config_from_settings(OpenAIConfig, "openai", s))
+    return TransformersBackend(config_from_settings(TransformersConfig, "local", s))

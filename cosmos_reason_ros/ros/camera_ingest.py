@@ -6,8 +6,8 @@ buffer. Decoding, resizing and everything else happen later, on the goal's threa
 frames chosen. Malformed images are counted per kind and logged once per camera and kind, then skipped,
 before they can take a store-rate slot; the node keeps serving.
 
-The subscriptions live on a small companion node, ``<node>_cameras`` in the same namespace (no parameter
-services), spun by a SingleThreadedExecutor on a thread of its own, not on the node's
+The subscriptions live on a small companion node, ``<node>_cameras`` in the same namespace (it answers
+parameter services, so graph-wide ``ros2 param`` calls never wait on it), spun by a SingleThreadedExecutor on a thread of its own, not on the node's
 MultiThreadedExecutor. rclpy's MultiThreadedExecutor rebuilds its wait set over every entity of the node
 (parameter services, the action server, timers) several times per message and, in Kilted's rclpy, yields a
 task again and again while it waits in the thread pool's queue (ros2/rclpy#1452): measured, that cost
@@ -176,10 +176,11 @@ class CameraIngest:
         """Create the companion node and start its executor thread (it ends when ``owner`` is destroyed)."""
         # No global arguments: a `__node:=` / `__ns:=` remapping meant for the node must not rename this one
         # too, and topic remappings already applied when the node resolved the camera topics. Nothing but the
-        # subscriptions is announced (no parameter, type description or rosout endpoints) to keep discovery short.
+        # subscriptions and the parameter services (so `ros2 param list` gets an answer from every node) is
+        # announced (no type description or rosout endpoints) to keep discovery short.
         subscriber = rclpy.create_node(
             f"{owner.get_name()}_cameras", namespace=owner.get_namespace(), context=owner.context,
-            use_global_arguments=False, start_parameter_services=False, enable_rosout=False,
+            use_global_arguments=False, start_parameter_services=True, enable_rosout=False,  # ros2 param answered
             parameter_overrides=[Parameter("start_type_description_service", value=False)])
         companion = _Companion(subscriber, SingleThreadedExecutor(context=owner.context))
         companion.executor.add_node(subscriber)

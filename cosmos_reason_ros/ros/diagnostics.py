@@ -1,4 +1,8 @@
-"""/diagnostics content: model state, per-camera rates and ages, goal statistics, GPU memory."""
+"""/diagnostics content: model state, per-camera rates and ages, goal statistics, GPU memory.
+
+Status names start with the node's fully qualified name (``/robot1/cosmos_reasoner: model``), so two
+reasoners in different namespaces never share an entry; camera entries name the resolved topic.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,7 +47,10 @@ def model_status(prefix: str, backend: ModelBackend, backend_kind: str, load_sec
                             values=values)
 
 
-def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, stale_after: float) -> DiagnosticStatus:
+def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, stale_after: float,
+                  topic: str = "") -> DiagnosticStatus:
+    """``topic``: the subscription's resolved name (namespace and remappings applied); default the configured one."""
+    topic = topic or camera.config.topic
     latest = camera.buffer.latest()
     counters = camera.buffer.counters
     rate = camera.buffer.arrival_rate(now_mono)
@@ -57,7 +64,7 @@ def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, 
         level, message = DiagnosticStatus.WARN, (f"{rate:.1f} Hz, {counters.rejected} malformed, "
                                                  f"{camera.decode_failures} undecodable")
     values = [
-        _kv("topic", camera.config.topic), _kv("rate_hz", f"{rate:.2f}"), _kv("age_s", f"{age:.3f}"),
+        _kv("topic", topic), _kv("rate_hz", f"{rate:.2f}"), _kv("age_s", f"{age:.3f}"),
         _kv("buffered_frames", len(camera.buffer)), _kv("buffered_mb", f"{camera.buffer.nbytes / 2**20:.1f}"),
         _kv("received", counters.received), _kv("stored", counters.stored), _kv("thinned", counters.thinned),
         _kv("evicted", counters.evicted), _kv("malformed", counters.rejected),
@@ -68,7 +75,7 @@ def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, 
     # One counter per kind of malformed frame refused at ingest (malformed_<kind>, e.g. malformed_truncated).
     values += [_kv(f"malformed_{kind}", count) for kind, count in sorted(dict(camera.malformed_by_kind).items())]
     return DiagnosticStatus(level=level, name=f"{prefix}: camera {camera.name}", message=message,
-                            hardware_id=camera.config.topic, values=values)
+                            hardware_id=topic, values=values)
 
 
 def goals_status(prefix: str, stats: GoalStats, running: bool, queued: int) -> DiagnosticStatus:

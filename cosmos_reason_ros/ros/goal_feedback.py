@@ -13,9 +13,16 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Optional
 
+from rclpy.exceptions import InvalidHandle
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
 from ..action import ReasonAboutTask
 from ..core.reasoner import Progress
+from ..core.text_safety import ros_safe
 from ..core.types import Stage
+
+#: What publishing raises once the action server or the node is gone (shutdown under a running goal).
+_GONE = (InvalidHandle, _rclpy.RCLError)
 
 
 class LiveText(str):
@@ -59,6 +66,7 @@ class FeedbackThrottle:
         self._shown = False  # the live view has shown this goal
         self._full_text = bool(getattr(getattr(goal_handle, "request", None), "full_text_feedback", False))
         self.published = 0
+        self.dropped = 0  # feedback messages that could not be published (the server was gone)
 
     def stage(self, stage: Stage) -> None:
         """Announce a stage (published immediately if it changed)."""
@@ -94,9 +102,19 @@ class FeedbackThrottle:
         """Publish the goal's last feedback: the final token count and, in ``partial_text``, the whole text."""
         if self._unsent or not self._full_text_sent:
             self._publish(time.monotonic(), final=True)
-        if self._on_text is not None and self._shown:  # the live view says the goal ended
-            self._on_text(LiveText.of(self._text, getattr(self._goal_handle, "request", None), int(self._stage),
-                                      self._tokens, ended=True))
+        if self._shown:  # the live view says the goal ended
+            self._show(int(self._stage), ended=True)
+
+    def _show(self, stage: int, ended: bool = False) -> None:
+        """Hand the live text to ``on_text``; a view torn down under the goal is no error."""
+        if self._on_text is None:
+            return
+        self._shown = True
+        try:
+            self._on_text(LiveText.of(self._text, getattr(self._goal_handle, "request", None), stage, self._tokens,
+                                      ended=ended))
+        except _GONE:
+            pass
 
     def _publish(self, now: float, final: bool = False) -> None:
         with_text = final or self._full_text
@@ -104,10 +122,13 @@ class FeedbackThrottle:
             stage=int(self._stage if self._stage is not None else Stage.QUEUED),
             tokens_generated=self._tokens,
             elapsed=float(now - self._started),
-            new_text=self._pending,
-            partial_text=self._text if with_text else "",
+            new_text=ros_safe(self._pending),  # model text: a NUL would cut the string in the middleware
+            partial_text=ros_safe(self._text) if with_text else "",
         )
-        self._goal_handle.publish_feedback(feedback)
+        try:
+            self._goal_handle.publish_feedback(feedback)
+        except _GONE:  # torn down under the goal: feedback no longer matters, the result still goes out
+            self.dropped += 1
         self._full_text_sent = with_text or not self._text
         self._pending = ""
         self._unsent = False
@@ -115,7 +136,5 @@ class FeedbackThrottle:
         self.published += 1
         # The live view follows the goal from its first stage (so a new goal visibly replaces the last result),
         # but not while it waits in the queue: the goal on the model keeps the view until it ends.
-        if self._on_text is not None and feedback.stage != Stage.QUEUED:
-            self._shown = True
-            self._on_text(LiveText.of(self._text, getattr(self._goal_handle, "request", None), feedback.stage,
-                                      self._tokens))
+        if feedback.stage != Stage.QUEUED:
+            self._show(feedback.stage)

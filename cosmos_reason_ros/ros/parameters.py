@@ -7,14 +7,24 @@ defaults; a test keeps the two in step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, make_dataclass
 from typing import Any, Optional
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 
+from ..core.families import FAMILIES
+from ..core.openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig
+from ..core.transformers_backend import (ATTENTION_IMPLEMENTATIONS, BNB_4BIT_QUANT_TYPES, DTYPES, QUANTIZATIONS,
+                                         TransformersConfig)
+
 BUSY_POLICIES = ("preempt", "queue", "reject")
 BACKENDS = ("local", "openai")
+MODEL_FAMILIES = ("auto", *FAMILIES)
+#: The backends' config dataclasses hold their own defaults; the parameters take them from there, so a
+#: default is written once (test_config_and_launch checks that nothing restates them).
+_LOCAL = TransformersConfig()
+_OPENAI = OpenAIConfig()
 
 
 @dataclass(frozen=True)
@@ -49,37 +59,44 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # Model
     ParamSpec("backend", "local", "Where the model runs: local (transformers on this machine) or openai "
               "(an OpenAI-compatible server such as vLLM, NIM or transformers serve).", True, choices=BACKENDS),
-    ParamSpec("model", "nvidia/Cosmos-Reason1-7B", "Hugging Face model id or local directory (local backend); "
+    ParamSpec("model", _LOCAL.model, "Hugging Face model id or local directory (local backend); "
               "served model name (openai backend).", True),
-    ParamSpec("model_family", "auto", "Prompt format: auto (from the model config), reason1 or reason2.", True,
-              choices=("auto", "reason1", "reason2")),
-    ParamSpec("local.revision", "", "Hub revision (branch, tag or commit); empty = default branch.", True),
-    ParamSpec("local.device", "auto", "auto (cuda if available, else cpu), cpu, cuda or cuda:N.", True),
-    ParamSpec("local.dtype", "auto", "Weights dtype; auto = bfloat16 on CUDA, float32 on CPU.", True,
-              choices=("auto", "bfloat16", "float16", "float32")),
-    ParamSpec("local.attn_implementation", "auto", "Attention kernels; auto = flash_attention_2 when installed "
-              "on CUDA, else sdpa.", True, choices=("auto", "sdpa", "flash_attention_2", "eager")),
-    ParamSpec("local.quantization", "none", "bitsandbytes quantization (CUDA only): none, 4bit or 8bit.", True,
-              choices=("none", "4bit", "8bit")),
-    ParamSpec("local.bnb_4bit_quant_type", "nf4", "4-bit quantization type.", True, choices=("nf4", "fp4")),
-    ParamSpec("local.bnb_4bit_double_quant", True, "Quantize the 4-bit quantization constants too.", True),
-    ParamSpec("local.offline", False, "Never contact the Hugging Face hub (also on when HF_HUB_OFFLINE=1).", True),
+    ParamSpec("model_family", _LOCAL.model_family, "Prompt format: auto (from the model config), reason1 or "
+              "reason2.", True, choices=MODEL_FAMILIES),
+    ParamSpec("local.revision", _LOCAL.revision, "Hub revision (branch, tag or commit); empty = default branch.", True),
+    ParamSpec("local.device", _LOCAL.device, "auto (cuda if available, else cpu), cpu, cuda or cuda:N.", True),
+    ParamSpec("local.dtype", _LOCAL.dtype, "Weights dtype; auto = bfloat16 on CUDA, float32 on CPU.", True,
+              choices=DTYPES),
+    ParamSpec("local.attn_implementation", _LOCAL.attn_implementation, "Attention kernels; auto = "
+              "flash_attention_2 when installed on CUDA, else sdpa.", True, choices=ATTENTION_IMPLEMENTATIONS),
+    ParamSpec("local.quantization", _LOCAL.quantization, "bitsandbytes quantization (CUDA only): none, 4bit or "
+              "8bit.", True, choices=QUANTIZATIONS),
+    ParamSpec("local.bnb_4bit_quant_type", _LOCAL.bnb_4bit_quant_type, "4-bit quantization type.", True,
+              choices=BNB_4BIT_QUANT_TYPES),
+    ParamSpec("local.bnb_4bit_double_quant", _LOCAL.bnb_4bit_double_quant, "Quantize the 4-bit quantization "
+              "constants too.", True),
+    ParamSpec("local.offline", _LOCAL.offline, "Never contact the Hugging Face hub (also on when "
+              "HF_HUB_OFFLINE=1).", True),
     ParamSpec("model_load_retry_period", 5.0, "s between attempts to load the model after a failure that may "
               "pass (a model server not reachable yet); 0 = try once.", True, 0.0, 3600.0),
-    ParamSpec("local.warmup", True, "Run a short generation after loading so the first goal is not slow.", True),
-    ParamSpec("openai.base_url", "http://127.0.0.1:8000/v1", "Server URL of the openai backend.", True),
-    ParamSpec("openai.api_key_env", "COSMOS_REASON_API_KEY", "NAME of the environment variable holding the "
+    ParamSpec("local.warmup", _LOCAL.warmup, "Run a short generation after loading so the first goal is not "
+              "slow.", True),
+    ParamSpec("openai.base_url", _OPENAI.base_url, "Server URL of the openai backend.", True),
+    ParamSpec("openai.api_key_env", _OPENAI.api_key_env, "NAME of the environment variable holding the "
               "API key (the key itself is never a parameter); unset variable = no key.", True),
-    ParamSpec("openai.request_timeout", 120.0, "s to wait for the server's response to start, and then for each "
-              "streamed chunk.", True, 1.0, 3600.0),
-    ParamSpec("openai.connect_timeout", 5.0, "s to wait for a connection to the server.", True, 0.1, 600.0),
-    ParamSpec("openai.retries", 2, "Retries on connection errors and HTTP 5xx/429 (never past the goal's "
-              "deadline).", True, 0, 10),
-    ParamSpec("openai.retry_backoff", 0.5, "s before the first retry; doubles with each retry.", True, 0.0, 60.0),
-    ParamSpec("openai.verify_tls", True, "Verify the server's TLS certificate.", True),
-    ParamSpec("openai.jpeg_quality", 90, "JPEG quality of frames sent to the server.", True, 10, 100),
-    ParamSpec("openai.media", "images", "How clips are sent: images (one JPEG per frame) or video.", True,
-              choices=("images", "video")),
+    ParamSpec("openai.request_timeout", _OPENAI.request_timeout, "s to wait for the server's response to start, "
+              "and then for each streamed chunk.", True, 1.0, 3600.0),
+    ParamSpec("openai.connect_timeout", _OPENAI.connect_timeout, "s to wait for a connection to the server.", True,
+              0.1, 600.0),
+    ParamSpec("openai.retries", _OPENAI.retries, "Retries on connection errors and HTTP 5xx/429 (never past the "
+              "goal's deadline).", True, 0, 10),
+    ParamSpec("openai.retry_backoff", _OPENAI.retry_backoff, "s before the first retry; doubles with each retry.",
+              True, 0.0, 60.0),
+    ParamSpec("openai.verify_tls", _OPENAI.verify_tls, "Verify the server's TLS certificate.", True),
+    ParamSpec("openai.jpeg_quality", _OPENAI.jpeg_quality, "JPEG quality of frames sent to the server.", True,
+              *JPEG_QUALITY_RANGE),
+    ParamSpec("openai.media", _OPENAI.media, "How clips are sent: images (one JPEG per frame) or video.", True,
+              choices=MEDIA),
     # Cameras and buffering
     ParamSpec("cameras.names", ["front"], "Camera names. Each reads cameras.<name>.topic (default "
               "<name>/image_raw) and cameras.<name>.transport.", True),
@@ -188,70 +205,20 @@ def check_choices(parameters: list) -> SetParametersResult:
     return SetParametersResult(successful=True)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """A typed snapshot of the parameters (dots become underscores)."""
+def _read_settings(cls: type, node: Node) -> Any:
+    """A typed snapshot of the node's parameters now."""
+    values = {spec.name.replace(".", "_"): node.get_parameter(spec.name).value for spec in PARAMETERS}
+    names = {f.name for f in fields(cls)}
+    missing = names - values.keys()
+    if missing:
+        raise KeyError(f"settings without a parameter: {sorted(missing)}")
+    return cls(**values)
 
-    backend: str
-    model: str
-    model_family: str
-    local_revision: str
-    local_device: str
-    local_dtype: str
-    local_attn_implementation: str
-    local_quantization: str
-    local_bnb_4bit_quant_type: str
-    local_bnb_4bit_double_quant: bool
-    local_offline: bool
-    model_load_retry_period: float
-    local_warmup: bool
-    openai_base_url: str
-    openai_api_key_env: str
-    openai_request_timeout: float
-    openai_connect_timeout: float
-    openai_retries: int
-    openai_retry_backoff: float
-    openai_verify_tls: bool
-    openai_jpeg_quality: int
-    openai_media: str
-    cameras_names: list
-    qos_reliability: str
-    qos_depth: int
-    buffer_seconds: float
-    buffer_max_frames: int
-    buffer_max_megabytes: float
-    buffer_store_rate: float
-    frames_history_seconds: float
-    frames_max_frames: int
-    frames_fps: float
-    frames_stale_after: float
-    frames_wait_timeout: float
-    video_max_visual_tokens: int
-    video_max_frame_pixels: int
-    video_min_frame_pixels: int
-    video_timestamp_overlay: bool
-    generation_max_new_tokens: int
-    generation_temperature: float
-    generation_top_p: float
-    generation_top_k: int
-    generation_repetition_penalty: float
-    generation_seed: int
-    busy_policy: str
-    max_queue: int
-    goal_timeout: float
-    max_task_chars: int
-    model_wait_timeout: float
-    feedback_rate: float
-    publish_markers: bool
-    publish_annotated_image: bool
-    markers_frame_id: str
-    diagnostics_period: float
 
-    @classmethod
-    def read(cls, node: Node) -> "Settings":
-        values = {spec.name.replace(".", "_"): node.get_parameter(spec.name).value for spec in PARAMETERS}
-        names = {f.name for f in fields(cls)}
-        missing = names - values.keys()
-        if missing:
-            raise KeyError(f"settings without a parameter: {sorted(missing)}")
-        return cls(**values)
+#: A typed snapshot of the parameters, one field per entry of PARAMETERS (dots become underscores), typed
+#: by its default. Generated, so a parameter is declared in one place only.
+Settings = make_dataclass(
+    "Settings", [(spec.name.replace(".", "_"), type(spec.default)) for spec in PARAMETERS], frozen=True,
+    namespace={"read": classmethod(_read_settings),
+               "__doc__": "A typed snapshot of the parameters (dots become underscores); see PARAMETERS."})
+Settings.__module__ = __name__

@@ -25,82 +25,103 @@ Actions
     ``~/reason`` (cosmos_reason_ros/ReasonAboutTask): goals are accepted and validated (INVALID_GOAL
     with a message), run one at a time on the model under ``busy_policy``, stream feedback, honour
     cancel between decoding steps (CANCELED) and end with an error code, never a hang (TIMEOUT).
+    Goal execution is in ``goal_execution``; queued goals hold no executor thread (``busy_policy``).
+
+Shutdown
+    SIGINT / SIGTERM (``shutdown``), ``destroy_node`` and the lifecycle's deactivate/shutdown end every
+    running and queued goal with SHUTDOWN, the result sent before the action server goes away; then the
+    cameras, the model (a backend the node built is closed, the loader joined) and rclpy are torn down.
+    The managed variant is ``lifecycle_node.ReasonerLifecycleNode`` (executable ``reasoner_lifecycle``).
 """
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 import time
+import traceback
 from typing import Any, Optional
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.action import ActionServer
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from ..action import ReasonAboutTask
-from ..core.backend_base import BackendState, ModelBackend
-from ..core.errors import (BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError,
-                           ModelNotReadyError, ReasonerError)
-from ..core.reasoner import Reasoner, ReasonerLimits, SamplingOverrides, TaskRequest
-from ..core.types import CameraClip, ReasoningResult, Stage
-from ..core.video import VideoBudget
+from ..core.backend_base import ModelBackend
+from ..core.errors import BackendUnavailableError, ReasonerError
+from ..core.types import CameraClip
 from ..msg import FeasibilityJudgment, TaskPlan
-from . import clip_collection, diagnostics, visualization
+from . import clip_collection, diagnostics, log_bridge, process_memory, visualization
 from .backend_factory import make_backend
-from .busy_policy import GoalSlot, GoalSlots
+from .busy_policy import GoalSlots
 from .camera_ingest import CameraIngest
-from .error_codes import code_name, error_code_for
-from .goal_feedback import FeedbackThrottle
+from .goal_execution import GoalExecution, GoalRecord
 from .image_conversion import rgb_to_image_fields
-from .messages import plan_msg
 from .parameters import Settings, camera_configs, check_choices, declare_parameters
 
 Result = ReasonAboutTask.Result
-DIAGNOSTIC_PREFIX = "cosmos_reasoner"
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: s a finished goal's result stays with the action server for clients that ask late. rclpy's default is
+#: 900 s on Humble and 10 s later; every kept result holds its plan (reasoning text included).
+RESULT_TIMEOUT = 60
+#: The action's goal, cancel and result services keep this many requests: rclpy's default (10, the services
+#: default) silently dropped the rest of a burst of goals sent at once, and their clients waited forever.
+#: 100 is max_queue's upper bound.
+ACTION_SERVICE_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
+#: s between looks at queued goals that were canceled or passed their deadline.
+QUEUE_CHECK_PERIOD = 0.1
+#: s to wait for a loading model on teardown (a load in progress cannot be interrupted; the loader closes
+#: the backend itself when it finishes later).
+LOADER_JOIN_TIMEOUT = 2.0
 
 
-@dataclasses.dataclass
-class _GoalRecord:
-    """What the node keeps about one accepted goal until its result is sent."""
+class ReasonerParts(GoalExecution):
+    """The reasoner's parts, built and torn down in lifecycle phases (a mixin of the node classes).
 
-    slot: GoalSlot
-    started: float  # time.monotonic() at acceptance
-    settings: Settings  # the parameters as they were at acceptance
-    request: Optional[TaskRequest] = None
-    error: Optional[ReasonerError] = None  # validation failure, reported by the execute callback
-    queued_behind: bool = False  # another goal was running or waiting at acceptance
+    ``_configure``: settings, backend built, cameras subscribed, publishers, action server, timers.
+    ``_activate``: model loading started, goals accepted. ``_deactivate``: goals ended (SHUTDOWN),
+    model unloaded. ``_cleanup``: everything ``_configure`` made, destroyed. The plain node runs the
+    first two in its constructor and the last two in ``destroy_node``.
+    """
 
-
-class ReasonerNode(Node):
-    """Action server that reasons about tasks over the recent video of its cameras."""
-
-    def __init__(self, backend: Optional[ModelBackend] = None, node_name: str = "cosmos_reasoner",
-                 **node_kwargs: Any) -> None:
-        super().__init__(node_name, **node_kwargs)
+    def _init_parts(self) -> None:
         declare_parameters(self)
-        self.settings = Settings.read(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        s = self.settings
+        self.backend: Optional[ModelBackend] = None
+        self.action_server: Optional[ActionServer] = None
+        self.ingest: Optional[CameraIngest] = None
+        self._accepting = False
+        self._configured = False
+        self._owns_backend = False
+        self._loader: Optional[threading.Thread] = None
+        self._load_seconds: Optional[float] = None
+        self._closing = threading.Event()
+        self._trim_due = False  # a goal ended since the last malloc_trim
+        self._goal_slots: dict[str, GoalRecord] = {}
+        self._goal_slots_lock = threading.Lock()
+        self.goal_stats = diagnostics.GoalStats()
+        self.settings = Settings.read(self)
+        self.slots = GoalSlots(self.settings.busy_policy, self.settings.max_queue)
+        self.diagnostic_prefix = self.get_fully_qualified_name()
+        log_bridge.install(self.get_logger())
+
+    # ------------------------------------------------------------------------------------- phases
+    def _configure(self, backend: Optional[ModelBackend] = None) -> None:
+        self.settings = s = Settings.read(self)
+        self.slots.configure(s.busy_policy, s.max_queue)
+        self._owns_backend = backend is None
         self.backend = backend if backend is not None else make_backend(s)
         for problem in clip_collection.check_limits(s):
             self.get_logger().warning(problem)
         self.ingest = CameraIngest(self, camera_configs(self), clip_collection.buffer_limits(s),
                                    reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
-        self.slots = GoalSlots(s.busy_policy, s.max_queue)
-        self.goal_stats = diagnostics.GoalStats()
-        self._goal_slots: dict[str, _GoalRecord] = {}
-        self._goal_slots_lock = threading.Lock()
-        self._load_seconds: Optional[float] = None
-        self._closing = threading.Event()
+        self.camera_topics = {name: self.resolve_topic_name(camera.config.topic)
+                              for name, camera in self.ingest.cameras.items()}
 
         self.plan_pub = self.create_publisher(TaskPlan, "~/plan", LATCHED)
         self.feasibility_pub = self.create_publisher(FeasibilityJudgment, "~/feasibility", LATCHED)
@@ -111,39 +132,88 @@ class ReasonerNode(Node):
         self.action_server = ActionServer(
             self, ReasonAboutTask, "~/reason",
             execute_callback=self._execute, goal_callback=self._on_goal, cancel_callback=self._on_cancel,
-            handle_accepted_callback=self._on_accepted,
-            callback_group=ReentrantCallbackGroup(),
+            handle_accepted_callback=self._on_accepted, result_timeout=RESULT_TIMEOUT,
+            goal_service_qos_profile=ACTION_SERVICE_QOS, cancel_service_qos_profile=ACTION_SERVICE_QOS,
+            result_service_qos_profile=ACTION_SERVICE_QOS, callback_group=ReentrantCallbackGroup(),
         )
-        self.create_timer(s.diagnostics_period, self._publish_diagnostics,
-                          callback_group=MutuallyExclusiveCallbackGroup())
+        self._part_timers = [
+            self.create_timer(s.diagnostics_period, self._publish_diagnostics,
+                              callback_group=MutuallyExclusiveCallbackGroup()),
+            self.create_timer(QUEUE_CHECK_PERIOD, self._expire_queued, callback_group=MutuallyExclusiveCallbackGroup()),
+        ]
+        self._configured = True
+
+    def _activate(self) -> None:
+        self._closing.clear()
         self._loader = threading.Thread(target=self._load_model, name="model-loader", daemon=True)
         self._loader.start()
+        self._accepting = True
+        s = self.settings
         self.get_logger().info(
-            f"cosmos_reasoner up: model {self.backend.model_id!r} ({s.backend}) loading in the background; "
+            f"{self.get_name()} up: model {self.backend.model_id!r} ({s.backend}) loading in the background; "
             f"cameras {[c.name for c in self.ingest.cameras.values()]}; busy_policy {s.busy_policy}")
 
-    # ------------------------------------------------------------------------------------- lifecycle
+    def _deactivate(self, wait: float = 2.0) -> bool:
+        """End every goal (SHUTDOWN) with its result sent, then unload the model. True if all goals ended."""
+        ended = self.end_all_goals(wait)
+        self._unload()
+        return ended
+
+    def _unload(self) -> None:
+        """Stop the loader (joined, bounded) and close the backend if this node built it."""
+        self._closing.set()
+        if self._loader is not None and self._loader is not threading.current_thread():
+            self._loader.join(timeout=LOADER_JOIN_TIMEOUT)
+        if self._owns_backend and self.backend is not None:
+            self.backend.close()
+        self._load_seconds = None
+
+    def _cleanup(self) -> None:
+        """Destroy what ``_configure`` created (after ``_deactivate``)."""
+        if not self._configured:
+            return
+        self._configured = False
+        for timer in self._part_timers:
+            self.destroy_timer(timer)
+        if self.action_server is not None:
+            self.action_server.destroy()
+        self.ingest.close()
+        for publisher in (self.plan_pub, self.feasibility_pub, self.markers_pub, self.image_pub, self.diagnostics_pub):
+            self.destroy_publisher(publisher)
+        if self._owns_backend:
+            self.backend = None
+
+    # ----------------------------------------------------------------------------------- model
     def _load_model(self) -> None:
         """Load on a background thread; a model server that is not up yet is retried every period."""
         started = time.monotonic()
         log = self.get_logger()
+        backend = self.backend
         period = self.settings.model_load_retry_period
-        while True:
+        while not self._closing.is_set():
             try:
-                self.backend.load(progress=lambda message: log.info(f"model: {message}"))
+                backend.load(progress=lambda message: log.info(f"model: {message}"))
                 break
             except BackendUnavailableError as e:
                 if period <= 0:
-                    log.error(f"model {self.backend.model_id!r} failed to load: {e.message}")
+                    log.error(f"model {backend.model_id!r} failed to load: {e.message}")
                     return
-                log.warning(f"model {self.backend.model_id!r} not reachable, retrying in {period:.1f} s: {e.message}")
+                log.warning(f"model {backend.model_id!r} not reachable, retrying in {period:.1f} s: {e.message}")
                 if self._closing.wait(period):
                     return
             except ReasonerError as e:
-                log.error(f"model {self.backend.model_id!r} failed to load: {e.message}")
+                log.error(f"model {backend.model_id!r} failed to load: {e.message}")
                 return
+            except Exception as e:  # a bug: say so with the traceback; the node keeps serving (MODEL_NOT_READY)
+                log.error(f"model {backend.model_id!r} failed to load unexpectedly: {type(e).__name__}: {e}\n"
+                          f"{traceback.format_exc().rstrip()}")
+                return
+        if self._closing.is_set():  # torn down while loading: release what the load just took
+            if self._owns_backend:
+                backend.close()
+            return
         self._load_seconds = time.monotonic() - started
-        log.info(f"model {self.backend.model_id!r} ready in {self._load_seconds:.1f} s")
+        log.info(f"model {backend.model_id!r} ready in {self._load_seconds:.1f} s")
 
     def _on_set_parameters(self, parameters: list) -> Any:
         result = check_choices(parameters)
@@ -155,167 +225,7 @@ class ReasonerNode(Node):
             self.slots.configure(self.settings.busy_policy, self.settings.max_queue)
         return result
 
-    # ---------------------------------------------------------------------------------- goal intake
-    def _on_goal(self, goal: Any) -> GoalResponse:
-        if not self.slots.admit():
-            self.goal_stats.rejected += 1
-            self.get_logger().warning(f"goal rejected: busy (busy_policy {self.settings.busy_policy})")
-            return GoalResponse.REJECT
-        self.goal_stats.accepted += 1
-        return GoalResponse.ACCEPT
-
-    def _on_accepted(self, goal_handle: Any) -> None:
-        """Validate and take a place in line in acceptance order, then start the execute callback.
-
-        rclpy may start execute callbacks in any order, so the line is formed here. A goal that fails
-        validation takes no place (and so preempts nothing); its execute callback reports INVALID_GOAL.
-        """
-        started = time.monotonic()
-        goal_id = bytes(goal_handle.goal_id.uuid).hex()
-        record = _GoalRecord(slot=GoalSlot(goal_id), started=started, settings=self.settings)
-        try:
-            record.request = self._validate(goal_handle.request, record.settings, started)
-            record.request.cancel = record.slot.stop  # cancel and preemption reach the decoding loop here
-            record.queued_behind = self.slots.busy
-            self.slots.enqueue(record.slot)
-        except ReasonerError as e:
-            record.error = e
-        with self._goal_slots_lock:
-            self._goal_slots[goal_id] = record
-        goal_handle.execute()
-
-    def _on_cancel(self, goal_handle: Any) -> CancelResponse:
-        with self._goal_slots_lock:
-            record = self._goal_slots.get(bytes(goal_handle.goal_id.uuid).hex())
-        if record is not None:
-            record.slot.cancel()
-        return CancelResponse.ACCEPT
-
-    # ------------------------------------------------------------------------------------ execution
-    def _execute(self, goal_handle: Any) -> Any:
-        goal_id = bytes(goal_handle.goal_id.uuid).hex()
-        with self._goal_slots_lock:
-            record = self._goal_slots[goal_id]
-        slot, started, settings = record.slot, record.started, record.settings
-        if goal_handle.is_cancel_requested:
-            slot.cancel()
-        feedback = FeedbackThrottle(goal_handle, settings.feedback_rate, started, on_text=self._publish_reasoning)
-        result = Result()
-        acquired = False
-        try:
-            if record.error is not None:
-                raise record.error
-            request = record.request
-            if record.queued_behind:
-                feedback.stage(Stage.QUEUED)
-            acquired = self.slots.acquire(slot, request.deadline)
-            if not acquired:
-                self._raise_stopped(slot, "while queued")
-            self._wait_for_model(settings, request.deadline, slot, feedback)
-            feedback.stage(Stage.WAITING_FOR_FRAMES)
-            request.clips = self._collect_clips(goal_handle.request, settings, request.deadline, slot)
-            request.on_progress = feedback.progress
-            outcome = self._reasoner(settings).run(request)
-            feedback.flush()
-            plan = plan_msg(outcome, goal_id, time.monotonic() - started, goal_handle.request.return_reasoning)
-            self._publish_outputs(plan, request.clips, settings)
-            result.plan = plan
-            result.error_code = Result.NONE
-            self._record_success(plan)
-            goal_handle.succeed()
-        except ReasonerError as e:
-            feedback.flush()
-            self._fail(goal_handle, result, e, slot, goal_id, started)
-        except Exception as e:  # a bug, not a model failure: keep serving, report UNKNOWN
-            self.get_logger().error(f"goal {goal_id[:8]} failed unexpectedly: {type(e).__name__}: {e}")
-            result.error_code, result.error_msg = Result.UNKNOWN, f"{type(e).__name__}: {e}"
-            self._count_failure(Result.UNKNOWN, result.error_msg)
-            goal_handle.abort()
-        finally:
-            self.slots.release(slot)
-            with self._goal_slots_lock:
-                self._goal_slots.pop(goal_id, None)
-        return result
-
-    def _reasoner(self, s: Settings) -> Reasoner:
-        """A Reasoner with the current dynamic settings (cheap: plain dataclasses)."""
-        pick = lambda value: None if value < 0 else value  # noqa: E731  (-1 = family default)
-        return Reasoner(
-            self.backend,
-            VideoBudget(max_visual_tokens=s.video_max_visual_tokens, max_frame_pixels=s.video_max_frame_pixels,
-                        min_frame_pixels=min(s.video_min_frame_pixels, s.video_max_frame_pixels),
-                        timestamp_overlay=s.video_timestamp_overlay),
-            SamplingOverrides(temperature=pick(s.generation_temperature), top_p=pick(s.generation_top_p),
-                              top_k=pick(s.generation_top_k), repetition_penalty=pick(s.generation_repetition_penalty),
-                              seed=pick(s.generation_seed)),
-            ReasonerLimits(max_task_chars=s.max_task_chars),
-        )
-
-    def _validate(self, goal: Any, s: Settings, started: float) -> TaskRequest:
-        """Check the goal's fields; everything wrong with it becomes INVALID_GOAL with a reason."""
-        max_new_tokens = goal.max_new_tokens or s.generation_max_new_tokens
-        task, mode = self._reasoner(s).validate(goal.task, goal.mode, max_new_tokens)
-        clip_collection.frame_request(goal, s, list(self.ingest.cameras))  # cameras, history, frame count
-        if not 0.0 <= goal.timeout <= 3600.0:
-            raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")
-        timeout = goal.timeout or s.goal_timeout
-        return TaskRequest(task=task, mode=mode, clips=[], max_new_tokens=max_new_tokens, deadline=started + timeout)
-
-    def _raise_stopped(self, slot: GoalSlot, where: str) -> None:
-        if slot.stop.is_set():
-            raise CanceledError(f"{'preempted' if slot.preempted else 'canceled'} {where}")
-        raise DeadlineExceededError(f"deadline passed {where}")
-
-    def _wait_for_model(self, s: Settings, deadline: float, slot: GoalSlot, feedback: FeedbackThrottle) -> None:
-        if self.backend.ready:
-            return
-        if self.backend.state is BackendState.FAILED or s.model_wait_timeout <= 0:
-            raise ModelNotReadyError(f"model {self.backend.model_id!r} is {self.backend.state.value}"
-                                     + (f": {self.backend.load_error}" if self.backend.load_error else ""))
-        feedback.stage(Stage.WAITING_FOR_MODEL)
-        until = min(time.monotonic() + s.model_wait_timeout, deadline)
-        while not self.backend.ready:
-            if slot.stop.is_set():
-                self._raise_stopped(slot, "while waiting for the model")
-            if self.backend.state is BackendState.FAILED or time.monotonic() >= until:
-                raise ModelNotReadyError(f"model {self.backend.model_id!r} not ready after waiting "
-                                         f"{s.model_wait_timeout:.1f} s ({self.backend.state.value})")
-            time.sleep(0.05)
-
-    def _collect_clips(self, goal: Any, s: Settings, deadline: float, slot: GoalSlot) -> list[CameraClip]:
-        """Wait (bounded) for fresh frames from every requested camera, choose and decode them (clip_collection)."""
-        request = clip_collection.frame_request(goal, s, list(self.ingest.cameras))
-        return clip_collection.collect_clips(
-            self.ingest.cameras, request, s, deadline, slot.stop, lambda where: self._raise_stopped(slot, where),
-            lambda: self.get_clock().now().nanoseconds * 1e-9, self.get_logger().warning)
-
-    # -------------------------------------------------------------------------------------- outcomes
-    def _fail(self, goal_handle: Any, result: Any, error: ReasonerError, slot: GoalSlot, goal_id: str,
-              started: float) -> None:
-        code = Result.PREEMPTED if slot.preempted else error_code_for(error)
-        result.error_code, result.error_msg = code, error.message
-        if isinstance(error.partial, ReasoningResult):
-            result.plan = plan_msg(error.partial, goal_id, time.monotonic() - started,
-                                   goal_handle.request.return_reasoning)
-        self._count_failure(code, error.message)
-        self.get_logger().warning(f"goal {goal_id[:8]} ended {code_name(code)}: {error.message}")
-        if code == Result.CANCELED and goal_handle.is_cancel_requested:
-            goal_handle.canceled()
-        else:
-            goal_handle.abort()
-
-    def _count_failure(self, code: int, message: str) -> None:
-        name = code_name(code)
-        self.goal_stats.failed_by_code[name] = self.goal_stats.failed_by_code.get(name, 0) + 1
-        self.goal_stats.last_error = f"{name}: {message}"
-
-    def _record_success(self, plan: TaskPlan) -> None:
-        stats = self.goal_stats
-        stats.succeeded += 1
-        stats.last_total_time = plan.stats.total_time
-        stats.last_time_to_first_token = plan.stats.time_to_first_token
-        stats.last_tokens_per_second = plan.stats.tokens_per_second
-
+    # --------------------------------------------------------------------------------- outputs
     def _publish_outputs(self, plan: TaskPlan, clips: list[CameraClip], s: Settings) -> None:
         self.plan_pub.publish(plan)
         self.feasibility_pub.publish(plan.feasibility)
@@ -334,55 +244,50 @@ class ReasonerNode(Node):
             self.markers_pub.publish(visualization.reasoning_marker(text, header))
 
     def _publish_diagnostics(self) -> None:
+        if self._trim_due:  # off the goal's path: give the memory the last goals freed back to the system
+            self._trim_due = False
+            process_memory.trim()
         s = self.settings
+        prefix = self.diagnostic_prefix
         now_ros = self.get_clock().now()
         now_seconds, now_mono = now_ros.nanoseconds * 1e-9, time.monotonic()
-        status = [diagnostics.model_status(DIAGNOSTIC_PREFIX, self.backend, s.backend, self._load_seconds)]
-        status += [diagnostics.camera_status(DIAGNOSTIC_PREFIX, c, now_seconds, now_mono, s.frames_stale_after)
+        status = [diagnostics.model_status(prefix, self.backend, s.backend, self._load_seconds)]
+        status += [diagnostics.camera_status(prefix, c, now_seconds, now_mono, s.frames_stale_after,
+                                             topic=self.camera_topics[c.name])
                    for c in self.ingest.cameras.values()]
-        status.append(diagnostics.goals_status(DIAGNOSTIC_PREFIX, self.goal_stats, self.slots.running,
-                                               self.slots.queued))
+        status.append(diagnostics.goals_status(prefix, self.goal_stats, self.slots.running, self.slots.queued))
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=now_ros.to_msg()), status=status))
 
-    def cancel_all_goals(self, wait: float = 2.0) -> bool:
-        """Stop every running and queued goal; wait up to ``wait`` s for them to end. True if they did."""
-        with self._goal_slots_lock:
-            for record in self._goal_slots.values():
-                record.slot.cancel()
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            with self._goal_slots_lock:
-                if not self._goal_slots:
-                    return True
-            time.sleep(0.01)
-        return False
+    def _teardown(self, wait: float = 2.0) -> None:
+        """Everything ``destroy_node`` owes: goals ended with their results sent, model unloaded, parts gone."""
+        if self._configured:
+            self._deactivate(wait)
+            self._cleanup()
+        log_bridge.uninstall(self.get_logger())
+
+
+class ReasonerNode(ReasonerParts, Node):
+    """Action server that reasons about tasks over the recent video of its cameras."""
+
+    def __init__(self, backend: Optional[ModelBackend] = None, node_name: str = "cosmos_reasoner",
+                 **node_kwargs: Any) -> None:
+        super().__init__(node_name, **node_kwargs)
+        self._init_parts()
+        self._configure(backend)
+        self._activate()
+
+    def shutdown(self, wait: float = 2.0) -> bool:
+        """Stop accepting goals and end every goal (SHUTDOWN), results sent; idempotent. True if all ended."""
+        return self.end_all_goals(wait)
 
     def destroy_node(self) -> None:
-        self._closing.set()
-        self.cancel_all_goals()
-        self.action_server.destroy()
-        self.ingest.close()
+        self._teardown()
         super().destroy_node()
 
 
 def main(args: Optional[list[str]] = None) -> int:
-    """Entry point of ``ros2 run cosmos_reason_ros reasoner``."""
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = ReasonerNode()
-    s = node.settings
-    executor = MultiThreadedExecutor(num_threads=s.max_queue + 4)
-    executor.add_node(node)
-    shutdown_error = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, shutdown_error):
-        pass
-    finally:
-        node.cancel_all_goals()
-        executor.shutdown(timeout_sec=5.0)
-        node.destroy_node()
-        if hasattr(rclpy, "try_shutdown"):
-            rclpy.try_shutdown()
-        elif rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    """Entry point of ``ros2 run cosmos_reason_ros reasoner``: spin until SIGINT/SIGTERM, then shut down
+    in order (see ``shutdown``); exit status 0."""
+    from .shutdown import run_node
+
+    return run_node(lambda: ReasonerNode(), args, exit_process=True)

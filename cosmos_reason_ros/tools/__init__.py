@@ -97,3 +97,8 @@ def replay_main() -> int:
 def reasoner_main() -> int:
     """Console script ``cosmos-reasoner``."""
     return _ros_tool("cosmos-reasoner", "cosmos_reason_ros.ros.reasoner_node")
+
+
+def lifecycle_main() -> int:
+    """Console script ``cosmos-reasoner-lifecycle``."""
+    return _ros_tool("cosmos-reasoner-lifecycle", "cosmos_reason_ros.ros.lifecycle_node")
