@@ -41,11 +41,14 @@ setup(
     packages=find_packages(include=["cosmos_reason_ros", "cosmos_reason_ros.*"]),
     package_data={"cosmos_reason_ros.testing": ["*.jinja"]},
     install_requires=requirements(),
+    # The critic's scale-out engine (`critic --engine ray`): Ray Data for decoding, an actor pool for models.
+    extras_require={"ray": ["ray[data]>=2.9"]},
     entry_points={
         "console_scripts": [
             "cosmos-reasoner = cosmos_reason_ros.ros.reasoner_node:main",
             "cosmos-reason-ask = cosmos_reason_ros.tools.ask:main",
             "cosmos-reason-replay = cosmos_reason_ros.tools.replay:main",
+            "cosmos-reason-critic = cosmos_reason_ros.critic.cli:main",
             "cosmos-reason-make-tiny-model = cosmos_reason_ros.testing.tiny_model:main",
         ],
     },

@@ -65,6 +65,10 @@ class GenerationRequest:
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: Optional[float] = None  # time.monotonic() value after which generation stops
     on_stream: Optional[Callable[[StreamEvent], None]] = None
+    #: Sequences to sample for this prompt (the critic's N-run agreement), in one call where the backend can
+    #: batch. 1 = the single streamed sequence; with more, streaming reports the first sequence only (or
+    #: nothing) and ``GenerationOutput.texts`` holds them all.
+    n: int = 1
 
     def stop_reason(self) -> Optional[str]:
         """"canceled" or "deadline" when generation must stop now, else None. Cheap: called every step."""

@@ -90,6 +90,13 @@ class _Run:
         self.finish: Optional[str] = None
         self.stop_reason: Optional[str] = None
         self._thinking = False
+        self.others: dict[int, list] = {}  # sequence index > 0 → [text, thinking, finish_reason]
+
+    def _add_other(self, index: int, choice: Any) -> None:
+        state = self.others.setdefault(index, ["", False, None])
+        piece, state[1] = _fold(choice.delta, state[1])
+        state[0] += piece
+        state[2] = choice.finish_reason or state[2]
 
     def add(self, chunk: Any) -> None:
         if chunk.usage is not None:
@@ -100,16 +107,15 @@ class _Run:
                                             time.monotonic() - self.started))
         if not chunk.choices:
             return
-        choice = chunk.choices[0]
+        for other in chunk.choices:  # n > 1: the other sequences are folded too, but not streamed
+            index = getattr(other, "index", 0) or 0
+            if index:
+                self._add_other(index, other)
+        choice = next((c for c in chunk.choices if not getattr(c, "index", 0)), None)
+        if choice is None:
+            return
         delta = choice.delta
-        reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-        piece = ""
-        if reasoning:
-            piece = reasoning if self._thinking else THINK_OPEN + reasoning
-            self._thinking = True
-        if delta.content:
-            piece += (THINK_CLOSE if self._thinking else "") + delta.content
-            self._thinking = False
+        piece, self._thinking = _fold(delta, self._thinking)
         self.finish = choice.finish_reason or self.finish
         if piece:
             now = time.monotonic()
@@ -132,7 +138,28 @@ class _Run:
             tokens_per_second=(tokens - 1) / decode_time if tokens > 1 and decode_time > 0 else 0.0,
             stop_reason=self.stop_reason or ("max_tokens" if self.finish == "length" else "eos"),
         )
-        return GenerationOutput(text=self.text, stats=stats)
+        if self.request.n <= 1:
+            return GenerationOutput(text=self.text, stats=stats)
+        states = [[self.text, False, self.finish]] + [self.others.get(i, ["", False, None])
+                                                    for i in range(1, self.request.n)]
+        reasons = [self.stop_reason or ("max_tokens" if finish == "length" else "eos" if finish else "max_tokens")
+                   for _, _, finish in states]
+        return GenerationOutput(text=self.text, stats=stats, texts=[text for text, _, _ in states],
+                                stop_reasons=reasons)
+
+
+def _fold(delta: Any, thinking: bool) -> tuple[str, bool]:
+    """One delta in the local backend's format (reasoning inside <think>...</think>), and whether the
+    sequence is still thinking after it."""
+    reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    piece = ""
+    if reasoning:
+        piece = reasoning if thinking else THINK_OPEN + reasoning
+        thinking = True
+    if delta.content:
+        piece += (THINK_CLOSE if thinking else "") + delta.content
+        thinking = False
+    return piece, thinking
 
 
 class OpenAIBackend(ModelBackend):
