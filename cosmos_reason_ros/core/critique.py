@@ -82,9 +82,9 @@ _ANOMALY_WORDS = {"yes": True, "no": False, "true": True, "false": False, "rejec
                   "approve": False, "approved": False, "anomalous": True, "no anomalies": False,
                   "no anomaly": False, "none": False}
 _PLAUSIBLE_KEYS = ("plausible", "physically_plausible", "is_plausible")
-# "verdict" arrives as "feasible" (the shared key aliases read it so).
 _ANOMALY_KEYS = ("anomaly", "anomalies", "has_anomaly", "has_anomalies", "artifacts", "has_artifacts", "answer",
-                 "feasible", "decision")
+                 "decision")
+_DECISION_WORDS = ("approve", "approved", "reject", "rejected")
 _SCORE_KEYS = ("score", "plausibility_score", "plausibility", "rating")
 _LEADING_WORD = re.compile(r"^[\s*_\"'`]*(no anomal(?:y|ies)|yes|no|approved?|reject(?:ed)?)\b[*_\"'`]*"
                            r"(?:\s*[-\u2013\u2014:;,.!(\n]|\s*$)\s*(.*?)\s*$", re.I | re.S)
@@ -146,7 +146,10 @@ def read_critique_fields(fields: dict, parsed: ParsedAnswer, warnings: list[str]
         if value is not None and _word(value) in _ANOMALY_WORDS:
             anomaly = _ANOMALY_WORDS[_word(value)]
             break
-    explanation = str(fields.get("explanation") or fields.get("reason") or "").strip()
+    verdict = _word(fields.get("feasible", ""))  # "verdict" arrives as "feasible" (the shared key aliases)
+    if anomaly is None and verdict in _DECISION_WORDS:
+        anomaly = _ANOMALY_WORDS[verdict]
+    explanation = str(fields.get("explanation") or "").strip()
     parsed.critique = _critique_of(anomaly, score, explanation, warnings)
     parsed.critique.findings = _json_findings(fields.get("components") or fields.get("findings"), warnings)
     parsed.answer = parsed.answer if parsed.answer and _word(parsed.answer) not in _ANOMALY_WORDS else explanation
@@ -207,8 +210,9 @@ def read_findings(text: str, warnings: list[str]) -> list[CritiqueFinding]:
 
 
 def finish_outcome(outcome: ParseOutcome, text: str, stop_reason: str) -> ParseOutcome:
-    """Add the reasoning's findings to a critic outcome; a finished output without a final answer gets its
-    verdict from the findings (with a warning), a cut one never does."""
+    """Add the reasoning's findings to a critic outcome; an output the model ended (stop reason "eos") without
+    a final answer gets its verdict from the findings (with a warning); a cut one, or one whose end is
+    unknown, never does."""
     findings = read_findings(text, outcome.warnings)
     critique = outcome.parsed.critique
     if not critique.findings:
@@ -218,7 +222,8 @@ def finish_outcome(outcome: ParseOutcome, text: str, stop_reason: str) -> ParseO
     unfinished = len(re.findall(r"<component\b", text, re.I)) > len(findings)
     if findings and not outcome.ok and outcome.completeness is Completeness.NONE:
         outcome.completeness = Completeness.PARTIAL  # the finished components are what is left
-    finished = THINK_CLOSE in text and not unfinished and stop_reason not in ("max_tokens", "deadline", "canceled")
+    # Only an output the backend says the model ended ("eos") may lack its answer: a cut one never succeeds.
+    finished = THINK_CLOSE in text and not unfinished and stop_reason == "eos"
     if not outcome.ok and not outcome.truncated and findings and finished:
         outcome.completeness = Completeness.COMPLETE
         anomalous = any(f.anomaly for f in findings)

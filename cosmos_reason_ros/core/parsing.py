@@ -93,7 +93,10 @@ def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
     parsed = from_prose(block.text, mode, warnings) if prose_complete else None
     if parsed is not None:
         return _Reading(block.text, parsed, "", warnings, True, True)
-    error = first_error or f"{mode.name} needs a JSON answer: {no_object_reason(block.text)}"
+    if MODE_RULES[mode].prose is not None:  # prose is the mode's own format: say what it lacks, not "JSON"
+        error = first_error or f"the answer lacks {MODE_RULES[mode].need}"
+    else:
+        error = first_error or f"{mode.name} needs a JSON answer: {no_object_reason(block.text)}"
     return _Reading(block.text, None, error, warnings, prose_complete)
 
 

@@ -65,14 +65,14 @@ _KEY_PLACEHOLDERS: dict[str, str] = {
     "answer": '"<short answer in plain words>"',
 }
 
-#: The keys each mode asks for, in the order they appear in the schema.
+#: The keys each mode asks for, in the order they appear in the schema. Mode.CRITIC has no JSON schema: it
+#: answers in its family's published critic format (``critique``).
 SCHEMA_KEYS: dict[Mode, tuple[str, ...]] = {
     Mode.DECOMPOSE: ("subtasks", "feasible", "confidence", "blocking_factors", "explanation", "answer"),
     Mode.FEASIBILITY: ("feasible", "confidence", "blocking_factors", "explanation", "answer"),
     Mode.NEXT_ACTION: ("next_action", "answer"),
     Mode.VERIFY_COMPLETION: ("completed", "answer"),
     Mode.QUESTION: ("answer",),
-    Mode.CRITIC: (),  # the critic answers in its family's published format (``critique``), not in JSON
 }
 
 _INSTRUCTIONS: dict[Mode, str] = {
