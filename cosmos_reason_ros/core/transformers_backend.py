@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams
+from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams, StreamEvent
 from .errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from .errors import OutOfMemoryError
 from .families import family_for_model_type
@@ -397,7 +397,8 @@ class TransformersBackend(ModelBackend):
     def _generate_many(self, inputs: dict, request: GenerationRequest, visual_tokens: int,
                        started: float) -> GenerationOutput:
         """``request.n`` sequences in one ``generate`` (num_return_sequences), without streaming (a streamer
-        takes one sequence). Greedy decoding gives n equal sequences: it runs once and is repeated."""
+        takes one sequence: ``on_stream`` gets one event, with the first sequence, when all are done). Greedy
+        decoding gives n equal sequences: it runs once and is repeated."""
         import torch
 
         from .streaming import RequestStoppingCriteria
@@ -432,6 +433,8 @@ class TransformersBackend(ModelBackend):
                                 visual_tokens=visual_tokens, generated_tokens=max(counts),
                                 tokens_per_second=tokens / elapsed if elapsed > 0 else 0.0,
                                 stop_reason=stopping.reason or ("eos" if set(reasons) == {"eos"} else "max_tokens"))
+        if request.on_stream is not None:  # no token stream with K sequences: one event once they are done
+            request.on_stream(StreamEvent(stats.generated_tokens, texts[0], texts[0], elapsed))
         return GenerationOutput(text=texts[0], stats=stats, texts=texts, stop_reasons=reasons)
 
     # ------------------------------------------------------------------------------------------ memory

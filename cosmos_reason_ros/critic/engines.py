@@ -105,8 +105,12 @@ class _CriticActor:
 
 def run_ray(specs: Sequence[ClipSpec], config: JudgeConfig, settings: Settings, on_record: OnRecord, *,
             address: str = "", workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 0.5,
-            decode_cpus: float = 0.5, num_cpus: Optional[int] = None) -> None:
-    """Judge ``specs`` on Ray: a local instance (``num_cpus``), or the cluster at ``address``."""
+            decode_cpus: float = 0.25, num_cpus: Optional[int] = None) -> None:
+    """Judge ``specs`` on Ray: a local instance (``num_cpus``), or the cluster at ``address``.
+
+    Decoding asks for other resources than the actors (``decode_cpus`` vs ``cpus_per_worker`` and GPUs),
+    which keeps Ray Data from fusing it into the actors: clips decode in CPU tasks while the models judge.
+    """
     try:
         import ray
     except ImportError as e:
@@ -119,11 +123,14 @@ def run_ray(specs: Sequence[ClipSpec], config: JudgeConfig, settings: Settings, 
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = False  # records are written as they come
         context.enable_progress_bars = False
+        if decode_cpus == cpus_per_worker and not gpus_per_worker:
+            decode_cpus = cpus_per_worker / 2  # equal resources would let Ray fuse decoding into the actors
         rows = [{"spec": json.dumps(spec.as_row())} for spec in specs]
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
         dataset = dataset.map(_decode_row, fn_kwargs={"settings": asdict(settings)}, num_cpus=decode_cpus)
         dataset = dataset.map_batches(_CriticActor, fn_constructor_kwargs={"config": config}, batch_size=1,
-                                      concurrency=max(1, workers), num_gpus=gpus_per_worker or None,
+                                      compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
+                                      num_gpus=gpus_per_worker or None,
                                       num_cpus=cpus_per_worker, batch_format="numpy")
         for row in dataset.iter_rows():
             on_record(json.loads(row["record"]))
