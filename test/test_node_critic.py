@@ -66,3 +66,14 @@ def test_other_modes_still_refuse_an_empty_task_and_keep_the_default_critique(ha
     assert result.error_code == Result.INVALID_GOAL and "task is empty" in result.error_msg
     assert result.plan.critique.verdict == Critique.VERDICT_UNKNOWN
     assert CRITIC_SCENARIOS["critic_artifact"]["reason1"].endswith("Yes\n</answer>")
+
+
+def test_core_values_equal_the_message_constants():
+    from cosmos_reason_ros.core.types import CONFIDENCE_UNKNOWN, SCORE_UNKNOWN, CritiqueScale, Plausibility
+
+    for verdict in Plausibility:
+        assert getattr(Critique, f"VERDICT_{verdict.name}") == verdict.value
+    assert (Critique.SCALE_NONE, Critique.SCALE_AGREEMENT, Critique.SCALE_ONE_TO_FIVE) == tuple(CritiqueScale)
+    assert Critique.SCORE_UNKNOWN == SCORE_UNKNOWN and Critique.CONFIDENCE_UNKNOWN == CONFIDENCE_UNKNOWN
+    assert Goal.MODE_CRITIC == 5 and Goal().critic_runs == 0
+    assert TaskPlan().critique.verdict == Critique.VERDICT_UNKNOWN

@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams, StreamEvent
+from .backend_base import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams
 from .errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from .errors import OutOfMemoryError
 from .families import family_for_model_type
@@ -273,8 +273,11 @@ class TransformersBackend(ModelBackend):
             inputs: Any = None
             try:
                 inputs, visual_tokens = self._preprocess(request.prompt)
-                if request.n > 1:
-                    return self._generate_many(inputs, request, visual_tokens, started)
+                if request.n > 1:  # K sampled sequences in one generate (the critic's N-run agreement)
+                    from .sequences import generate_sequences
+                    return generate_sequences(self._model, self._processor.tokenizer, inputs,
+                                              self._generation_kwargs(request.sampling), request, visual_tokens,
+                                              started)
                 return self._postprocess(*self._forward(inputs, request, started), inputs, visual_tokens, started)
             except (ModelError, ModelNotReadyError):
                 raise
@@ -393,49 +396,6 @@ class TransformersBackend(ModelBackend):
             stop_reason=reason,
         )
         return GenerationOutput(text=streamer.text, stats=stats)
-
-    def _generate_many(self, inputs: dict, request: GenerationRequest, visual_tokens: int,
-                       started: float) -> GenerationOutput:
-        """``request.n`` sequences in one ``generate`` (num_return_sequences), without streaming (a streamer
-        takes one sequence: ``on_stream`` gets one event, with the first sequence, when all are done). Greedy
-        decoding gives n equal sequences: it runs once and is repeated."""
-        import torch
-
-        from .streaming import RequestStoppingCriteria
-
-        stopping = RequestStoppingCriteria(request)
-        kwargs = self._generation_kwargs(request.sampling)
-        sampled = kwargs.get("do_sample", False)
-        if sampled:
-            kwargs["num_return_sequences"] = request.n
-        if request.sampling.seed is not None:
-            torch.manual_seed(request.sampling.seed)
-        with torch.inference_mode():
-            sequences = self._model.generate(**inputs, **kwargs, stopping_criteria=[stopping])
-        finished = time.monotonic()
-        prompt_len = int(inputs["input_ids"].shape[1])
-        eos = self._model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
-        pad = self._model.generation_config.pad_token_id
-        texts, reasons, counts = [], [], []
-        for row in sequences[:, prompt_len:].tolist():
-            end = next((i for i, token in enumerate(row) if token in eos_ids), None)
-            ids = row[: end + 1] if end is not None else [t for t in row if t != pad or pad in eos_ids]
-            counts.append(len(ids))
-            texts.append(self._processor.tokenizer.decode(ids, skip_special_tokens=True,
-                                                          clean_up_tokenization_spaces=False))
-            reasons.append(stopping.reason or ("eos" if end is not None else "max_tokens"))
-        if not sampled:
-            texts, reasons, counts = texts * request.n, reasons * request.n, counts * request.n
-        tokens = sum(counts)
-        elapsed = finished - started
-        stats = GenerationStats(time_to_first_token=-1.0, generation_time=elapsed, prompt_tokens=prompt_len,
-                                visual_tokens=visual_tokens, generated_tokens=max(counts),
-                                tokens_per_second=tokens / elapsed if elapsed > 0 else 0.0,
-                                stop_reason=stopping.reason or ("eos" if set(reasons) == {"eos"} else "max_tokens"))
-        if request.on_stream is not None:  # no token stream with K sequences: one event once they are done
-            request.on_stream(StreamEvent(stats.generated_tokens, texts[0], texts[0], elapsed))
-        return GenerationOutput(text=texts[0], stats=stats, texts=texts, stop_reasons=reasons)
 
     # ------------------------------------------------------------------------------------------ memory
     def _release_memory(self) -> None:
