@@ -275,3 +275,43 @@ def test_lone_mcap_file_without_metadata(inputs, critic_model, tmp_path) -> None
     else:
         assert found[0]["verdict"] == "plausible"
     assert os.path.basename(found[0]["source"]) == "lone.mcap"
+
+
+# ------------------------------------------------------------------------------------------------ a server
+
+
+@pytest.fixture(scope="module")
+def critic_server(tmp_path_factory, critic_model):
+    import serve_fixtures
+
+    server = serve_fixtures.ServeProcess(critic_model, tmp_path_factory.mktemp("critic_serve")).start()
+    try:
+        server.wait_ready()
+    except serve_fixtures.ServeUnavailable as e:
+        pytest.skip(f"transformers serve cannot start here: {e}")
+    yield server
+    server.stop()
+
+
+def test_openai_backend_with_requests_in_flight(inputs, critic_model, critic_server, tmp_path) -> None:
+    report = tmp_path / "report.jsonl"
+    done = run_critic([inputs["videos"]], report, critic_model, "--backend", "openai", "--base-url",
+                      critic_server.url, "--model-family", "reason1", "--jobs", "3", "--window", "1",
+                      "--temperature", "0", check=True)
+    found = records(report)
+    assert len(found) == 5  # push.mp4: 3 windows, grasp.avi: 2
+    for record in found:
+        assert record["error"] is None and record["verdict"] == "plausible", record
+        assert [(f["name"], f["anomaly"]) for f in record["findings"]] == [("red cup", False), ("arm", False)]
+    assert "judged 5" in done.stdout
+
+
+def test_openai_runs_are_filled_in_when_the_server_ignores_n(inputs, critic_model, critic_server, tmp_path) -> None:
+    report = tmp_path / "report.jsonl"
+    done = run_critic([inputs["mp4"]], report, critic_model, "--backend", "openai", "--base-url", critic_server.url,
+                      "--model-family", "reason1", "--runs", "3", "--seed", "5", check=True)
+    (record,) = records(report)
+    # transformers serve streams one choice whatever n is: the other two runs are asked for one by one.
+    assert [run["verdict"] for run in record["runs"]] == ["plausible"] * 3, record
+    assert record["confidence"] == 1.0 and not any("gave no verdict" in w for w in record["warnings"])
+    assert "ignores n" in done.stderr

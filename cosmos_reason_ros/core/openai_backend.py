@@ -19,6 +19,7 @@ import os
 import queue
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional, TypeVar
 
@@ -174,6 +175,7 @@ class OpenAIBackend(ModelBackend):
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._send_extra_sampling = True
+        self._warned_ignores_n = False  # logged once: the server streamed fewer sequences than n
 
     @property
     def model_id(self) -> str:
@@ -294,13 +296,29 @@ class OpenAIBackend(ModelBackend):
                     raise ModelError(f"stream callback failed: {type(e).__name__}: {e}",
                                      partial=run.output()) from e
         try:
-            return future.result()
+            output = future.result()
         except ReasonerError:
             raise
         except concurrent.futures.CancelledError as e:
             raise ModelError("the backend was closed while the request ran", partial=run.output()) from e
         except Exception as e:  # anything unforeseen from the client library: one error type, cause chained
             raise ModelError(f"generation failed: {type(e).__name__}: {self._redact(str(e))}") from e
+        missing = [i for i in range(1, request.n) if i not in run.others]
+        return self._fill_missing(request, output, missing) if missing else output
+
+    def _fill_missing(self, request: GenerationRequest, output: GenerationOutput, missing: list[int]) -> GenerationOutput:
+        """A server that ignores ``n`` (it streamed fewer sequences): the missing ones, one request each."""
+        if not self._warned_ignores_n:
+            self._warned_ignores_n = True
+            _LOG.warning("%s returned %d of %d sequences (it ignores n); asking for the others one by one",
+                         self.config.base_url, request.n - len(missing), request.n)
+        texts, reasons = list(output.texts), list(output.stop_reasons)
+        for index in missing:
+            seed = request.sampling.seed
+            sampling = dataclasses.replace(request.sampling, seed=None if seed is None else seed + index)
+            single = self.generate(dataclasses.replace(request, n=1, on_stream=None, sampling=sampling))
+            texts[index], reasons[index] = single.text, single.stats.stop_reason
+        return dataclasses.replace(output, texts=texts, stop_reasons=reasons)
 
     async def _watched(self, run: _Run, fields: dict[str, Any], extra: dict[str, Any]) -> GenerationOutput:
         """Run the request while watching its cancel event and deadline, also while nothing streams."""
