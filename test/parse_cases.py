@@ -56,6 +56,12 @@ def critic_rows(Case):  # noqa: N803
         "critic_no_answer_verdict_from_components": Case(
             REASON1, Mode.CRITIC, CRITIC_THINK, stop="eos", critique={"plausible": yes, "findings": CRITIC_FOUND},
             warned="verdict comes from the components"),
+        "critic_r2_criteria_listed_then_labelled_score": Case(
+            REASON2, Mode.CRITIC, SCORE_THINK + "1. Object behaviour: the box keeps its shape.\n2. Motion: it floats up."
+            "\nOverall score: 2", critique={"plausible": yes, "score": 2.0}, warned='"score" label'),
+        "critic_r2_numbered_list_is_not_a_score": Case(
+            REASON2, Mode.CRITIC, SCORE_THINK + "1. Object behaviour: fine.\n2. Motion and forces: fine.", ok=False,
+            error="lacks a final Yes/No"),
         "critic_score_out_of_range": Case(REASON2, Mode.CRITIC, SCORE_THINK + '{"score": 9}', ok=False,
                                           error="lacks a final Yes/No", warned="not an integer from 1 to 5"),
         "critic_prose_without_verdict": Case(REASON2, Mode.CRITIC, SCORE_THINK + "The video looks fine overall.",

@@ -88,9 +88,12 @@ _DECISION_WORDS = ("approve", "approved", "reject", "rejected")
 _SCORE_KEYS = ("score", "plausibility_score", "plausibility", "rating")
 _LEADING_WORD = re.compile(r"^[\s*_\"'`]*(no anomal(?:y|ies)|yes|no|approved?|reject(?:ed)?)\b[*_\"'`]*"
                            r"(?:\s*[-\u2013\u2014:;,.!(\n]|\s*$)\s*(.*?)\s*$", re.I | re.S)
-_LEADING_SCORE = re.compile(r"^[\s*_\"'`#]*(?:(?:plausibility\s+)?score\s*(?:is\s*)?[:=]?\s*)?[*_]*([1-5])(?:\.0)?"
-                            r"[*_]*(?:\s*(?:/|out\s+of)\s*5)?[*_]*(?:\s*[-\u2013\u2014:;,.!(\n]|\s*$)\s*(.*?)\s*$",
+_LEADING_SCORE = re.compile(r"^[\s*_\"'`#]*((?:plausibility\s+)?score\s*(?:is\s*)?[:=]?\s*)?[*_]*([1-5])(?:\.0)?"
+                            r"[*_]*(?:\s*(?:/|out\s+of)\s*5)?[*_]*(?:\s*([-\u2013\u2014:;,.!(\n])|\s*$)\s*(.*?)\s*$",
                             re.I | re.S)
+#: "Overall score: 2" anywhere in prose that does not open with the score (the last one counts).
+_LABELLED_SCORE = re.compile(r"\bscore\s*(?:is|of)?\s*[:=]?\s*[*_]*([1-5])(?:\.0)?[*_]*(?:\s*(?:/|out\s+of)\s*5)?(?![\d.]*\d)",
+                             re.I)
 
 
 def _word(value: Any) -> str:
@@ -173,8 +176,14 @@ def critique_satisfied(parsed: ParsedAnswer, fields: dict) -> bool:
 def critique_from_prose(prose: str, warnings: list[str]) -> Optional[ParsedAnswer]:
     """A prose critic answer: a leading Yes/No (anomaly found?), Approve/Reject, or a score 1-5."""
     score_match, word_match = _LEADING_SCORE.match(prose), _LEADING_WORD.match(prose)
+    if score_match and not score_match.group(1) and score_match.group(3) in (".", ")") and score_match.group(4):
+        score_match = None  # "1. Object behaviour: ..." opens a numbered list, not a score
+    labelled = _LABELLED_SCORE.findall(prose) if not (score_match or word_match) else []
     if score_match:
-        critique = _critique_of(None, int(score_match.group(1)), score_match.group(2), warnings)
+        critique = _critique_of(None, int(score_match.group(2)), score_match.group(4), warnings)
+    elif labelled:
+        critique = _critique_of(None, int(labelled[-1]), prose, warnings)
+        warnings.append(f"took the score {labelled[-1]} from a \"score\" label inside the prose")
     elif word_match:
         critique = _critique_of(_ANOMALY_WORDS[_word(word_match.group(1))], None, word_match.group(2), warnings)
         if _word(word_match.group(1)) not in ("yes", "no"):
