@@ -315,3 +315,17 @@ def test_openai_runs_are_filled_in_when_the_server_ignores_n(inputs, critic_mode
     assert [run["verdict"] for run in record["runs"]] == ["plausible"] * 3, record
     assert record["confidence"] == 1.0 and not any("gave no verdict" in w for w in record["warnings"])
     assert "ignores n" in done.stderr
+
+
+def test_throughput_benchmark_runs_and_reports_both_engines(tmp_path) -> None:
+    pytest.importorskip("ray", reason="the benchmark compares with the Ray engine")
+    out = tmp_path / "bench.json"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "critic_throughput.py"
+    done = subprocess.run([sys.executable, str(script), "--videos", "2", "--json", str(out)], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert [r["engine"] for r in figures["results"]] == ["local", "ray"]
+    assert all(r["clips"] == figures["clips"] == 4 and r["verdicts"] == ["plausible"] for r in figures["results"])
+    assert all(r["wall_s"] > 0 and r["outside_model_ms_mean"] > 0 for r in figures["results"])
+    assert "| local |" in done.stdout and "| ray |" in done.stdout and "ray (2 workers) / local" in done.stdout
