@@ -41,6 +41,8 @@ setup(
     packages=find_packages(include=["cosmos_reason_ros", "cosmos_reason_ros.*"]),
     package_data={"cosmos_reason_ros.testing": ["*.jinja"]},
     install_requires=requirements(),
+    # The critic's scale-out engine (`critic --engine ray`): Ray Data for decoding, an actor pool for models.
+    extras_require={"ray": ["ray[data]>=2.9"]},
     entry_points={
         "console_scripts": [
             # The ROS tools start through a check that says in one line what is missing without ROS.
@@ -48,6 +50,7 @@ setup(
             "cosmos-reason-ask = cosmos_reason_ros.tools:ask_main",
             "cosmos-reason-replay = cosmos_reason_ros.tools:replay_main",
             "cosmos-reasoner-lifecycle = cosmos_reason_ros.tools:lifecycle_main",
+            "cosmos-reason-critic = cosmos_reason_ros.critic.cli:main",  # needs no ROS
             "cosmos-reason-make-tiny-model = cosmos_reason_ros.testing.tiny_model:main",
         ],
     },

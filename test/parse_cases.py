@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from cosmos_reason_ros.core.families import REASON1, REASON2
-from cosmos_reason_ros.core.types import Completeness, Completion, Mode, Verdict
+from cosmos_reason_ros.core.types import Completeness, Completion, Mode, Plausibility, Verdict
 
 THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
 STEP = {"action": "pick", "description": "Pick up the red cup.", "targets": ["red cup"],
@@ -20,6 +20,67 @@ TWO_STEPS = json.dumps({"subtasks": [STEP, dict(STEP, action="place", descriptio
 BLOCKED = {"subtasks": [], "feasible": "no", "confidence": 0.85,
            "blocking_factors": ["the cup is behind a locked glass door"],
            "explanation": "The door cannot be opened by the arm.", "answer": "Not possible: the door is locked."}
+
+
+CRITIC_THINK = ("<think>\n<overview>A robot arm pushes a box across a table.</overview>\n"
+                '<component name="box">\n<analysis>The box slides without tipping.</analysis>\n<anomaly>No</anomaly>\n'
+                '</component>\n<component name="arm">\n<analysis>The arm passes through the box.</analysis>\n'
+                "<anomaly>Yes</anomaly>\n</component>\n</think>\n\n")
+CRITIC_FOUND = [("box", False), ("arm", True)]
+SCORE_THINK = "<think>\nThe box slides smoothly; its shadow follows it and nothing flickers.\n</think>\n\n"
+
+
+def critic_rows(Case):  # noqa: N803
+    """Mode.CRITIC: Reason1's component analysis with a Yes/No answer, Reason2's 1-5 score, and their variants."""
+    no, yes = Plausibility.PLAUSIBLE, Plausibility.IMPLAUSIBLE
+    return {
+        "critic_r1_components_yes": Case(REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>\nYes\n</answer>",
+                                         critique={"plausible": yes, "findings": CRITIC_FOUND}),
+        "critic_r1_no_anomaly_says_one_in_components": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>No</answer>", critique={"plausible": no,
+                                                                            "findings": CRITIC_FOUND},
+            warned="a component reports one"),
+        "critic_r2_score": Case(REASON2, Mode.CRITIC, SCORE_THINK + "4", critique={"plausible": no, "score": 4.0}),
+        "critic_r2_low_score_with_reason": Case(REASON2, Mode.CRITIC, SCORE_THINK + "**Score: 2/5** - the box floats",
+                                                critique={"plausible": yes, "score": 2.0}, answer="the box floats"),
+        "critic_r2_score_3_is_not_kept": Case(REASON2, Mode.CRITIC, SCORE_THINK + "3",
+                                              critique={"plausible": yes, "score": 3.0}),
+        "critic_json_answer": Case(REASON2, Mode.CRITIC, SCORE_THINK + '{"score": 5, "explanation": "All fine."}',
+                                   critique={"plausible": no, "score": 5.0}, answer="All fine."),
+        "critic_json_anomaly_key": Case(REASON1, Mode.CRITIC, CRITIC_THINK + '<answer>{"anomaly": "yes"}</answer>',
+                                        critique={"plausible": yes, "findings": CRITIC_FOUND}),
+        "critic_binary_reject": Case(REASON1, Mode.CRITIC, SCORE_THINK + "<answer>Reject</answer>",
+                                     critique={"plausible": yes}, warned="as an anomaly"),
+        "critic_answer_with_reason": Case(REASON1, Mode.CRITIC, SCORE_THINK + "<answer>No, it all looks right.</answer>",
+                                          critique={"plausible": no}, answer="it all looks right."),
+        "critic_no_answer_verdict_from_components": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK, stop="eos", critique={"plausible": yes, "findings": CRITIC_FOUND},
+            warned="verdict comes from the components"),
+        "critic_r2_criteria_listed_then_labelled_score": Case(
+            REASON2, Mode.CRITIC, SCORE_THINK + "1. Object behaviour: the box keeps its shape.\n2. Motion: it floats up."
+            "\nOverall score: 2", critique={"plausible": yes, "score": 2.0}, warned='"score" label'),
+        "critic_r2_numbered_list_is_not_a_score": Case(
+            REASON2, Mode.CRITIC, SCORE_THINK + "1. Object behaviour: fine.\n2. Motion and forces: fine.", ok=False,
+            error="lacks a final Yes/No"),
+        "critic_score_out_of_range": Case(REASON2, Mode.CRITIC, SCORE_THINK + '{"score": 9}', ok=False,
+                                          error="lacks a final Yes/No", warned="not an integer from 1 to 5"),
+        "critic_prose_without_verdict": Case(REASON2, Mode.CRITIC, SCORE_THINK + "The video looks fine overall.",
+                                             ok=False, error="lacks a final Yes/No"),
+        # --- truncation: never a success, the finished components are kept -------------------------------
+        "critic_cut_in_answer": Case(REASON2, Mode.CRITIC, SCORE_THINK + "4", stop="max_tokens", ok=False,
+                                     error="truncated"),
+        "critic_cut_inside_component": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK[: CRITIC_THINK.index("passes through")], stop="max_tokens", ok=False,
+            error="before the model wrote its answer", completeness=Completeness.PARTIAL,
+            critique={"findings": [("box", False)]}, warned="unfinished component"),
+        "critic_cut_unknown_stop_no_verdict_from_components": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK[: CRITIC_THINK.index("</think>")], ok=False,
+            error="no answer after the reasoning", completeness=Completeness.PARTIAL,
+            critique={"findings": CRITIC_FOUND}, warned="never closed"),
+        "critic_cut_answer_tag_r1": Case(REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>\nYe", stop="max_tokens",
+                                         ok=False, error="truncated", completeness=Completeness.PARTIAL,
+                                         critique={"findings": CRITIC_FOUND}, warned=True),
+    }
 
 
 def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a circular import
@@ -169,4 +230,5 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
             REASON1, Mode.FEASIBILITY, '<think>a</think><answer></answer><think>b</think><answer>'
             '{"feasible": "yes"}</answer>', verdict=Verdict.FEASIBLE, warned=True),
     }
-    return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs}
+    return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs,
+            "critic": critic_rows(Case)}

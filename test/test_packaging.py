@@ -44,16 +44,20 @@ def test_wheel_metadata_comes_from_the_single_sources(wheel):
     with zipfile.ZipFile(wheel) as whl:
         metadata = _read(whl, ".dist-info/METADATA")
         requires = {str(Requirement(line.split(":", 1)[1]))
-                    for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
+                    for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line}
+        extras = {str(Requirement(line.split(":", 1)[1])) for line in metadata.splitlines()
+                  if line.startswith("Requires-Dist:") and "extra ==" in line}
+        assert extras == {'ray[data]>=2.9; extra == "ray"'}  # the critic's optional Ray engine
         wanted = {str(Requirement(line.split("#", 1)[0]))
                   for line in (REPO / "requirements.txt").read_text().splitlines() if line.split("#", 1)[0].strip()}
         assert requires == wanted
         scripts = _read(whl, ".dist-info/entry_points.txt")
-        for script in ("cosmos-reasoner", "cosmos-reasoner-lifecycle", "cosmos-reason-ask", "cosmos-reason-replay", "cosmos-reason-make-tiny-model"):
+        for script in ("cosmos-reasoner", "cosmos-reasoner-lifecycle", "cosmos-reason-ask", "cosmos-reason-replay",
+                       "cosmos-reason-make-tiny-model", "cosmos-reason-critic"):
             assert re.search(rf"^{script} = cosmos_reason_ros\.", scripts, re.M), script
         names = set(whl.namelist())
     for module in ("core/video.py", "core/parsing.py", "ros/reasoner_node.py", "tools/ask.py", "bt/behaviours.py",
-                   "testing/chat_template.jinja"):
+                   "testing/chat_template.jinja", "critic/cli.py", "core/critique.py"):
         assert f"cosmos_reason_ros/{module}" in names, module
     assert not any(n.startswith(("test/", "benchmarks/")) for n in names)
 

@@ -19,7 +19,8 @@ import pytest
 from cosmos_reason_ros.core import parsing
 from cosmos_reason_ros.core.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.parsing import extract_json, parse_output, split_reasoning
-from cosmos_reason_ros.core.types import CONFIDENCE_UNKNOWN, Completeness, Completion, Mode, ParsedAnswer, Verdict
+from cosmos_reason_ros.core.types import (CONFIDENCE_UNKNOWN, SCORE_UNKNOWN, Completeness, Completion, Mode, ParsedAnswer,
+                                         Plausibility, Verdict)
 from parse_cases import classes
 from plan_serialisation import assert_fits_ros
 
@@ -81,6 +82,7 @@ class Case:
     accept_partial: bool = False  # the opt-in that accepts a salvaged plan
     completeness: Optional[Completeness] = None  # None: COMPLETE when ok, NONE when not
     explanation: Optional[str] = None  # exact feasibility explanation, when it matters
+    critique: Optional[dict] = None  # Mode.CRITIC: expected plausible, score, findings [(name, anomaly)]
 
 
 PLAN_STEPS = [
@@ -319,6 +321,13 @@ def test_parse_table(case: Case) -> None:
             assert parsed == ParsedAnswer(), "a failed parse carries the empty default"
         else:
             assert parsed != ParsedAnswer(), "a truncated answer carries the salvaged plan"
+    if case.critique is not None:
+        critique = parsed.critique
+        assert critique.plausible is case.critique.get("plausible", Plausibility.UNKNOWN)
+        assert critique.score == case.critique.get("score", SCORE_UNKNOWN)
+        assert [(f.name, f.anomaly) for f in critique.findings] == case.critique.get("findings", [])
+    elif case.mode is Mode.CRITIC:
+        assert parsed.critique.plausible is Plausibility.UNKNOWN
     if case.reasoning is not None:
         assert case.reasoning in outcome.reasoning
     if case.answer_text is not None:

@@ -121,3 +121,44 @@ def test_a_truncated_answer_never_succeeds_with_a_half_written_string(mode: Mode
     print(f"\n[truncation fuzz] {mode.name} #{index} ({family.name}, {len(text)} cuts x 3): slowest call "
           f"{slowest * 1e3:.2f} ms at cut {slowest_at[0]} (stop {slowest_at[1]}); {successes} complete and "
           f"{partial_successes} opted-in partial successes")
+
+
+# --- Mode.CRITIC: the same invariant for the critic's own formats --------------------------------------------
+
+CRITIC_GOOD: list[tuple[ModelFamily, str]] = [
+    (REASON1, "<think>\n<overview>The arm pushes a box across the table.</overview>\n"
+              '<component name="box"><analysis>The box slides without tipping.</analysis><anomaly>No</anomaly>'
+              '</component>\n<component name="arm"><analysis>The arm passes through the box.</analysis>'
+              "<anomaly>Yes</anomaly></component>\n</think>\n\n<answer>\nYes\n</answer>"),
+    (REASON2, "<think>\nThe box slides smoothly and nothing flickers.\n</think>\n\nScore: 4 - it looks physically right"),
+    (REASON1, '<think>\n<component name="cup"><analysis>The cup stays put.</analysis><anomaly>No</anomaly>'
+              "</component>\n</think>\n<answer>No</answer>"),
+]
+
+
+@pytest.mark.parametrize("index", range(len(CRITIC_GOOD)))
+def test_a_truncated_critique_never_succeeds_with_a_different_or_half_written_verdict(index: int) -> None:
+    family, text = CRITIC_GOOD[index]
+    full = parse_output(text, family, Mode.CRITIC, stop_reason="eos")
+    assert full.ok and full.completeness is Completeness.COMPLETE and not full.warnings, full
+    whole = {f.name: f for f in full.parsed.critique.findings}
+    successes = 0
+    for cut in range(len(text)):
+        for stop, accept in (("max_tokens", False), ("max_tokens", True), ("", False)):
+            outcome = parse_output(text[:cut], family, Mode.CRITIC, stop_reason=stop, accept_partial=accept)
+            assert "internal parser error" not in outcome.error, (cut, outcome.error)
+            for finding in outcome.parsed.critique.findings:  # kept findings are whole, success or not
+                assert whole.get(finding.name) == finding, (cut, stop, finding)
+            if not outcome.ok:
+                continue
+            assert_fits_ros(outcome, Mode.CRITIC)
+            critique = outcome.parsed.critique
+            assert (critique.plausible, critique.score) == (full.parsed.critique.plausible,
+                                                            full.parsed.critique.score), (cut, stop, accept)
+            # With no stop reason, prose that ends the output counts as finished (the parser's policy for every
+            # mode): the verdict is still whole; the reason after it is only checked when the cut is known.
+            assert stop == "" or not (full.parsed.answer != outcome.parsed.answer and full.parsed.answer.startswith(
+                outcome.parsed.answer) and outcome.parsed.answer), (cut, stop, outcome.parsed.answer)
+            successes += 1
+    assert successes < 3 * len(text), "some cuts must fail: the fuzz would not test anything"
+    print(f"\n[truncation fuzz] CRITIC #{index} ({family.name}, {len(text)} cuts x 3): {successes} successes")

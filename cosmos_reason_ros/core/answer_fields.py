@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
+from .critique import critique_from_prose, critique_satisfied, read_critique_fields
 from .types import CONFIDENCE_UNKNOWN, Completion, Feasibility, Mode, ParsedAnswer, Subtask, Verdict
 
 _Choice = TypeVar("_Choice", Verdict, Completion)
@@ -258,6 +259,7 @@ class ModeRule:
     prose_verdict: bool = False  # a leading verdict word in plain prose counts (e.g. "No, the cup is ...")
     prose_completion: bool = False
     prose_reply: bool = False  # plain prose is the reply itself
+    prose: Optional[Callable[[str, list[str]], Optional[ParsedAnswer]]] = None  # the mode's own prose reader
 
 
 _REFUSAL = (Verdict.INFEASIBLE, Verdict.UNCERTAIN)
@@ -274,6 +276,8 @@ MODE_RULES: dict[Mode, ModeRule] = {
     Mode.VERIFY_COMPLETION: ModeRule((_read_completion,), 'a "completed" judgment (yes or no)',
                                      lambda p, f: bool(p.completion), prose_completion=True),
     Mode.QUESTION: ModeRule((), 'an "answer" text', lambda p, f: bool(p.answer), prose_reply=True),
+    Mode.CRITIC: ModeRule((read_critique_fields,), "a final Yes/No anomaly answer or a score from 1 to 5",
+                          critique_satisfied, prose=critique_from_prose),
 }
 
 
@@ -296,6 +300,8 @@ def from_prose(prose: str, mode: Mode, warnings: list[str]) -> Optional[ParsedAn
     if labelled and prose[labelled.end():].strip():
         prose = prose[labelled.end():].strip()
         warnings.append("removed an \"Answer:\" label before the prose")
+    if rule.prose is not None:
+        return rule.prose(prose, warnings)  # prose is this mode's published answer format: no warning
     if rule.prose_reply and prose:
         warnings.append("the answer is prose, not JSON; used it as the reply")
         return ParsedAnswer(answer=prose)

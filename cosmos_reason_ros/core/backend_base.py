@@ -65,6 +65,11 @@ class GenerationRequest:
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: Optional[float] = None  # time.monotonic() value after which generation stops
     on_stream: Optional[Callable[[StreamEvent], None]] = None
+    #: Sequences to sample for this prompt (the critic's N-run agreement), in one call where the backend can
+    #: batch. 1 = the single streamed sequence; with more, ``on_stream`` may report only the first sequence
+    #: (transformers: one event when all are done; a server: the first sequence as it streams), and
+    #: ``GenerationOutput.texts`` holds them all.
+    n: int = 1
 
     def stop_reason(self) -> Optional[str]:
         """"canceled" or "deadline" when generation must stop now, else None. Cheap: called every step."""

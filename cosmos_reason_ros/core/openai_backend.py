@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import os
 import queue
@@ -70,6 +71,13 @@ class _Run:
         self.finish: Optional[str] = None
         self.stop_reason: Optional[str] = None
         self._thinking = False
+        self.others: dict[int, list] = {}  # sequence index > 0 → [text, thinking, finish_reason]
+
+    def _add_other(self, index: int, choice: Any) -> None:
+        state = self.others.setdefault(index, ["", False, None])
+        piece, state[1] = _fold(choice.delta, state[1])
+        state[0] += piece
+        state[2] = choice.finish_reason or state[2]
 
     def add(self, chunk: Any) -> None:
         if chunk.usage is not None:
@@ -80,16 +88,15 @@ class _Run:
                                             time.monotonic() - self.started))
         if not chunk.choices:
             return
-        choice = chunk.choices[0]
+        for other in chunk.choices:  # n > 1: the other sequences are folded too, but not streamed
+            index = getattr(other, "index", 0) or 0
+            if index:
+                self._add_other(index, other)
+        choice = next((c for c in chunk.choices if not getattr(c, "index", 0)), None)
+        if choice is None:
+            return
         delta = choice.delta
-        reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-        piece = ""
-        if reasoning:
-            piece = reasoning if self._thinking else THINK_OPEN + reasoning
-            self._thinking = True
-        if delta.content:
-            piece += (THINK_CLOSE if self._thinking else "") + delta.content
-            self._thinking = False
+        piece, self._thinking = _fold(delta, self._thinking)
         self.finish = choice.finish_reason or self.finish
         if piece:
             now = time.monotonic()
@@ -112,7 +119,28 @@ class _Run:
             tokens_per_second=(tokens - 1) / decode_time if tokens > 1 and decode_time > 0 else 0.0,
             stop_reason=self.stop_reason or ("max_tokens" if self.finish == "length" else "eos"),
         )
-        return GenerationOutput(text=self.text, stats=stats)
+        if self.request.n <= 1:
+            return GenerationOutput(text=self.text, stats=stats)
+        states = [[self.text, False, self.finish]] + [self.others.get(i, ["", False, None])
+                                                    for i in range(1, self.request.n)]
+        reasons = [self.stop_reason or ("max_tokens" if finish == "length" else "eos" if finish else "max_tokens")
+                   for _, _, finish in states]
+        return GenerationOutput(text=self.text, stats=stats, texts=[text for text, _, _ in states],
+                                stop_reasons=reasons)
+
+
+def _fold(delta: Any, thinking: bool) -> tuple[str, bool]:
+    """One delta in the local backend's format (reasoning inside <think>...</think>), and whether the
+    sequence is still thinking after it."""
+    reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+    piece = ""
+    if reasoning:
+        piece = reasoning if thinking else THINK_OPEN + reasoning
+        thinking = True
+    if delta.content:
+        piece += (THINK_CLOSE if thinking else "") + delta.content
+        thinking = False
+    return piece, thinking
 
 
 class OpenAIBackend(ModelBackend):
@@ -127,6 +155,7 @@ class OpenAIBackend(ModelBackend):
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._send_extra_sampling = True
+        self._warned_ignores_n = False  # logged once: the server streamed fewer sequences than n
 
     @property
     def model_id(self) -> str:
@@ -248,13 +277,29 @@ class OpenAIBackend(ModelBackend):
                     raise ModelError(f"stream callback failed: {type(e).__name__}: {e}",
                                      partial=run.output()) from e
         try:
-            return future.result()
+            output = future.result()
         except ReasonerError:
             raise
         except concurrent.futures.CancelledError as e:
             raise ModelError("the backend was closed while the request ran", partial=run.output()) from e
         except Exception as e:  # anything unforeseen from the client library: one error type, cause chained
             raise ModelError(f"generation failed: {type(e).__name__}: {self._redact(str(e))}") from e
+        missing = [i for i in range(1, request.n) if i not in run.others]
+        return self._fill_missing(request, output, missing) if missing else output
+
+    def _fill_missing(self, request: GenerationRequest, output: GenerationOutput, missing: list[int]) -> GenerationOutput:
+        """A server that ignores ``n`` (it streamed fewer sequences): the missing ones, one request each."""
+        if not self._warned_ignores_n:
+            self._warned_ignores_n = True
+            _LOG.warning("%s returned %d of %d sequences (it ignores n); asking for the others one by one",
+                         self.config.base_url, request.n - len(missing), request.n)
+        texts, reasons = list(output.texts), list(output.stop_reasons)
+        for index in missing:
+            seed = request.sampling.seed
+            sampling = dataclasses.replace(request.sampling, seed=None if seed is None else seed + index)
+            single = self.generate(dataclasses.replace(request, n=1, on_stream=None, sampling=sampling))
+            texts[index], reasons[index] = single.text, single.stats.stop_reason
+        return dataclasses.replace(output, texts=texts, stop_reasons=reasons)
 
     async def _watched(self, run: _Run, fields: dict[str, Any], extra: dict[str, Any]) -> GenerationOutput:
         """Run the request while watching its cancel event and deadline, also while nothing streams."""

@@ -81,6 +81,8 @@ def request_fields(model: str, media: str, quality: int,
     }
     if s.seed is not None:
         fields["seed"] = s.seed
+    if request.n > 1:  # several sampled sequences of one prompt (the critic's N-run agreement)
+        fields["n"] = request.n
     # Floats, never ints: integer extra values have broken some servers' streaming paths.
     extra: dict[str, Any] = {"repetition_penalty": float(s.repetition_penalty)}
     if s.top_k > 0:

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .answer_fields import MODE_RULES, from_object, from_prose
-from .answer_text import AnswerBlock, split_output
+from .answer_text import AnswerBlock, clean, split_output
+from .critique import finish_outcome
 from .families import ModelFamily
 from .json_repair import CUT_BEFORE_ANYTHING, extract_json, find_objects, no_object_reason, surroundings  # noqa: F401
 from .text_safety import ros_safe
-from .types import Completeness, Feasibility, Mode, ParsedAnswer, ParseOutcome, Subtask
+from .types import Completeness, Critique, CritiqueFinding, Feasibility, Mode, ParsedAnswer, ParseOutcome, Subtask
 
 #: Stop reasons that end generation before the model did.
 CUT_STOPS = ("max_tokens", "deadline", "canceled")
@@ -92,7 +93,10 @@ def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
     parsed = from_prose(block.text, mode, warnings) if prose_complete else None
     if parsed is not None:
         return _Reading(block.text, parsed, "", warnings, True, True)
-    error = first_error or f"{mode.name} needs a JSON answer: {no_object_reason(block.text)}"
+    if MODE_RULES[mode].prose is not None:  # prose is the mode's own format: say what it lacks, not "JSON"
+        error = first_error or f"the answer lacks {MODE_RULES[mode].need}"
+    else:
+        error = first_error or f"{mode.name} needs a JSON answer: {no_object_reason(block.text)}"
     return _Reading(block.text, None, error, warnings, prose_complete)
 
 
@@ -209,6 +213,10 @@ def _safe_outcome(outcome: ParseOutcome) -> ParseOutcome:
     parsed.feasibility = Feasibility(judgment.verdict, judgment.confidence, fix(judgment.explanation),
                                      texts(judgment.blocking_factors))
     parsed.answer = fix(parsed.answer)
+    critique = parsed.critique
+    parsed.critique = Critique(critique.plausible, critique.scale, critique.score, critique.confidence,
+                               [CritiqueFinding(fix(f.name), fix(f.analysis), f.anomaly) for f in critique.findings],
+                               critique.runs, fix(critique.explanation))
     outcome.reasoning, outcome.answer_text = fix(outcome.reasoning), fix(outcome.answer_text)
     outcome.error, outcome.warnings = fix(outcome.error), texts(outcome.warnings)
     if changed:
@@ -238,8 +246,10 @@ def parse_output(text: str, family: ModelFamily, mode: Mode, *, stop_reason: str
             empty = ParseOutcome("", "", ParsedAnswer(), False, "the model output is empty",
                                  ["the output is empty"], Completeness.NONE)
             return empty
-        return _safe_outcome(_parse(text, family, Mode(mode), stop_reason, generated_tokens, max_new_tokens,
-                                    accept_partial))
+        outcome = _parse(text, family, Mode(mode), stop_reason, generated_tokens, max_new_tokens, accept_partial)
+        if Mode(mode) is Mode.CRITIC:  # the findings live in the reasoning, outside any answer block
+            outcome = finish_outcome(outcome, clean(text)[0], stop_reason)
+        return _safe_outcome(outcome)
     except Exception as exc:  # a parser bug must not take the node down: report it as a failed parse
         raw = ros_safe(text) if isinstance(text, str) else ""
         return ParseOutcome("", raw, ParsedAnswer(), ok=False, error=f"internal parser error: {exc!r}",

@@ -28,6 +28,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence, Union
 
+from .critique import critic_instruction, critic_system
 from .errors import InvalidRequestError
 from .families import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, ModelFamily
 from .text_safety import has_visible_text, neutralize_markup, sanitize_text
@@ -64,7 +65,8 @@ _KEY_PLACEHOLDERS: dict[str, str] = {
     "answer": '"<short answer in plain words>"',
 }
 
-#: The keys each mode asks for, in the order they appear in the schema.
+#: The keys each mode asks for, in the order they appear in the schema. Mode.CRITIC has no JSON schema: it
+#: answers in its family's published critic format (``critique``).
 SCHEMA_KEYS: dict[Mode, tuple[str, ...]] = {
     Mode.DECOMPOSE: ("subtasks", "feasible", "confidence", "blocking_factors", "explanation", "answer"),
     Mode.FEASIBILITY: ("feasible", "confidence", "blocking_factors", "explanation", "answer"),
@@ -178,14 +180,14 @@ def build_prompt(family: ModelFamily, mode: Mode, task: str, clips: Sequence[Pre
     """Assemble the prompt for one request. ``reserved``: extra token strings the backend's tokenizer
     treats as control tokens, neutralised in user text like the chat-template shapes.
 
-    Raises InvalidRequestError when the task is empty after cleaning or no clip is given, since the
-    model could only guess.
+    Raises InvalidRequestError when the task is empty after cleaning (except in Mode.CRITIC, where the
+    task only names what to focus on) or no clip is given, since the model could only guess.
     """
     try:
         mode = Mode(mode)
     except ValueError as e:
         raise InvalidRequestError(f"unknown mode {mode!r}") from e
-    if not has_visible_text(sanitize_text(task)):
+    if mode is not Mode.CRITIC and not has_visible_text(sanitize_text(task)):
         raise InvalidRequestError("task is empty")
     reserved = tuple(reserved)
     if not clips:
@@ -194,5 +196,8 @@ def build_prompt(family: ModelFamily, mode: Mode, task: str, clips: Sequence[Pre
     for clip in clips:
         parts.append(camera_label(clip, reserved))
         parts.append(clip)
+    if mode is Mode.CRITIC:
+        parts.append(critic_instruction(family, task, clips, reserved))
+        return Prompt(system=critic_system(family), parts=parts, mode=mode)
     parts.append(_instruction(family, mode, task, clips, reserved))
     return Prompt(system=family.system_text(), parts=parts, mode=mode)

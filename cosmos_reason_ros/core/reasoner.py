@@ -16,6 +16,7 @@ from typing import Callable, Optional, Sequence
 from .backend_base import GenerationRequest, ModelBackend, SamplingParams, StreamEvent
 from .errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
 from .families import ModelFamily
+from .critique import combine_runs
 from .parsing import parse_output
 from .prompts import build_prompt
 from .text_safety import has_visible_text, sanitize_text
@@ -51,6 +52,7 @@ class ReasonerLimits:
 
     max_task_chars: int = 2000
     max_new_tokens: int = 16384  # an absurd token budget beyond this is refused, not clamped
+    max_critic_runs: int = 16  # Mode.CRITIC: most runs (sampled judgments) one request may ask for
 
 
 @dataclass
@@ -78,14 +80,18 @@ class TaskRequest:
     cancel: threading.Event = field(default_factory=threading.Event)
     deadline: Optional[float] = None  # time.monotonic() value
     on_progress: Optional[ProgressCallback] = None
+    runs: int = 1  # Mode.CRITIC: judge the clip this many times (sampled), one batched call; 0 = 1
 
 
-def clean_task_text(task: str, max_chars: int) -> str:
+def clean_task_text(task: str, max_chars: int, allow_empty: bool = False) -> str:
     """Collapse whitespace and control characters and remove invisible ones (zero-width, bidi controls), as
-    the prompt will; check emptiness and length. A task that shows nothing is empty."""
+    the prompt will; check emptiness and length. A task that shows nothing is empty (refused unless
+    ``allow_empty``: the critic's task only names a focus)."""
     if not isinstance(task, str):
         raise InvalidRequestError("task must be a string")
     cleaned = sanitize_text(task)
+    if not has_visible_text(cleaned) and allow_empty:
+        return ""
     if not has_visible_text(cleaned):
         raise InvalidRequestError("task is empty (nothing visible once whitespace, control and invisible "
                                   "characters are removed)")
@@ -110,19 +116,29 @@ class Reasoner:
 
     def validate(self, task: str, mode: int, max_new_tokens: int) -> tuple[str, Mode]:
         """Check a request's own fields (no frames or model needed); return the cleaned task and mode."""
-        cleaned = clean_task_text(task, self.limits.max_task_chars)
         try:
             mode_value = Mode(mode)
         except ValueError as e:
             raise InvalidRequestError(f"unknown mode {mode}; valid modes are 0..{max(Mode)}") from e
+        cleaned = clean_task_text(task, self.limits.max_task_chars, allow_empty=mode_value is Mode.CRITIC)
         if not 1 <= max_new_tokens <= self.limits.max_new_tokens:
             raise InvalidRequestError(
                 f"max_new_tokens {max_new_tokens} is outside 1..{self.limits.max_new_tokens}"
             )
         return cleaned, mode_value
 
+    def validate_runs(self, runs: int, mode: Mode) -> int:
+        """The number of sampled runs (0 = 1); more than one only for the critic."""
+        runs = int(runs or 1)
+        if runs > 1 and mode is not Mode.CRITIC:
+            raise InvalidRequestError(f"critic_runs {runs} is only for MODE_CRITIC (mode {mode.name} runs once)")
+        if not 1 <= runs <= self.limits.max_critic_runs:
+            raise InvalidRequestError(f"critic_runs {runs} is outside 0..{self.limits.max_critic_runs}")
+        return runs
+
     def run(self, request: TaskRequest) -> ReasoningResult:
         task, mode = self.validate(request.task, request.mode, request.max_new_tokens)
+        runs = self.validate_runs(request.runs, mode)
         if not self.backend.ready or self.backend.family is None:
             raise ModelNotReadyError(self.backend.not_ready_message())
         family = self.backend.family
@@ -145,11 +161,13 @@ class Reasoner:
             cancel=request.cancel,
             deadline=request.deadline,
             on_stream=on_stream,
+            n=runs,
         ))
         stats = generation.stats
-        outcome = parse_output(generation.text, family, mode, stop_reason=stats.stop_reason,
-                               generated_tokens=stats.generated_tokens, max_new_tokens=request.max_new_tokens,
-                               accept_partial=self.accept_partial)
+        outcomes = [parse_output(text, family, mode, stop_reason=stop, generated_tokens=stats.generated_tokens,
+                                 max_new_tokens=request.max_new_tokens, accept_partial=self.accept_partial)
+                    for text, stop in generation.sequences]
+        outcome = outcomes[0] if mode is not Mode.CRITIC else combine_runs(outcomes)
         seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id, list(c.source_stamps_ns)) for c in prepared]
         frame_warnings = [w for c in request.clips for w in c.warnings]
         frame_warnings += [f"camera {c.camera}: {note}" for c in prepared for note in c.notes]

@@ -264,6 +264,11 @@ class TransformersBackend(ModelBackend):
             inputs: Any = None
             try:
                 inputs, visual_tokens = self._preprocess(request.prompt)
+                if request.n > 1:  # K sampled sequences in one generate (the critic's N-run agreement)
+                    from .sequences import generate_sequences
+                    return generate_sequences(self._model, self._processor.tokenizer, inputs,
+                                              self._generation_kwargs(request.sampling), request, visual_tokens,
+                                              started)
                 return self._postprocess(*self._forward(inputs, request, started), inputs, visual_tokens, started)
             except (ModelError, ModelNotReadyError):
                 raise

@@ -22,6 +22,7 @@ class Mode(enum.IntEnum):
     NEXT_ACTION = 2  # the next immediate action toward the task
     VERIFY_COMPLETION = 3  # has the task been completed in the video
     QUESTION = 4  # free question about the scene
+    CRITIC = 5  # judge the physical plausibility of the video (task: optional focus; empty = the whole clip)
 
 
 class Stage(enum.IntEnum):
@@ -93,6 +94,61 @@ class Feasibility:
             self.confidence = CONFIDENCE_UNKNOWN
 
 
+class Plausibility(enum.IntEnum):
+    """The critic's verdict on a clip (values equal Critique VERDICT_*)."""
+
+    UNKNOWN = 0  # not judged: another mode, or no run's answer could be parsed
+    PLAUSIBLE = 1  # no anomaly or artifact found (by most runs)
+    IMPLAUSIBLE = 2  # an anomaly or artifact found (by half the runs or more)
+
+
+class CritiqueScale(enum.IntEnum):
+    """What a critique's ``score`` measures (values equal Critique SCALE_*)."""
+
+    NONE = 0  # no score
+    AGREEMENT = 1  # Reason1 recipe: fraction of runs without anomaly, in [0, 1]
+    ONE_TO_FIVE = 2  # Reason2 recipe: mean of the runs' integer plausibility scores, in [1, 5]
+
+
+#: Sentinel for "no score" (matches Critique.SCORE_UNKNOWN).
+SCORE_UNKNOWN = -1.0
+
+
+@dataclass
+class CritiqueFinding:
+    """One component the critic analysed ("the cup", "the gripper's motion"), and whether it is anomalous."""
+
+    name: str
+    analysis: str = ""
+    anomaly: bool = False
+
+
+@dataclass
+class CritiqueRun:
+    """One judgment of a clip (one sampled generation)."""
+
+    plausible: Plausibility = Plausibility.UNKNOWN
+    score: float = SCORE_UNKNOWN  # this run's integer score (ONE_TO_FIVE), or SCORE_UNKNOWN
+    error: str = ""  # why this run gave no verdict ("" when it did)
+
+
+@dataclass
+class Critique:
+    """The critic's judgment of one clip, over one or more runs (N-run agreement).
+
+    ``confidence`` is the fraction of judged runs that found no anomaly (the recipe's agreement score),
+    CONFIDENCE_UNKNOWN when no run was judged. ``findings`` are those of the first judged run.
+    """
+
+    plausible: Plausibility = Plausibility.UNKNOWN
+    scale: CritiqueScale = CritiqueScale.NONE
+    score: float = SCORE_UNKNOWN
+    confidence: float = CONFIDENCE_UNKNOWN
+    findings: list[CritiqueFinding] = field(default_factory=list)
+    runs: list[CritiqueRun] = field(default_factory=list)
+    explanation: str = ""
+
+
 @dataclass
 class ParsedAnswer:
     """The structured content of an answer, whatever the mode asked for.
@@ -104,6 +160,7 @@ class ParsedAnswer:
     feasibility: Feasibility = field(default_factory=Feasibility)
     completion: Completion = Completion.UNKNOWN
     answer: str = ""
+    critique: Critique = field(default_factory=Critique)  # Mode.CRITIC only
 
 
 @dataclass
@@ -174,10 +231,25 @@ class GenerationStats:
 
 @dataclass
 class GenerationOutput:
-    """The raw text a backend generated, with its cost."""
+    """The raw text a backend generated, with its cost.
+
+    ``texts`` holds every sequence of a request for several (``GenerationRequest.n`` > 1), ``text`` being
+    the first, and ``stop_reasons`` each one's stop reason; for a single sequence both are empty
+    (``sequences`` then gives ``[(text, stats.stop_reason)]``).
+    """
 
     text: str
     stats: GenerationStats
+    texts: list[str] = field(default_factory=list)
+    stop_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def sequences(self) -> list[tuple[str, str]]:
+        """(text, stop reason) of every generated sequence, in order."""
+        if not self.texts:
+            return [(self.text, self.stats.stop_reason)]
+        reasons = self.stop_reasons if len(self.stop_reasons) == len(self.texts) else [self.stats.stop_reason] * len(self.texts)
+        return list(zip(self.texts, reasons))
 
 
 @dataclass

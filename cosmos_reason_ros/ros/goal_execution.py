@@ -183,7 +183,8 @@ class GoalExecution:
         if not 0.0 <= goal.timeout <= 3600.0:
             raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")
         timeout = goal.timeout or s.goal_timeout
-        return TaskRequest(task=task, mode=mode, clips=[], max_new_tokens=max_new_tokens, deadline=started + timeout)
+        return TaskRequest(task=task, mode=mode, clips=[], max_new_tokens=max_new_tokens, deadline=started + timeout,
+                           runs=self._reasoner(s).validate_runs(goal.critic_runs, mode))
 
     def _raise_stopped(self, slot: GoalSlot, where: str) -> None:
         if slot.stop.is_set():

@@ -6,9 +6,10 @@ from typing import Optional
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
-from ..core.types import CONFIDENCE_UNKNOWN, Feasibility, GenerationStats, ReasoningResult, SeenFrames, Subtask
-from ..msg import CameraFrames, FeasibilityJudgment, GenerationStats as GenerationStatsMsg
+from ..core.types import CONFIDENCE_UNKNOWN, SCORE_UNKNOWN, Critique, Feasibility, GenerationStats, ReasoningResult, SeenFrames, Subtask
+from ..msg import CameraFrames, CritiqueFinding, FeasibilityJudgment, GenerationStats as GenerationStatsMsg
 from ..msg import Subtask as SubtaskMsg
+from ..msg import Critique as CritiqueMsg
 from ..msg import TaskPlan
 
 
@@ -33,6 +34,20 @@ def feasibility_msg(judgment: Feasibility, header: Header, task: str) -> Feasibi
     confidence = judgment.confidence if judgment.confidence != CONFIDENCE_UNKNOWN else FeasibilityJudgment.CONFIDENCE_UNKNOWN
     return FeasibilityJudgment(header=header, task=task, verdict=int(judgment.verdict), confidence=float(confidence),
                                explanation=judgment.explanation, blocking_factors=list(judgment.blocking_factors))
+
+
+def critique_msg(critique: Critique) -> CritiqueMsg:
+    """The critic's judgment; the core's sentinels are the message's (a test keeps them equal)."""
+    return CritiqueMsg(
+        verdict=int(critique.plausible), scale=int(critique.scale),
+        score=float(critique.score if critique.score != SCORE_UNKNOWN else CritiqueMsg.SCORE_UNKNOWN),
+        confidence=float(critique.confidence if critique.confidence != CONFIDENCE_UNKNOWN
+                         else CritiqueMsg.CONFIDENCE_UNKNOWN),
+        explanation=critique.explanation,
+        findings=[CritiqueFinding(name=f.name, analysis=f.analysis, anomaly=bool(f.anomaly)) for f in critique.findings],
+        run_verdicts=[int(run.plausible) for run in critique.runs],
+        run_scores=[float(run.score) for run in critique.runs],
+        run_errors=[run.error for run in critique.runs])
 
 
 def stats_msg(stats: GenerationStats, total_time: float) -> GenerationStatsMsg:
@@ -62,6 +77,7 @@ def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_r
         completion=int(parsed.completion),
         answer=parsed.answer,
         completeness=int(result.outcome.completeness),
+        critique=critique_msg(parsed.critique),
         reasoning=result.outcome.reasoning if include_reasoning else "",
         raw_answer=result.outcome.answer_text,
         parse_warnings=list(result.frame_warnings) + list(result.outcome.warnings),  # frames first, then parsing

@@ -96,9 +96,36 @@ SCENARIOS: dict[str, tuple[str, dict]] = {
 #: The answer of the default scenario (kept as a name for readers of tests).
 TAUGHT_ANSWER: dict = SCENARIOS["reachable"][1]
 
+#: Critic answers (Mode.CRITIC), per scenario and family, in each family's published critic format:
+#: Reason1 analyses components and answers Yes/No to "any anomalies?", Reason2 gives a 1-5 score.
+#: Each component is one line so that every taught piece is distinct.
+CRITIC_SCENARIOS: dict[str, dict[str, str]] = {
+    "critic_plausible": {
+        "reason1": (
+            "<think>\n<overview>A red cup rests on a table while the arm reaches for it.</overview>\n"
+            '<component name="red cup"><analysis>The cup keeps its shape and stays on the table.</analysis>'
+            "<anomaly>No</anomaly></component>\n"
+            '<component name="arm"><analysis>The arm moves smoothly and stops at the cup.</analysis>'
+            "<anomaly>No</anomaly></component>\n</think>\n\n<answer>\nNo\n</answer>"),
+        "reason2": ("<think>\nThe cup keeps its shape, the arm moves smoothly and nothing flickers.\n</think>\n\n"
+                    "4"),
+    },
+    "critic_artifact": {
+        "reason1": (
+            "<think>\n<overview>A red cup on a table; the arm sweeps across it.</overview>\n"
+            '<component name="red cup"><analysis>The cup vanishes for two frames.</analysis>'
+            "<anomaly>Yes</anomaly></component>\n"
+            '<component name="table"><analysis>The table stays still and solid.</analysis>'
+            "<anomaly>No</anomaly></component>\n</think>\n\n<answer>\nYes\n</answer>"),
+        "reason2": "<think>\nThe cup vanishes for two frames and the arm passes through it.\n</think>\n\n2",
+    },
+}
+
 
 def taught_output(family: str, scenario: str = "reachable") -> str:
     """The exact text a taught tiny model of ``family`` generates (before its end-of-turn token)."""
+    if scenario in CRITIC_SCENARIOS:
+        return CRITIC_SCENARIOS[scenario][family]
     reasoning, answer_obj = SCENARIOS[scenario]
     answer = json.dumps(answer_obj, separators=(", ", ": "))
     if family == "reason1":
@@ -134,8 +161,9 @@ def _chat_template() -> str:
     return resources.files(__package__).joinpath("chat_template.jinja").read_text(encoding="utf-8")
 
 
-def build_tokenizer(vocab_size: int = 1024):
-    """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary."""
+def build_tokenizer(vocab_size: int = 1024, critic: str = ""):
+    """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary; ``critic`` (a
+    CRITIC_SCENARIOS name) adds that critic answer's pieces (the default vocabulary stays as it was)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -161,6 +189,8 @@ def build_tokenizer(vocab_size: int = 1024):
     tok.add_tokens(["<think>", "</think>", "<answer>", "</answer>"])
     taught = {p for family in ("reason1", "reason2") for scenario in SCENARIOS
               for p in taught_pieces(family, scenario)}
+    if critic:
+        taught |= {p for family in ("reason1", "reason2") for p in taught_pieces(family, critic)}
     tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in sorted(taught)])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -310,13 +340,14 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
                      seed: int = 0, log=None, scenario: str = "reachable") -> Path:
     """Create (or overwrite) a tiny model directory at ``out_dir`` and return its path.
 
-    ``scenario`` picks the taught answer: "reachable" (a feasible two-step plan) or "blocked" (infeasible).
+    ``scenario`` picks the taught answer: "reachable" (a feasible two-step plan), "blocked" (infeasible),
+    or a critic verdict: "critic_plausible" / "critic_artifact" (``CRITIC_SCENARIOS``).
     """
-    if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
+    if scenario not in SCENARIOS and scenario not in CRITIC_SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join([*SCENARIOS, *CRITIC_SCENARIOS])}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(critic=scenario if scenario in CRITIC_SCENARIOS else "")
     model = build_model(family, tokenizer, seed=seed)
     processor = build_processor(family, tokenizer)
     if teach_answer:
@@ -338,8 +369,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--family", choices=("reason1", "reason2"), default="reason1")
     parser.add_argument("--no-teach", dest="teach", action="store_false",
                         help="keep the random weights (the model then emits arbitrary tokens)")
-    parser.add_argument("--scenario", choices=tuple(SCENARIOS), default="reachable",
-                        help="taught answer: reachable (feasible plan, default) or blocked (infeasible)")
+    parser.add_argument("--scenario", choices=(*SCENARIOS, *CRITIC_SCENARIOS), default="reachable",
+                        help="taught answer: reachable (feasible plan, default), blocked (infeasible), "
+                             "critic_plausible or critic_artifact (a critic verdict)")
     parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
