@@ -49,7 +49,7 @@ setup(
             "cosmos-reasoner = cosmos_reason_ros.tools:reasoner_main",
             "cosmos-reason-ask = cosmos_reason_ros.tools:ask_main",
             "cosmos-reason-replay = cosmos_reason_ros.tools:replay_main",
-            "cosmos-reasoner-lifecycle = cosmos_reason_ros.tools:lifecycle_main",
+            "cosmos-reasoner-lifecycle = cosmos_reason_ros.tools:reasoner_lifecycle_main",
             "cosmos-reason-critic = cosmos_reason_ros.critic.cli:main",  # needs no ROS
             "cosmos-reason-make-tiny-model = cosmos_reason_ros.testing.tiny_model:main",
         ],

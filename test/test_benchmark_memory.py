@@ -20,7 +20,7 @@ def test_memory_soak_reports_rss_per_minute(tmp_path, reason1_model, mode):
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "memory_soak.py"), "--mode", mode, "--minutes", "0.25",
          "--sample", "2", "--goal-period", "2", "--burst", "3", "--size", "320x240", "--rate", "10",
-         "--max-new-tokens", "8", "--model", str(reason1_model), "--json", str(out)],
+         "--max-new-tokens", "64", "--model", str(reason1_model), "--json", str(out)],
         capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "| minute | RSS (MB) | goals finished | vs minute 2 (MB) |" in proc.stdout

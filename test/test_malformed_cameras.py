@@ -105,15 +105,15 @@ def test_diagnostics_count_each_kind_of_malformed_frame(battery):
         if not arrays:
             return False
         status = {s.name: {kv.key: kv.value for kv in s.values} for s in arrays[-1].status}
-        return all(int(status.get(f"cosmos_reasoner: camera {camera}", {}).get(f"malformed_{kind}", 0)) > 0
+        return all(int(status.get(f"{battery.node.get_fully_qualified_name()}: camera {camera}", {}).get(f"malformed_{kind}", 0)) > 0
                    for camera, kinds in expected.items() for kind in kinds)
 
     battery.wait_for(counted, 15, "a /diagnostics counter for every kind")
     status = {s.name: {kv.key: kv.value for kv in s.values} for s in arrays[-1].status}
-    raw = status["cosmos_reasoner: camera raw"]
+    raw = status[f"{battery.node.get_fully_qualified_name()}: camera raw"]
     kinds = [key for key in raw if key.startswith("malformed_")]
     assert sum(int(raw[k]) for k in kinds) == int(raw["malformed"])  # the kinds add up to the total
-    assert int(status["cosmos_reasoner: camera steady"]["malformed"]) == 0
+    assert int(status[f"{battery.node.get_fully_qualified_name()}: camera steady"]["malformed"]) == 0
     # Frames stamped in 1970 or an hour ahead are dropped by the buffer, and never clear it.
     assert int(raw["stamp_outliers"]) > 0 and int(raw["time_jumps"]) == 0
     for name in ("raw", "jpeg"):  # each kind is logged once, not once per frame

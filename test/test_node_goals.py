@@ -83,3 +83,27 @@ def test_a_failed_goal_carries_its_id_and_the_documented_sentinels(harness):
     assert plan.feasibility.verdict == FeasibilityJudgment.VERDICT_UNKNOWN
     assert plan.stats.time_to_first_token == -1.0 and plan.stats.generated_tokens == 0
     assert plan.mode == Goal.MODE_DECOMPOSE and plan.stats.total_time >= 0.0
+
+
+def test_accept_partial_answers_decides_whether_a_cut_off_plan_succeeds(harness):
+    """The same cut-off answer: PARSE_FAILED with the partial plan by default; SUCCEEDED marked PARTIAL when the
+    node parameter accept_partial_answers is true. The cut lands just after the last step was finished."""
+    from rclpy.parameter import Parameter
+
+    from cosmos_reason_ros.testing.tiny_model import taught_pieces
+
+    budget = taught_pieces("reason1").index('"feasible": "yes", ') + 1
+    status, result, _ = harness.run(mode=Goal.MODE_DECOMPOSE, max_new_tokens=budget)
+    assert status == GoalStatus.STATUS_ABORTED and result.error_code == Result.PARSE_FAILED, result.error_msg
+    assert f"truncated after {budget} tokens" in result.error_msg
+    assert result.plan.completeness == TaskPlan.COMPLETENESS_PARTIAL
+    assert [s.action for s in result.plan.subtasks] == ["pick", "place"]
+    harness.node.set_parameters([Parameter("accept_partial_answers", value=True)])
+    try:
+        status, result, _ = harness.run(mode=Goal.MODE_DECOMPOSE, max_new_tokens=budget)
+    finally:
+        harness.node.set_parameters([Parameter("accept_partial_answers", value=False)])
+    assert status == GoalStatus.STATUS_SUCCEEDED and result.error_code == Result.NONE, result.error_msg
+    assert result.plan.completeness == TaskPlan.COMPLETENESS_PARTIAL
+    assert [s.action for s in result.plan.subtasks] == ["pick", "place"]
+    assert result.plan.stats.stop_reason == "max_tokens"

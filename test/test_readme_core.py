@@ -70,19 +70,25 @@ def test_pip_path_gets_cpu_torch_and_the_tested_pins():
         assert installed.split("+")[0] == pins[name], f"{name}: tested with {installed}, pinned {pins[name]}"
 
 
+def _function(entry: str) -> str:
+    """The tools function behind a console script: cosmos-reasoner-lifecycle → reasoner_lifecycle_main."""
+    return f"{entry.replace('cosmos-reason-', '').replace('cosmos-', '')}_main".replace("-", "_")
+
+
 def _console_script(entry: str, blocked: tuple[str, ...]) -> subprocess.CompletedProcess:
     script = ("import sys\n" + "".join(f"sys.modules[{name!r}] = None\n" for name in blocked)
               + f"sys.argv = ['{entry}', '--help']\nfrom cosmos_reason_ros import tools\n"
-              f"sys.exit(tools.{entry.replace('cosmos-reason-', '').replace('cosmos-', '')}_main())\n")
+              f"sys.exit(tools.{_function(entry)}())\n")
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).parent)  # not the repository root: its source tree has no msg module
 
 
 def test_console_scripts_say_in_one_line_that_they_need_ros():
     entries = re.findall(r'"(cosmos-reason\w*(?:-\w+)*) = cosmos_reason_ros\.tools:(\w+)"', (REPO / "setup.py").read_text())
-    assert {e for e, _ in entries} == {"cosmos-reasoner", "cosmos-reason-ask", "cosmos-reason-replay"}
+    assert {e for e, _ in entries} == {"cosmos-reasoner", "cosmos-reason-ask", "cosmos-reason-replay",
+                                       "cosmos-reasoner-lifecycle"}
     for entry, function in entries:
-        assert function == f"{entry.replace('cosmos-reason-', '').replace('cosmos-', '')}_main"
+        assert function == _function(entry)
         run = _console_script(entry, ("rclpy",))
         assert run.returncode == 69, run.stderr
         assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import ModelLoadError, ModelNotFoundError
+from .families import DEFAULT_MODEL
 
-EXAMPLE_HUB_ID = "nvidia/Cosmos-Reason1-7B"
+EXAMPLE_HUB_ID = DEFAULT_MODEL
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 MODEL_DIR_CONTENTS = ("config.json, the weights (*.safetensors) and the processor files (preprocessor or "

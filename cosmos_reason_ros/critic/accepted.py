@@ -9,12 +9,12 @@ from typing import Any
 
 import cv2
 
-from .inputs import ClipSpec, Settings, decode
+from .inputs import KINDS, ClipSpec, Settings, decode
 
 
 def _whole_source(record: dict[str, Any], settings: Settings) -> bool:
     """Whether the clip is the whole file or folder (then it is copied as it is, not re-encoded)."""
-    return record.get("kind") in ("video", "images") and settings.window <= 0 and settings.start <= 0 \
+    return record.get("kind") in KINDS and record.get("kind") != "bag" and settings.window <= 0 and settings.start <= 0 \
         and settings.end <= 0
 
 

@@ -32,6 +32,9 @@ failed ones again. Use a new --report for another model or prompt settings."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .judge import JudgeConfig
+
+    defaults = JudgeConfig()  # the model-side defaults, written once (judge.py, from the core's configs)
     parser = argparse.ArgumentParser(prog="critic", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, image-sequence folders, "
@@ -60,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     judging.add_argument("--retry-errors", action="store_true", help="judge clips whose record has an error again")
     model = parser.add_argument_group("model")
     model.add_argument("--backend", choices=("transformers", "openai"), default="transformers")
-    model.add_argument("--model", default="nvidia/Cosmos-Reason1-7B", help="hub id or local path; or the served name")
+    model.add_argument("--model", default=defaults.model, help="hub id or local path; or the served name")
     model.add_argument("--model-family", choices=("auto", "reason1", "reason2"), default="auto")
     model.add_argument("--device", default="auto", help="transformers: auto | cpu | cuda | cuda:N")
     model.add_argument("--dtype", default="auto", help="transformers: auto | bfloat16 | float16 | float32")
-    model.add_argument("--base-url", default="http://localhost:8000/v1", help="openai: the server's API root")
-    model.add_argument("--api-key-env", default="COSMOS_REASON_API_KEY", help="openai: env variable with the key")
+    model.add_argument("--base-url", default=defaults.base_url, help="openai: the server's API root")
+    model.add_argument("--api-key-env", default=defaults.api_key_env, help="openai: env variable with the key")
     model.add_argument("--jobs", type=int, default=0,
                        help="clips in flight (default: 1 for transformers, 8 for openai)")
     model.add_argument("--max-new-tokens", type=int, default=2048)

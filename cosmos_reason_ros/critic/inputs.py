@@ -45,6 +45,10 @@ class InputError(Exception):
         self.message = message
 
 
+#: What a source can be: a video file, an image-sequence folder or a rosbag2 recording (ClipSpec.kind).
+KINDS = ("video", "images", "bag")
+
+
 @dataclass
 class Settings:
     """How sources are cut into clips and sampled."""
@@ -147,7 +151,7 @@ def discover(inputs: Iterable[str], settings: Settings) -> list[ClipSpec]:
             span = _span(path, kind, settings)
             fingerprint = _fingerprint(path)
         except InputError as e:
-            specs.append(ClipSpec(source, kind if kind in ("video", "images", "bag") else "", topic=settings.topic,
+            specs.append(ClipSpec(source, kind if kind in KINDS else "", topic=settings.topic,
                                   key=_key(source, settings.topic, -1, -1), error_code=e.code, error=e.message))
             continue
         begin = max(0.0, settings.start)

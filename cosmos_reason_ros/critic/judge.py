@@ -15,6 +15,8 @@ from typing import Any, Optional
 from ..core.backend_base import ModelBackend
 from ..core.errors import (BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError,
                            ModelError, ModelNotReadyError, OutOfMemoryError, ParseError, ReasonerError)
+from ..core.families import DEFAULT_MODEL
+from ..core.openai_request import OpenAIConfig
 from ..core.reasoner import Reasoner, SamplingOverrides, TaskRequest
 from ..core.types import CameraClip, Frame, Mode, ReasoningResult
 from .inputs import ClipSpec, InputError
@@ -36,13 +38,13 @@ class JudgeConfig:
     """How to reach the model and how to ask it. Picklable: the Ray engine ships it to its actors."""
 
     backend: str = "transformers"  # transformers | openai
-    model: str = "nvidia/Cosmos-Reason1-7B"
+    model: str = DEFAULT_MODEL
     model_family: str = "auto"
     device: str = "auto"
     dtype: str = "auto"
-    base_url: str = "http://localhost:8000/v1"
-    api_key_env: str = "COSMOS_REASON_API_KEY"
-    media: str = "images"
+    base_url: str = OpenAIConfig.base_url  # the defaults of the node's openai.* parameters, written once there
+    api_key_env: str = OpenAIConfig.api_key_env
+    media: str = OpenAIConfig.media
     runs: int = 1  # sampled judgments per clip (N-run agreement)
     focus: str = ""  # what to pay attention to ("" = the whole clip)
     max_new_tokens: int = 2048
@@ -54,7 +56,7 @@ class JudgeConfig:
 
     def build_backend(self) -> ModelBackend:
         if self.backend == "openai":
-            from ..core.openai_backend import OpenAIBackend, OpenAIConfig
+            from ..core.openai_backend import OpenAIBackend
 
             family = self.model_family if self.model_family != "auto" else "auto"
             return OpenAIBackend(OpenAIConfig(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,

@@ -172,6 +172,7 @@ class GoalExecution:
                               top_k=pick(s.generation_top_k), repetition_penalty=pick(s.generation_repetition_penalty),
                               seed=pick(s.generation_seed)),
             ReasonerLimits(max_task_chars=s.max_task_chars),
+            accept_partial=s.accept_partial_answers,
         )
 
     # ------------------------------------------------------ validation and frames (moved as one block)

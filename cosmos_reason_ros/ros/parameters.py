@@ -145,6 +145,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_queue", 4, "Goals waiting at most (busy_policy queue); more are rejected.", False, 1, 100),
     ParamSpec("goal_timeout", 120.0, "s, default deadline of a goal (TIMEOUT when passed).", False, 0.1, 3600.0),
     ParamSpec("max_task_chars", 2000, "Longest task text accepted (INVALID_GOAL beyond).", False, 1, 100000),
+    ParamSpec("accept_partial_answers", False, "true: a goal whose answer was cut off (token budget) but whose finished "
+              "part has what the mode needs SUCCEEDS with plan.completeness COMPLETENESS_PARTIAL; false: it ends "
+              "PARSE_FAILED with the partial plan.", False),
     ParamSpec("model_wait_timeout", 0.0, "s a goal waits for a loading model; 0 = answer MODEL_NOT_READY at once.",
               False, 0.0, 3600.0),
     ParamSpec("feedback_rate", 10.0, "Hz, most feedback messages per second per goal.", False, 0.1, 100.0),

@@ -99,6 +99,6 @@ def reasoner_main() -> int:
     return _ros_tool("cosmos-reasoner", "cosmos_reason_ros.ros.reasoner_node")
 
 
-def lifecycle_main() -> int:
+def reasoner_lifecycle_main() -> int:
     """Console script ``cosmos-reasoner-lifecycle``."""
     return _ros_tool("cosmos-reasoner-lifecycle", "cosmos_reason_ros.ros.lifecycle_node")
