@@ -29,6 +29,8 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from common import parse_size, scene_frame
 
+from cosmos_reason_ros.testing.publisher_process import stop_on_stdin
+
 DISTINCT_FRAMES = 4  # messages cycled per camera (the content barely matters to ingest)
 
 
@@ -140,18 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stats", type=Path, required=True, help="write what was sent here (JSON)")
     args = parser.parse_args(argv)
     width, height = parse_size(args.size)
-    stop = threading.Event()
-
-    def wait_for_stop() -> None:
-        for line in sys.stdin:
-            if line.strip() == "stop":
-                break
-        stop.set()
-
-    threading.Thread(target=wait_for_stop, daemon=True).start()
-    deadline = threading.Timer(args.max_seconds, stop.set)
-    deadline.daemon = True
-    deadline.start()
+    stop = stop_on_stdin(args.max_seconds)
     rclpy.init()
     node = rclpy.create_node("bench_cameras")
     frames = [scene_frame(index, width, height) for index in range(DISTINCT_FRAMES)]

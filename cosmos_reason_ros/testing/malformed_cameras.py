@@ -28,6 +28,8 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from .publisher_process import stop_on_stdin
+
 
 @dataclass(frozen=True)
 class BadFrame:
@@ -202,18 +204,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--stats", type=Path, required=True, help="write the stamps and kinds sent here (JSON)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    stop = threading.Event()
-
-    def wait_for_stop() -> None:
-        for line in sys.stdin:
-            if line.strip() == "stop":
-                break
-        stop.set()
-
-    threading.Thread(target=wait_for_stop, daemon=True).start()
-    timer = threading.Timer(args.max_seconds, stop.set)
-    timer.daemon = True
-    timer.start()
+    stop = stop_on_stdin(args.max_seconds)
     rclpy.init()
     node = rclpy.create_node("malformed_cameras")
     try:
