@@ -182,3 +182,11 @@ class Harness:
         self.node.destroy_node()
         self.helper.destroy_node()
         self._thread.join(timeout=5.0)
+
+
+class Collector:
+    """Subscribes on the harness's helper node and keeps every message."""
+
+    def __init__(self, harness: "Harness", msg_type: Any, topic: str, qos: Any) -> None:
+        self.messages: list = []
+        self.subscription = harness.helper.create_subscription(msg_type, topic, self.messages.append, qos)

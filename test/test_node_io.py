@@ -14,6 +14,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.msg import FeasibilityJudgment, TaskPlan
 from cosmos_reason_ros.ros import visualization
+from ros_harness import Collector
 
 Goal, Result = ReasonAboutTask.Goal, ReasonAboutTask.Result
 PREFIX = "/test_io"
@@ -38,14 +39,6 @@ def harness(rclpy_session, reason1_model):
     h.wait_ready()
     yield h
     h.close()
-
-
-class Collector:
-    """Subscribes on the helper node and keeps every message."""
-
-    def __init__(self, harness, msg_type, topic: str, qos) -> None:
-        self.messages: list = []
-        self.subscription = harness.helper.create_subscription(msg_type, topic, self.messages.append, qos)
 
 
 def test_plan_feasibility_markers_and_image_are_published(harness):

@@ -16,6 +16,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.ros import visualization
+from ros_harness import Collector
 
 Goal = ReasonAboutTask.Goal
 NODE = "reasoner_visuals"
@@ -36,12 +37,6 @@ def harness(rclpy_session, reason1_model):
     h.wait_ready()
     yield h
     h.close()
-
-
-class Collector:
-    def __init__(self, harness, msg_type, topic: str, qos) -> None:
-        self.messages: list = []
-        self.subscription = harness.helper.create_subscription(msg_type, topic, self.messages.append, qos)
 
 
 def headline_of(message: MarkerArray) -> str:
