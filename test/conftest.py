@@ -100,6 +100,25 @@ def served_models(tmp_path_factory, reason1_model, random_model):
         proc.stop()
 
 
+@pytest.fixture()
+def offline_empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HF_HUB_OFFLINE=1, an empty HF_HOME and the working directory a temporary one: a hub id can neither be
+    downloaded nor resolve to a local folder. huggingface_hub reads the variables at import, so the
+    already-imported module is pointed at the empty cache too."""
+    import huggingface_hub.constants as hub_constants
+
+    home = tmp_path / "hf_home"
+    (home / "hub").mkdir(parents=True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HOME", str(home))
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
 @pytest.fixture(scope="session")
 def rclpy_session():
     """rclpy initialised once for the whole run (each test makes its own nodes and executor)."""

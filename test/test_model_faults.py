@@ -42,22 +42,6 @@ def copy_model(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.fixture()
-def offline_empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import huggingface_hub.constants as hub_constants
-
-    home = tmp_path / "hf_home"
-    (home / "hub").mkdir(parents=True)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(hub_constants, "HF_HOME", str(home))
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.chdir(tmp_path)
-    return home
-
-
 # ------------------------------------------------------------------------------------------------- local
 def test_missing_directory_says_it_does_not_exist(tmp_path: Path) -> None:
     error = load_error(str(tmp_path / "models" / "cosmos"))

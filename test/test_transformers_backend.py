@@ -268,20 +268,8 @@ def test_local_directory_without_config_is_not_found(tmp_path: Path) -> None:
         TransformersBackend(TransformersConfig(model=str(tmp_path / "weights-only"))).load()
 
 
-def test_hub_id_offline_with_empty_cache_is_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_id_offline_with_empty_cache_is_not_found(offline_empty_cache: Path) -> None:
     """HF_HUB_OFFLINE=1 and an empty HF_HOME: a clear ModelNotFoundError, never a network call or hang."""
-    import huggingface_hub.constants as hub_constants
-
-    home = tmp_path / "hf_home"
-    home.mkdir()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_CACHE", str(home / "hub"))
-    # huggingface_hub reads these at import time; point the already-imported module at the empty cache too
-    monkeypatch.setattr(hub_constants, "HF_HOME", str(home))
-    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.chdir(tmp_path)  # so the id cannot resolve to a local folder
     backend = TransformersBackend(TransformersConfig(model="nvidia/Cosmos-Reason1-7B"))
     started = time.monotonic()
     with pytest.raises(ModelNotFoundError) as excinfo:
