@@ -55,7 +55,9 @@ from cosmos_reason_ros.core.video import VideoBudget, clip_tokens, fit_to_multip
 from cosmos_reason_ros.testing.tiny_model import TAUGHT_ANSWER, taught_output
 
 #: The modes that answer in JSON (Mode.CRITIC answers in its family's critic format: test_critique.py).
-JSON_MODES = [mode for mode in Mode if mode is not Mode.CRITIC]
+# Mode.LOCATE answers with located objects, which the "reachable" answer has not: test_grounding_end_to_end
+# runs it with the "grounded" taught models.
+JSON_MODES = [mode for mode in Mode if mode not in (Mode.CRITIC, Mode.LOCATE)]
 FAMILIES = {"reason1": REASON1, "reason2": REASON2}
 GREEDY = SamplingOverrides(temperature=0.0)
 TASK = "put the red cup on the tray"
