@@ -173,7 +173,7 @@ class CameraIngest:
             self._log.info("camera %s: %s (%s)" % (config.name, getattr(subscription, "topic_name", config.topic),
                                                     msg_type.__name__))
         # Aligned depth images and their CameraInfo, for the 3D points of located objects (ros.depth).
-        self.depth = DepthIngest(node, subscriber, cameras, qos, limits.seconds)
+        self.depth = DepthIngest(node, subscriber, cameras, qos, limits.max_seconds)
 
     def _subscriber_node(self, owner: Node) -> Node:
         """Create the companion node and start its executor thread (it ends when ``owner`` is destroyed)."""
