@@ -18,6 +18,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.msg import Subtask
 from cosmos_reason_ros.ros import visualization
+from cosmos_reason_ros.ros.object_drawing import colour
+from cosmos_reason_ros.tools.ask import format_plan
 from ros_harness import Camera, Collector, Harness
 
 Goal = ReasonAboutTask.Goal
@@ -99,6 +101,12 @@ def test_locate_gives_camera_pixels_and_a_3d_point_from_the_depth_camera(reason1
     depth_stamp = cup.position.header.stamp.sec * 10**9 + cup.position.header.stamp.nanosec
     frame_stamp = cup.header.stamp.sec * 10**9 + cup.header.stamp.nanosec
     assert abs(depth_stamp - frame_stamp) <= 0.1e9
+    # The annotated image: each box drawn in its own colour at its camera pixels; ask prints the objects.
+    drawn = visualization.annotate(plan, [("front", np.zeros((240, 320, 3), np.uint8))])
+    top, left = int(cup.bbox_center_y - cup.bbox_size_y / 2), int(cup.bbox_center_x - cup.bbox_size_x / 2)
+    assert tuple(drawn[top + 20, left]) == colour(0) and tuple(drawn[top + 20, left + 5]) == (0, 0, 0)
+    text = format_plan(plan)
+    assert "red cup [front, frame" in text and "3D (" in text and "front_depth_optical_frame" in text
     # rviz: a sphere per 3D point, in the depth camera's frame.
     reason1_node.wait_for(lambda: any(m.type == Marker.SPHERE for a in markers.messages for m in a.markers), 10.0,
                           "the object markers")
