@@ -126,3 +126,13 @@ def test_back_projection_conventions_on_the_principal_point() -> None:
     depth = np.full((H, W), 1.0)
     point, _ = project_location(depth, K, (318.5, 240.5), None, False, (W, H), DepthSettings(window=0))
     assert point == pytest.approx((0.0, 0.0, 1.0)) and not math.isnan(point[0])
+
+
+def test_depth_frames_stay_sorted_and_time_going_back_starts_over() -> None:
+    camera = DepthCamera("front", "/d", "/i", keep_seconds=1.0)
+    for ns in (1_000_000_000, 1_500_000_000, 1_500_000_000, 2_600_000_000):  # a repeat; 2.6 s pushes out 1.0 and 1.5
+        camera.on_depth(depth_msg(np.zeros((2, 2)), "16UC1", stamp_ns=ns))
+    assert [s for s, _ in camera.frames] == [2_600_000_000]
+    camera.on_depth(depth_msg(np.zeros((2, 2)), "16UC1", stamp_ns=100_000_000))  # a bag replayed from the start
+    assert [s for s, _ in camera.frames] == [100_000_000]
+    assert camera.nearest(0)[1] == pytest.approx(0.1)

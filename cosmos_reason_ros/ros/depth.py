@@ -67,8 +67,10 @@ class DepthCamera:
         stamp = stamp_ns(msg.header.stamp)
         with self.lock:
             self.received += 1
-            if self.frames and stamp <= self.frames[-1][0]:
-                return  # out of order or repeated: the buffer stays sorted
+            if self.frames and stamp == self.frames[-1][0]:
+                return  # repeated
+            if self.frames and stamp < self.frames[-1][0]:
+                self.frames.clear()  # time went back (a replayed bag, a restarted simulation): start over
             self.frames.append((stamp, msg))
             while self.frames and stamp - self.frames[0][0] > self.keep_seconds * 1e9:
                 self.frames.popleft()
