@@ -116,16 +116,28 @@ def add_positions(objects: Sequence[ImageLocation], depth: Optional[DepthIngest]
                   warn: Callable[[str], Any]) -> None:
     """Set the 3D point (or the reason there is none) of every located object."""
     settings, tolerance = settings_from(s)
+    decoded: dict[int, Any] = {}  # id(depth message) → metres (or the ValueError): each image decoded once
     for obj in objects:
         camera = depth.cameras.get(obj.camera) if depth is not None else None
         if camera is None:
             obj.position_status = f"no depth camera configured for camera {obj.camera} (cameras.{obj.camera}.depth_topic)"
             continue
-        position_for(obj, camera, settings, tolerance, warn)
+        position_for(obj, camera, settings, tolerance, warn, decoded)
+
+
+def _decoded(msg: Any, cache: dict[int, Any]) -> np.ndarray:
+    if id(msg) not in cache:
+        try:
+            cache[id(msg)] = depth_to_metres(msg)
+        except ValueError as e:
+            cache[id(msg)] = e
+    if isinstance(cache[id(msg)], ValueError):
+        raise cache[id(msg)]
+    return cache[id(msg)]
 
 
 def position_for(obj: ImageLocation, camera: DepthCamera, settings: DepthSettings, tolerance: float,
-                 warn: Callable[[str], Any]) -> None:
+                 warn: Callable[[str], Any], cache: Optional[dict[int, Any]] = None) -> None:
     info = camera.info
     if info is None:
         obj.position_status = f"no CameraInfo received on {camera.info_topic}"
@@ -140,7 +152,7 @@ def position_for(obj: ImageLocation, camera: DepthCamera, settings: DepthSetting
                                "depth.max_offset)")
         return
     try:
-        depth_m = depth_to_metres(msg)
+        depth_m = _decoded(msg, {} if cache is None else cache)
     except ValueError as e:
         obj.position_status = f"unusable depth image: {e}"
         return
