@@ -115,6 +115,22 @@ def test_locate_gives_camera_pixels_and_a_3d_point_from_the_depth_camera(reason1
         ("front_depth_optical_frame", 1.5), ("front_depth_optical_frame", 3.0)]
 
 
+def test_diagnostics_report_the_depth_camera(reason1_node: Harness) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    collected = Collector(reason1_node, DiagnosticArray, "/diagnostics", 10)
+
+    def depth_entry():
+        return next((s for a in reversed(collected.messages) for s in a.status
+                     if s.name == "/grounding_r1: depth front"), None)
+
+    reason1_node.wait_for(lambda: depth_entry() is not None, 15.0, "the depth camera's diagnostics")
+    entry = depth_entry()
+    values = {kv.key: kv.value for kv in entry.values}
+    assert entry.message == "ok" and values["encoding"] == "16UC1" and values["camera_info"] == "True"
+    assert values["depth_topic"] == "/grounding_r1/depth/image_raw" and int(values["received"]) > 0
+
+
 def test_ground_targets_links_each_step_to_its_located_objects(reason1_node: Harness) -> None:
     status, result, _ = reason1_node.run("put the red cup on the tray", mode=Goal.MODE_DECOMPOSE, ground_targets=True)
     assert result.error_code == Result.NONE, result.error_msg

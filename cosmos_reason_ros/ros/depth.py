@@ -168,3 +168,28 @@ def position_for(obj: ImageLocation, camera: DepthCamera, settings: DepthSetting
         return
     obj.position, obj.position_frame_id = point, msg.header.frame_id
     obj.position_stamp_ns, obj.position_status = stamp_ns(msg.header.stamp), ""
+
+
+def depth_status(prefix: str, camera: DepthCamera, now_ns: int, stale_after: float) -> Any:
+    """/diagnostics entry of one depth camera: WARN while no depth image, no CameraInfo or only stale images."""
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+    with camera.lock:
+        newest = camera.frames[-1] if camera.frames else None
+        buffered = len(camera.frames)
+    age = (now_ns - newest[0]) * 1e-9 if newest is not None else float("inf")
+    if newest is None:
+        message = "no depth images"
+    elif camera.info is None:
+        message = "no CameraInfo"
+    elif age > stale_after:
+        message = f"stale: newest depth image {age:.1f} s old"
+    else:
+        message = "ok"
+    values = [KeyValue(key=k, value=str(v)) for k, v in (
+        ("depth_topic", camera.depth_topic), ("camera_info_topic", camera.info_topic), ("received", camera.received),
+        ("buffered", buffered), ("age_seconds", f"{age:.3f}" if newest is not None else "inf"),
+        ("encoding", newest[1].encoding if newest is not None else ""), ("camera_info", camera.info is not None))]
+    return DiagnosticStatus(level=DiagnosticStatus.OK if message == "ok" else DiagnosticStatus.WARN,
+                            name=f"{prefix}: depth {camera.camera}", message=message, hardware_id=camera.depth_topic,
+                            values=values)

@@ -59,7 +59,7 @@ from ..core.backend_base import ModelBackend
 from ..core.errors import BackendUnavailableError, ReasonerError
 from ..core.types import CameraClip
 from ..msg import FeasibilityJudgment, TaskPlan
-from . import clip_collection, diagnostics, grounding_msgs, log_bridge, process_memory, visualization
+from . import clip_collection, depth, diagnostics, grounding_msgs, log_bridge, process_memory, visualization
 from .backend_factory import make_backend
 from .busy_policy import GoalSlots
 from .camera_ingest import CameraIngest
@@ -267,6 +267,8 @@ class ReasonerParts(GoalExecution):
         status += [diagnostics.camera_status(prefix, c, now_seconds, now_mono, s.frames_stale_after,
                                              topic=self.camera_topics[c.name])
                    for c in self.ingest.cameras.values()]
+        status += [depth.depth_status(prefix, c, now_ros.nanoseconds, s.frames_stale_after)
+                   for c in self.ingest.depth.cameras.values()]  # aligned depth cameras (located objects in 3D)
         status.append(diagnostics.goals_status(prefix, self.goal_stats, self.slots.running, self.slots.queued))
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=now_ros.to_msg()), status=status))
 
