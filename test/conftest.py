@@ -73,6 +73,12 @@ def blocked_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def grounded_models() -> dict[str, Path]:
+    """Tiny models of both families taught the "grounded" answer: the feasible plan plus located objects."""
+    return {family: build_tiny_model(family, teach=True, scenario="grounded") for family in ("reason1", "reason2")}
+
+
+@pytest.fixture(scope="session")
 def random_model() -> Path:
     """Tiny Cosmos-Reason1 architecture with random weights: emits arbitrary tokens, rarely stops."""
     return build_tiny_model("reason1", teach=False)

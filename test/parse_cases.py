@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 
 from cosmos_reason_ros.core.families import REASON1, REASON2
+from grounding_cases import grounding_rows
+
 from cosmos_reason_ros.core.types import Completeness, Completion, Mode, Plausibility, Verdict
 
 THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
@@ -231,4 +233,4 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
             '{"feasible": "yes"}</answer>', verdict=Verdict.FEASIBLE, warned=True),
     }
     return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs,
-            "critic": critic_rows(Case)}
+            "critic": critic_rows(Case), "grounding": grounding_rows(Case)}

@@ -262,7 +262,7 @@ def test_mode_names_match_the_action_constants():
 
     assert MODE_NAMES == {"decompose": Action.Goal.MODE_DECOMPOSE, "feasibility": Action.Goal.MODE_FEASIBILITY,
                           "next": Action.Goal.MODE_NEXT_ACTION, "verify": Action.Goal.MODE_VERIFY_COMPLETION,
-                          "question": Action.Goal.MODE_QUESTION}
+                          "question": Action.Goal.MODE_QUESTION, "locate": Action.Goal.MODE_LOCATE}
 
 
 # ------------------------------------------------------------------------------------ IterateSubtasks

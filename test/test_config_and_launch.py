@@ -40,7 +40,7 @@ def test_installed_params_file_lists_every_parameter_with_its_default():
     for spec in PARAMETERS:
         assert spec.name in values, f"{spec.name} missing from config/reasoner.yaml"
         assert values[spec.name] == spec.default and type(values[spec.name]) is type(spec.default), spec.name
-    cameras = {f"cameras.{n}.{k}" for n in values["cameras.names"] for k in ("topic", "transport")}
+    cameras = {f"cameras.{n}.{k}" for n in values["cameras.names"] for k in ("topic", "transport", "depth_topic", "camera_info_topic")}
     assert set(values) == {s.name for s in PARAMETERS} | cameras
 
 

@@ -57,7 +57,8 @@ def test_wheel_metadata_comes_from_the_single_sources(wheel):
             assert re.search(rf"^{script} = cosmos_reason_ros\.", scripts, re.M), script
         names = set(whl.namelist())
     for module in ("core/video.py", "core/parsing.py", "ros/reasoner_node.py", "tools/ask.py", "bt/behaviours.py",
-                   "testing/chat_template.jinja", "critic/cli.py", "core/critique.py"):
+                   "testing/chat_template.jinja", "critic/cli.py", "core/critique.py",
+                   "core/grounding.py", "core/depth_projection.py", "ros/depth.py"):
         assert f"cosmos_reason_ros/{module}" in names, module
     assert not any(n.startswith(("test/", "benchmarks/")) for n in names)
 
@@ -84,6 +85,8 @@ clips = prepare_clips([CameraClip(camera="front", frames=frames)], REASON1, Vide
 print("tokens", clips[0].visual_tokens)
 outcome = parse_output('<think>x</think>\\n<answer>{{"feasible": "yes", "confidence": 0.9}}</answer>', REASON1, Mode.FEASIBILITY)
 print("verdict", outcome.ok, outcome.parsed.feasibility.verdict.name)
+from cosmos_reason_ros.core.depth_projection import project_location  # grounding needs no ROS either
+from cosmos_reason_ros.core.grounding import locate
 """
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -83,6 +83,7 @@ class Case:
     completeness: Optional[Completeness] = None  # None: COMPLETE when ok, NONE when not
     explanation: Optional[str] = None  # exact feasibility explanation, when it matters
     critique: Optional[dict] = None  # Mode.CRITIC: expected plausible, score, findings [(name, anomaly)]
+    objects: Optional[list] = None  # located objects [(label, box, point)] in model coordinates; None = none
 
 
 PLAN_STEPS = [
@@ -328,6 +329,8 @@ def test_parse_table(case: Case) -> None:
         assert [(f.name, f.anomaly) for f in critique.findings] == case.critique.get("findings", [])
     elif case.mode is Mode.CRITIC:
         assert parsed.critique.plausible is Plausibility.UNKNOWN
+    located = [(o.label, o.box, o.point) for o in parsed.objects]
+    assert located == (case.objects or []), located
     if case.reasoning is not None:
         assert case.reasoning in outcome.reasoning
     if case.answer_text is not None:

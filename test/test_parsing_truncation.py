@@ -61,6 +61,14 @@ GOOD: dict[Mode, list[dict]] = {
         {"answer": "The red cup is to the left of the tray."},
         {"answer": "The gripper is empty and open."},
     ],
+    Mode.LOCATE: [
+        {"objects": [{"label": "red cup", "bbox_2d": [412, 300, 520, 488], "point_2d": [466, 394]},
+                     {"label": "tray", "bbox_2d": [600, 420, 930, 610], "confidence": 0.85}],
+         "answer": "The cup is left of the tray."},
+        {"objects": [{"label": "mug", "camera": "wrist", "bbox_2d": [120, 96, 233, 250]}], "answer": "Near the edge."},
+        {"objects": [{"label": "left handle", "point_2d": [250, 480]}, {"label": "lid", "box_2d": [10, 20, 300, 400]}],
+         "answer": "The handle is on the left."},
+    ],
 }
 
 
@@ -76,6 +84,9 @@ def strings(parsed: ParsedAnswer) -> Iterator[tuple[str, str]]:
     yield "explanation", parsed.feasibility.explanation
     for i, factor in enumerate(parsed.feasibility.blocking_factors):
         yield f"blocking[{i}]", factor
+    for i, obj in enumerate(parsed.objects):
+        yield f"object[{i}].label", obj.label
+        yield f"object[{i}].camera", obj.camera
     for i, step in enumerate(parsed.subtasks):
         for name in ("description", "action", "success_criterion", "feasibility_note"):
             yield f"step[{i}].{name}", getattr(step, name)
@@ -111,6 +122,8 @@ def test_a_truncated_answer_never_succeeds_with_a_half_written_string(mode: Mode
                 original = whole.get(place)
                 assert not (value and original and original != value and original.startswith(value)), (
                     f"cut at {cut} ({stop or 'no'} stop reason): {place} is half-written: {value!r}")
+            # A located object is whole or absent: its numbers are never those of a cut-off box or point.
+            assert outcome.parsed.objects == full.parsed.objects[:len(outcome.parsed.objects)], (cut, stop)
             if outcome.completeness is Completeness.COMPLETE:
                 assert outcome.parsed == full.parsed, (cut, stop)
                 successes += 1

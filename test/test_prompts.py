@@ -186,6 +186,8 @@ IDEAL_ANSWERS = {
     Mode.NEXT_ACTION: {"next_action": STEP, "answer": "Open the top drawer."},
     Mode.VERIFY_COMPLETION: {"completed": "no", "answer": "The drawer is still closed in the last frame."},
     Mode.QUESTION: {"answer": "There are two spoons in the drawer."},
+    Mode.LOCATE: {"objects": [{"label": "spoon", "camera": "wrist", "bbox_2d": [410, 300, 520, 330],
+                               "point_2d": [430, 315], "confidence": 0.7}], "answer": "In the open drawer."},
 }
 
 
@@ -237,3 +239,18 @@ def test_prompt_and_parser_modules_do_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'rclpy' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_locate_and_ground_targets_name_the_family_coordinates(family: ModelFamily) -> None:
+    """Reason2 is asked for 0-1000 per axis; Reason1 for pixels of the frame as resized, with its size."""
+    clip = make_clip("wrist")
+    for mode, ground in ((Mode.LOCATE, False), (Mode.DECOMPOSE, True), (Mode.NEXT_ACTION, True)):
+        text = instruction(build_prompt(family, mode, "the spoon", [clip], ground_targets=ground))
+        assert '"bbox_2d": [<x1>, <y1>, <x2>, <y2>]' in text and '"point_2d"' in text
+        if family.grounding_scale:
+            assert "from 0 to 1000" in text
+        else:
+            assert f"{clip.pixels.shape[2]}x{clip.content_height or clip.pixels.shape[1]}" in text
+    plain = instruction(build_prompt(family, Mode.DECOMPOSE, "the spoon", [clip]))
+    assert '"objects"' not in plain and "bbox_2d" not in plain

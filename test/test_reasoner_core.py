@@ -55,7 +55,9 @@ from cosmos_reason_ros.core.video import VideoBudget, clip_tokens, fit_to_multip
 from cosmos_reason_ros.testing.tiny_model import TAUGHT_ANSWER, taught_output
 
 #: The modes that answer in JSON (Mode.CRITIC answers in its family's critic format: test_critique.py).
-JSON_MODES = [mode for mode in Mode if mode is not Mode.CRITIC]
+# Mode.LOCATE answers with located objects, which the "reachable" answer has not: test_grounding_end_to_end
+# runs it with the "grounded" taught models.
+JSON_MODES = [mode for mode in Mode if mode not in (Mode.CRITIC, Mode.LOCATE)]
 FAMILIES = {"reason1": REASON1, "reason2": REASON2}
 GREEDY = SamplingOverrides(temperature=0.0)
 TASK = "put the red cup on the tray"
@@ -342,7 +344,7 @@ INVALID = [
     pytest.param("\x00\x01\x07\x1b\x7f", Mode.QUESTION, 64, "empty", id="c0-control-chars-only"),
     pytest.param("\x80\x85\x9b\x9f", Mode.QUESTION, 64, "empty", id="c1-control-chars-only"),
     pytest.param("x" * 2001, Mode.QUESTION, 64, "2001 characters", id="task-over-max-chars"),
-    pytest.param(TASK, 6, 64, "unknown mode 6", id="unknown-mode"),
+    pytest.param(TASK, 99, 64, "unknown mode 99", id="unknown-mode"),
     pytest.param(TASK, -1, 64, "unknown mode", id="negative-mode"),
     pytest.param(TASK, Mode.QUESTION, 0, "max_new_tokens 0", id="zero-tokens"),
     pytest.param(TASK, Mode.QUESTION, -4, "max_new_tokens -4", id="negative-tokens"),

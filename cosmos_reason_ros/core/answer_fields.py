@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
 from .critique import critique_from_prose, critique_satisfied, read_critique_fields
+from .locations import is_location_list, locate_satisfied, read_locate, read_objects
 from .types import CONFIDENCE_UNKNOWN, Completion, Feasibility, Mode, ParsedAnswer, Subtask, Verdict
 
 _Choice = TypeVar("_Choice", Verdict, Completion)
@@ -78,7 +79,10 @@ def normal_keys(obj: dict, warnings: list[str]) -> dict[str, Any]:
             fields[name], sources[name] = value, str(key)
     for name in list(fields):
         alias = _ALIASES.get(name)
-        if alias and alias not in fields and (name != "plan" or isinstance(fields[name], list)):
+        # "objects" holding boxes or points is the located-objects list (core.locations), not target names; an
+        # empty one stays "objects" too (as targets it would say nothing; as objects, "none visible").
+        located = alias == "targets" and (is_location_list(fields[name]) or fields[name] == [])
+        if alias and alias not in fields and (name != "plan" or isinstance(fields[name], list)) and not located:
             fields[alias], sources[alias] = fields.pop(name), sources.pop(name)
     for name, source in sources.items():
         if name in _KNOWN_KEYS and source != name:
@@ -266,18 +270,20 @@ _REFUSAL = (Verdict.INFEASIBLE, Verdict.UNCERTAIN)
 
 MODE_RULES: dict[Mode, ModeRule] = {
     Mode.DECOMPOSE: ModeRule(
-        (_read_feasibility, _read_subtasks),
+        (_read_feasibility, _read_subtasks, read_objects),
         'a non-empty "subtasks" list, or a "feasible" verdict of no or uncertain (an impossible task has no steps)',
         lambda p, f: bool(p.subtasks) or p.feasibility.verdict in _REFUSAL, prose_verdict=True),
     Mode.FEASIBILITY: ModeRule((_read_feasibility,), 'a "feasible" verdict (yes, no or uncertain)',
                                lambda p, f: bool(p.feasibility.verdict), prose_verdict=True),
-    Mode.NEXT_ACTION: ModeRule((_read_next_action,), 'a "next_action" step (or an explicit null: no step needed)',
+    Mode.NEXT_ACTION: ModeRule((_read_next_action, read_objects), 'a "next_action" step (or an explicit null: no step needed)',
                                lambda p, f: bool(p.subtasks) or _says_no_step(f)),
     Mode.VERIFY_COMPLETION: ModeRule((_read_completion,), 'a "completed" judgment (yes or no)',
                                      lambda p, f: bool(p.completion), prose_completion=True),
     Mode.QUESTION: ModeRule((), 'an "answer" text', lambda p, f: bool(p.answer), prose_reply=True),
     Mode.CRITIC: ModeRule((read_critique_fields,), "a final Yes/No anomaly answer or a score from 1 to 5",
                           critique_satisfied, prose=critique_from_prose),
+    Mode.LOCATE: ModeRule((read_locate,), 'an "objects" list with a "bbox_2d" box or "point_2d" point per object '
+                          '(or an empty list: nothing found)', locate_satisfied),
 }
 
 

@@ -52,6 +52,9 @@ class ModelFamily:
     #: prompt as index / rate (Qwen3-VL): a fine rate keeps irregular times exact. None: use the clip's own
     #: sampling rate, which Qwen2.5-VL turns into temporal position ids.
     frame_time_base: float | None = None
+    #: How the family writes 2D points and boxes (core.grounding): 0 = absolute pixels of the image as resized
+    #: for the model (Qwen2.5-VL); N = each axis normalised to 0..N over that image (Qwen3-VL: 1000).
+    grounding_scale: int = 0
 
     def system_text(self) -> str:
         """The system message for a reasoning request."""
@@ -95,6 +98,7 @@ REASON2 = ModelFamily(
     temporal_patch_size=2,
     timestamp_overlay=False,
     frame_time_base=1000.0,
+    grounding_scale=1000,
 )
 
 FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (REASON1, REASON2)}

@@ -25,11 +25,13 @@ Model output is data: it is read by a reader that builds only plain values, neve
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .answer_fields import MODE_RULES, from_object, from_prose
 from .answer_text import AnswerBlock, clean, split_output
+from .bare_arrays import bare_array_as_objects
 from .critique import finish_outcome
 from .families import ModelFamily
 from .json_repair import CUT_BEFORE_ANYTHING, extract_json, find_objects, no_object_reason, surroundings  # noqa: F401
@@ -68,6 +70,17 @@ def _from_found(value: dict, mode: Mode, notes: list[str]) -> tuple[ParsedAnswer
 
 
 def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
+    """``_read_json_or_prose``; a bare JSON array of located objects (MODE_LOCATE) is read as the
+    ``"objects"`` of an answer object, the block's own text kept for the plan's raw answer."""
+    wrapped, note = bare_array_as_objects(block, mode)
+    if note is None:
+        return _read_json_or_prose(block, mode, cut)
+    reading = _read_json_or_prose(wrapped, mode, cut)
+    reading.text, reading.warnings = block.text, [note] + reading.warnings
+    return reading
+
+
+def _read_json_or_prose(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
     """The first JSON object of the block that gives what ``mode`` needs, else what prose can give."""
     reading = _Reading(block.text)
     first_error, first_notes, objects = "", [], 0
@@ -171,7 +184,8 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
         if partial.parsed not in (None, ParsedAnswer()):
             where += ": the partial plan holds only the elements the model finished"
         message = _cut_message(where, stop_reason, tokens, max_new_tokens)
-        if accept_partial and partial.sufficient:
+        # An empty salvage is never accepted (a cut "objects": [ reads as an empty list, not as "none seen").
+        if accept_partial and partial.sufficient and partial.parsed not in (None, ParsedAnswer()):
             warnings.append(f"accepted a partial answer ({message})")
             return outcome(partial, True, partial=True)
         lacks = f"; even so it lacks {MODE_RULES[mode].need}" if partial.parsed is not None and partial.error else ""
@@ -207,8 +221,10 @@ def _safe_outcome(outcome: ParseOutcome) -> ParseOutcome:
 
     parsed = outcome.parsed
     parsed.subtasks = [Subtask(s.index, fix(s.description), fix(s.action), texts(s.target_objects),
-                               texts(s.preconditions), fix(s.success_criterion), fix(s.feasibility_note))
+                               texts(s.preconditions), fix(s.success_criterion), fix(s.feasibility_note),
+                               list(s.object_indices))
                        for s in parsed.subtasks]
+    parsed.objects = [dataclasses.replace(o, label=fix(o.label), camera=fix(o.camera)) for o in parsed.objects]
     judgment = parsed.feasibility
     parsed.feasibility = Feasibility(judgment.verdict, judgment.confidence, fix(judgment.explanation),
                                      texts(judgment.blocking_factors))

@@ -18,7 +18,8 @@ from .errors import CanceledError, DeadlineExceededError, InvalidRequestError, M
 from .families import ModelFamily
 from .critique import combine_runs
 from .parsing import parse_output
-from .prompts import build_prompt
+from .grounding import ground_outcome
+from .prompts import GROUNDABLE, build_prompt
 from .text_safety import has_visible_text, sanitize_text
 from .types import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
 from .video import VideoBudget, prepare_clips
@@ -81,6 +82,7 @@ class TaskRequest:
     deadline: Optional[float] = None  # time.monotonic() value
     on_progress: Optional[ProgressCallback] = None
     runs: int = 1  # Mode.CRITIC: judge the clip this many times (sampled), one batched call; 0 = 1
+    ground_targets: bool = False  # DECOMPOSE / NEXT_ACTION: locate the steps' target objects too
 
 
 def clean_task_text(task: str, max_chars: int, allow_empty: bool = False) -> str:
@@ -136,9 +138,17 @@ class Reasoner:
             raise InvalidRequestError(f"critic_runs {runs} is outside 0..{self.limits.max_critic_runs}")
         return runs
 
+    def validate_ground_targets(self, ground_targets: bool, mode: Mode) -> bool:
+        """ground_targets only where steps have targets (MODE_LOCATE always locates)."""
+        if ground_targets and mode not in GROUNDABLE:
+            raise InvalidRequestError(f"ground_targets is only for MODE_DECOMPOSE and MODE_NEXT_ACTION (mode "
+                                      f"{mode.name}{' always locates' if mode is Mode.LOCATE else ' has no targets'})")
+        return bool(ground_targets)
+
     def run(self, request: TaskRequest) -> ReasoningResult:
         task, mode = self.validate(request.task, request.mode, request.max_new_tokens)
         runs = self.validate_runs(request.runs, mode)
+        ground_targets = self.validate_ground_targets(request.ground_targets, mode)
         if not self.backend.ready or self.backend.family is None:
             raise ModelNotReadyError(self.backend.not_ready_message())
         family = self.backend.family
@@ -149,7 +159,8 @@ class Reasoner:
         geometry = dataclasses.replace(family, temporal_patch_size=1) if self.backend.frames_as_images else family
         prepared = prepare_clips(request.clips, geometry, self.budget)
         # The backend's own control tokens (its tokenizer's specials) are neutralised in user text too.
-        prompt = build_prompt(family, mode, task, prepared, reserved=getattr(self.backend, "control_tokens", ()))
+        prompt = build_prompt(family, mode, task, prepared, reserved=getattr(self.backend, "control_tokens", ()),
+                              ground_targets=ground_targets)
 
         def on_stream(event: StreamEvent) -> None:
             stage = Stage.ANSWERING if event.answering else Stage.THINKING
@@ -168,12 +179,13 @@ class Reasoner:
                                  max_new_tokens=request.max_new_tokens, accept_partial=self.accept_partial)
                     for text, stop in generation.sequences]
         outcome = outcomes[0] if mode is not Mode.CRITIC else combine_runs(outcomes)
+        objects = ground_outcome(outcome, prepared, family, mode, ground_targets)
         seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id, list(c.source_stamps_ns)) for c in prepared]
         frame_warnings = [w for c in request.clips for w in c.warnings]
         frame_warnings += [f"camera {c.camera}: {note}" for c in prepared for note in c.notes]
         result = ReasoningResult(mode=mode, task=task, outcome=outcome, generation=generation,
                                  seen=seen, model_id=self.backend.model_id,
-                                 prompt_text=prompt.user_text(), frame_warnings=frame_warnings)
+                                 prompt_text=prompt.user_text(), frame_warnings=frame_warnings, objects=objects)
         stop = generation.stats.stop_reason
         if stop == "canceled":
             raise CanceledError(f"canceled after {generation.stats.generated_tokens} tokens", partial=result)

@@ -23,6 +23,7 @@ class Mode(enum.IntEnum):
     VERIFY_COMPLETION = 3  # has the task been completed in the video
     QUESTION = 4  # free question about the scene
     CRITIC = 5  # judge the physical plausibility of the video (task: optional focus; empty = the whole clip)
+    LOCATE = 6  # locate the objects the task names: a box and/or point per object (ParsedAnswer.objects)
 
 
 class Stage(enum.IntEnum):
@@ -76,6 +77,29 @@ class Subtask:
     preconditions: list[str] = field(default_factory=list)
     success_criterion: str = ""
     feasibility_note: str = ""
+    object_indices: list[int] = field(default_factory=list)  # per target: index into the located objects, or -1
+
+
+#: Subtask.object_indices value of a target the model did not locate (matches Subtask.OBJECT_NOT_LOCATED).
+OBJECT_NOT_LOCATED = -1
+
+
+@dataclass
+class ModelLocation:
+    """One object as the model located it, in the MODEL's coordinates (see ``core.grounding``): Reason2 0-1000
+    normalised per axis, Reason1 pixels of the image as resized for the model; origin top-left, y down.
+
+    ``box`` is (x1, y1, x2, y2) with x1 < x2 and y1 < y2 (swapped corners already repaired), ``point`` (x, y);
+    at least one of them is set. ``camera`` is the camera the model named ("" = not said); ``frame`` the index
+    it named within that camera's clip (-1 = not said: the newest frame).
+    """
+
+    label: str
+    box: Optional[tuple[float, float, float, float]] = None
+    point: Optional[tuple[float, float]] = None
+    confidence: float = CONFIDENCE_UNKNOWN
+    camera: str = ""
+    frame: int = -1
 
 
 @dataclass
@@ -161,6 +185,7 @@ class ParsedAnswer:
     completion: Completion = Completion.UNKNOWN
     answer: str = ""
     critique: Critique = field(default_factory=Critique)  # Mode.CRITIC only
+    objects: list[ModelLocation] = field(default_factory=list)  # Mode.LOCATE, or plan targets when grounded
 
 
 @dataclass
@@ -194,6 +219,9 @@ class Frame:
     pixels: np.ndarray
     stamp: float
     stamp_ns: Optional[int] = None
+    #: Source-image px per px of ``pixels``: > 1 when the frame was decoded at a reduced size (a JPEG decode
+    #: reduction); locations are mapped back to the camera's own image with it.
+    source_scale: float = 1.0
 
 
 @dataclass
@@ -264,3 +292,4 @@ class ReasoningResult:
     model_id: str
     prompt_text: Optional[str] = None
     frame_warnings: list[str] = field(default_factory=list)  # fewer frames than asked, and why; merged cameras
+    objects: list = field(default_factory=list)  # core.grounding.ImageLocation per located object (source pixels)

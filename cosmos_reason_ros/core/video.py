@@ -57,6 +57,11 @@ class PreparedClip:
     dropped_frames: int = 0  # frames removed to meet the token budget
     timestamp_overlay: bool = False  # each frame carries its time ("N.NNs") on a black strip below it
     notes: list[str] = field(default_factory=list)
+    # Resize bookkeeping, so model coordinates map back to the camera's own image (core.grounding): the rows
+    # of ``pixels`` above the timestamp strip (0 = all rows), and per frame the camera image's own size
+    # (width, height) in px: the decoded frame's size times its Frame.source_scale.
+    content_height: int = 0
+    source_sizes: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:
@@ -237,6 +242,9 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
                 dropped_frames=len(clip.frames) - keep,
                 timestamp_overlay=overlay,
                 notes=notes,
+                content_height=h,
+                source_sizes=[(round(fr.pixels.shape[1] * fr.source_scale), round(fr.pixels.shape[0] * fr.source_scale))
+                              for fr in frames],
             )
         )
     return prepared

@@ -142,6 +142,9 @@ def render(plan: TaskPlan, views: Sequence[tuple[str, np.ndarray]]) -> np.ndarra
     """The annotated image (RGB) for ``plan`` over ``views``: (camera name, RGB frame) pairs, in order."""
     if not views:
         raise ValueError("no camera frame to annotate")
+    from .object_drawing import draw_objects
+
+    views = [(name, draw_objects(pixels, name, plan.objects)) for name, pixels in views]  # located objects
     row = tile(views)
     stats = plan.stats
     footer = " | ".join(part for part in (

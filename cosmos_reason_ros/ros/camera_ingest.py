@@ -41,6 +41,7 @@ from ..core.frame_buffer import BufferedFrame, BufferLimits, FrameBuffer
 from ..core.types import CameraClip, Frame
 from .image_conversion import (Rejection, check_compressed, check_image, check_stamp, compressed_to_rgb, image_to_rgb,
                                reduction_for)
+from .depth import DepthIngest
 from .parameters import CameraConfig
 
 #: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
@@ -171,6 +172,8 @@ class CameraIngest:
                 callback_group=MutuallyExclusiveCallbackGroup())
             self._log.info("camera %s: %s (%s)" % (config.name, getattr(subscription, "topic_name", config.topic),
                                                     msg_type.__name__))
+        # Aligned depth images and their CameraInfo, for the 3D points of located objects (ros.depth).
+        self.depth = DepthIngest(node, subscriber, cameras, qos, limits.max_seconds)
 
     def _subscriber_node(self, owner: Node) -> Node:
         """Create the companion node and start its executor thread (it ends when ``owner`` is destroyed)."""
@@ -247,12 +250,15 @@ class FrameDecoder:
         self.warn = warn
         self.reduction = 1
         self.failures = 0
+        self.full_width = 0  # px, the camera image's own width (from the first frame, decoded whole)
 
     def __call__(self, frame: BufferedFrame) -> Optional[Frame]:
         camera = self.camera
         try:
             if camera.config.compressed:
                 pixels = compressed_to_rgb(frame.payload, self.reduction)
+                if self.reduction == 1:
+                    self.full_width = pixels.shape[1]
                 if self.reduction == 1 and self.max_frame_pixels:
                     self.reduction = reduction_for(pixels.shape[0], pixels.shape[1], self.max_frame_pixels)
             else:
@@ -266,7 +272,10 @@ class FrameDecoder:
                              % (camera.name, e.message), self.warn)
             return None
         stamp = frame.payload.header.stamp
-        return Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec)
+        # A JPEG decoded at 1/r of its size (r = 2, 4, 8): pixel i covers source pixels [r·i, r·i + r).
+        scale = float(self.reduction) if self.full_width and pixels.shape[1] != self.full_width else 1.0
+        return Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec,
+                     source_scale=scale)
 
 
 def decode_clip(camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int,

@@ -23,7 +23,7 @@ from ..core.reasoner import Reasoner, ReasonerLimits, SamplingOverrides, TaskReq
 from ..core.types import CameraClip, GenerationStats, ReasoningResult, Stage
 from ..core.video import VideoBudget
 from ..msg import FeasibilityJudgment, TaskPlan
-from . import clip_collection
+from . import clip_collection, depth
 from .busy_policy import GoalSlot
 from .error_codes import code_name, error_code_for
 from .goal_feedback import FeedbackThrottle
@@ -136,6 +136,7 @@ class GoalExecution:
             request.clips = self._collect_clips(goal_handle.request, settings, request.deadline, slot)
             request.on_progress = feedback.progress
             outcome = self._reasoner(settings).run(request)
+            depth.add_positions(outcome.objects, self.ingest.depth, settings, self.get_logger().warning)
             feedback.flush()
             plan = plan_msg(outcome, goal_id, time.monotonic() - started, goal_handle.request.return_reasoning)
             self._publish_outputs(plan, request.clips, settings)
@@ -185,7 +186,8 @@ class GoalExecution:
             raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")
         timeout = goal.timeout or s.goal_timeout
         return TaskRequest(task=task, mode=mode, clips=[], max_new_tokens=max_new_tokens, deadline=started + timeout,
-                           runs=self._reasoner(s).validate_runs(goal.critic_runs, mode))
+                           runs=self._reasoner(s).validate_runs(goal.critic_runs, mode),
+                           ground_targets=self._reasoner(s).validate_ground_targets(goal.ground_targets, mode))
 
     def _raise_stopped(self, slot: GoalSlot, where: str) -> None:
         if slot.stop.is_set():

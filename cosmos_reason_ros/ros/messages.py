@@ -11,6 +11,7 @@ from ..msg import CameraFrames, CritiqueFinding, FeasibilityJudgment, Generation
 from ..msg import Subtask as SubtaskMsg
 from ..msg import Critique as CritiqueMsg
 from ..msg import TaskPlan
+from .grounding_msgs import located_msgs
 
 
 def to_time(seconds: float, exact_ns: Optional[int] = None) -> Time:
@@ -27,7 +28,8 @@ def _stamps(seen: SeenFrames) -> list[Time]:
 def subtask_msg(step: Subtask) -> SubtaskMsg:
     return SubtaskMsg(index=step.index, action=step.action, description=step.description,
                       target_objects=list(step.target_objects), preconditions=list(step.preconditions),
-                      success_criterion=step.success_criterion, feasibility_note=step.feasibility_note)
+                      success_criterion=step.success_criterion, feasibility_note=step.feasibility_note,
+                      object_indices=list(step.object_indices))
 
 
 def feasibility_msg(judgment: Feasibility, header: Header, task: str) -> FeasibilityJudgment:
@@ -78,6 +80,7 @@ def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_r
         answer=parsed.answer,
         completeness=int(result.outcome.completeness),
         critique=critique_msg(parsed.critique),
+        objects=located_msgs(result.objects),
         reasoning=result.outcome.reasoning if include_reasoning else "",
         raw_answer=result.outcome.answer_text,
         parse_warnings=list(result.frame_warnings) + list(result.outcome.warnings),  # frames first, then parsing

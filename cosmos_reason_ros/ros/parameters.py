@@ -158,6 +158,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("markers.frame_id", "cosmos_reasoner", "Frame of the text markers (rviz's fixed frame in "
               "config/reasoner.rviz); empty = the camera's frame_id.", False),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages.", True, 0.1, 60.0),
+    # Depth (3D points of located objects; per camera: cameras.<name>.depth_topic and .camera_info_topic)
+    ParamSpec("depth.max_offset", 0.1, "s, a depth image is used for a located object only when its stamp is "
+              "this close to the colour frame's (the nearest buffered one is taken).", False, 0.0, 10.0),
+    ParamSpec("depth.window", 2, "Depth pixels around a located point on each side: its depth is the median of "
+              "the valid ones in the (2 x window + 1) square.", False, 0, 50),
+    ParamSpec("depth.box_fraction", 0.5, "Fraction of a box's width and height, around its centre, whose valid "
+              "depth pixels give the box's depth (median).", False, 0.05, 1.0),
+    ParamSpec("depth.max_range", 20.0, "m, depth readings farther than this are invalid (as are 0, NaN and inf).",
+              False, 0.1, 1000.0),
 )
 
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -170,6 +179,8 @@ class CameraConfig:
     name: str
     topic: str
     compressed: bool
+    depth_topic: str = ""  # aligned depth image (16UC1 mm or 32FC1 m); "" = none
+    camera_info_topic: str = ""  # its sensor_msgs/CameraInfo ("" when there is no depth topic)
 
 
 def declare_parameters(node: Node) -> None:
@@ -184,6 +195,12 @@ def declare_parameters(node: Node) -> None:
         node.declare_parameter(f"cameras.{name}.transport", "auto", ParameterDescriptor(
             description="raw (sensor_msgs/Image), compressed (sensor_msgs/CompressedImage) or auto "
                         "(compressed when the topic ends in /compressed).", read_only=True))
+        node.declare_parameter(f"cameras.{name}.depth_topic", "", ParameterDescriptor(
+            description="Depth image aligned to this camera (16UC1 in mm or 32FC1 in m), for 3D points of located "
+                        "objects; empty = none.", read_only=True))
+        node.declare_parameter(f"cameras.{name}.camera_info_topic", "", ParameterDescriptor(
+            description="sensor_msgs/CameraInfo of the depth image; empty = camera_info beside depth_topic.",
+            read_only=True))
 
 
 def camera_configs(node: Node) -> list[CameraConfig]:
@@ -194,7 +211,11 @@ def camera_configs(node: Node) -> list[CameraConfig]:
         if transport not in ("auto", "raw", "compressed"):
             raise ValueError(f"cameras.{name}.transport must be auto, raw or compressed, got {transport!r}")
         compressed = transport == "compressed" or (transport == "auto" and topic.rstrip("/").endswith("/compressed"))
-        cameras.append(CameraConfig(name, topic, compressed))
+        depth = node.get_parameter(f"cameras.{name}.depth_topic").value.strip()
+        info = node.get_parameter(f"cameras.{name}.camera_info_topic").value.strip()
+        if depth and not info:
+            info = depth.rstrip("/").rsplit("/", 1)[0] + "/camera_info" if "/" in depth.rstrip("/") else "camera_info"
+        cameras.append(CameraConfig(name, topic, compressed, depth, info if depth else ""))
     return cameras
 
 

@@ -20,6 +20,10 @@ Publishers
     ``~/markers`` (visualization_msgs/MarkerArray): verdict, steps and live reasoning as text, for rviz.
     ``~/annotated_image`` (sensor_msgs/Image): the newest frame used, with verdict and steps drawn.
     ``/diagnostics`` (diagnostic_msgs/DiagnosticArray): model state, camera rates/ages/drops, goal stats.
+    ``~/detections`` (vision_msgs/Detection2DArray, only where vision_msgs is installed): the boxes of
+    every plan's located objects (plan.objects, MODE_LOCATE or goal ground_targets); same QoS as ~/plan.
+    Depth: ``cameras.<name>.depth_topic`` and ``camera_info_topic`` give located objects 3D points
+    (``depth``, docs/grounding.md).
 
 Actions
     ``~/reason`` (cosmos_reason_ros/ReasonAboutTask): goals are accepted and validated (INVALID_GOAL
@@ -55,7 +59,7 @@ from ..core.backend_base import ModelBackend
 from ..core.errors import BackendUnavailableError, ReasonerError
 from ..core.types import CameraClip
 from ..msg import FeasibilityJudgment, TaskPlan
-from . import clip_collection, diagnostics, log_bridge, process_memory, visualization
+from . import clip_collection, depth, diagnostics, grounding_msgs, log_bridge, process_memory, visualization
 from .backend_factory import make_backend
 from .busy_policy import GoalSlots
 from .camera_ingest import CameraIngest
@@ -128,6 +132,10 @@ class ReasonerParts(GoalExecution):
         self.markers_pub = self.create_publisher(MarkerArray, "~/markers", visualization.VISUAL_QOS)
         self.image_pub = self.create_publisher(Image, "~/annotated_image", visualization.VISUAL_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # ~/detections (vision_msgs/Detection2DArray) only where vision_msgs is installed: not a dependency.
+        detection_type = grounding_msgs.detection_type()
+        self.detections_pub = (self.create_publisher(detection_type, "~/detections", LATCHED)
+                               if detection_type is not None else None)
 
         self.action_server = ActionServer(
             self, ReasonAboutTask, "~/reason",
@@ -180,6 +188,8 @@ class ReasonerParts(GoalExecution):
         self.ingest.close()
         for publisher in (self.plan_pub, self.feasibility_pub, self.markers_pub, self.image_pub, self.diagnostics_pub):
             self.destroy_publisher(publisher)
+        if self.detections_pub is not None:
+            self.destroy_publisher(self.detections_pub)
         if self._owns_backend:
             self.backend = None
 
@@ -229,6 +239,8 @@ class ReasonerParts(GoalExecution):
     def _publish_outputs(self, plan: TaskPlan, clips: list[CameraClip], s: Settings) -> None:
         self.plan_pub.publish(plan)
         self.feasibility_pub.publish(plan.feasibility)
+        if self.detections_pub is not None and plan.objects:
+            self.detections_pub.publish(grounding_msgs.detections(plan))
         if s.publish_markers:
             self.markers_pub.publish(visualization.plan_markers(plan, s.markers_frame_id))
         views = [(clip.camera, clip.frames[-1].pixels) for clip in clips if clip.frames]
@@ -255,6 +267,8 @@ class ReasonerParts(GoalExecution):
         status += [diagnostics.camera_status(prefix, c, now_seconds, now_mono, s.frames_stale_after,
                                              topic=self.camera_topics[c.name])
                    for c in self.ingest.cameras.values()]
+        status += [depth.depth_status(prefix, c, now_ros.nanoseconds, s.frames_stale_after)
+                   for c in self.ingest.depth.cameras.values()]  # aligned depth cameras (located objects in 3D)
         status.append(diagnostics.goals_status(prefix, self.goal_stats, self.slots.running, self.slots.queued))
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=now_ros.to_msg()), status=status))
 

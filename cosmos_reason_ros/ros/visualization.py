@@ -87,6 +87,9 @@ def headline(plan: TaskPlan) -> Headline:
         return Headline(f"NEXT: {action or 'no action given'}", BLUE)
     if plan.mode == Mode.QUESTION:
         return Headline(plan.answer or "NO ANSWER", VIOLET if plan.answer else GREY)
+    if plan.mode == Mode.LOCATE:
+        names = ", ".join(o.label for o in plan.objects)
+        return Headline(f"LOCATED: {names}" if names else "NOT FOUND", BLUE if names else GREY)
     if judgment.verdict in VERDICT_TEXT:
         text = VERDICT_TEXT[judgment.verdict]
         if judgment.confidence >= 0:
@@ -125,6 +128,8 @@ def body_lines(plan: TaskPlan, max_steps: int = 0) -> list[str]:
             lines.append(f"done when: {step.success_criterion}")
     elif plan.mode == Mode.VERIFY_COMPLETION:
         lines.append(plan.answer or judgment.explanation)
+    elif plan.mode == Mode.LOCATE:
+        lines.append(plan.answer)
     if plan.mode == Mode.FEASIBILITY:
         lines.append(judgment.explanation or plan.answer)
     elif plan.mode == Mode.DECOMPOSE and judgment.explanation:
@@ -174,9 +179,13 @@ def plan_markers(plan: TaskPlan, frame_id: str) -> MarkerArray:
     title = headline(plan)
     details = [line for paragraph in [task_line(plan), *body_lines(plan, MAX_STEPS)]
                for line in wrap(paragraph, MARKER_WIDTH)]
-    return _stack(header, [(ID_HEADLINE, wrap(title.text, int(MARKER_WIDTH * MARKER_HEIGHT / HEADLINE_HEIGHT)),
-                            title.color, HEADLINE_HEIGHT),
-                           (ID_BODY, details, GREY, MARKER_HEIGHT)])
+    markers = _stack(header, [(ID_HEADLINE, wrap(title.text, int(MARKER_WIDTH * MARKER_HEIGHT / HEADLINE_HEIGHT)),
+                               title.color, HEADLINE_HEIGHT),
+                              (ID_BODY, details, GREY, MARKER_HEIGHT)])
+    from .object_drawing import object_markers
+
+    markers.markers += object_markers(plan.objects, NAMESPACE)  # 3D points of located objects, in their frames
+    return markers
 
 
 def live_markers(text: str, header: Header, task: str = "", mode: int = 0, stage: int = -1,

@@ -96,6 +96,18 @@ SCENARIOS: dict[str, tuple[str, dict]] = {
 #: The answer of the default scenario (kept as a name for readers of tests).
 TAUGHT_ANSWER: dict = SCENARIOS["reachable"][1]
 
+#: Answers with located objects (Mode.LOCATE, and plans whose targets are grounded): the "reachable" answer
+#: plus an "objects" list, so every JSON mode still parses. The coordinates are read in each family's own
+#: convention (Reason1: pixels of the resized frame; Reason2: 0-1000 per axis); the model knows no image.
+GROUNDED_SCENARIOS: dict[str, tuple[str, dict]] = {
+    "grounded": (
+        "The red cup stands on the table left of the tray; the tray lies flat to its right. Both are in reach.",
+        dict(TAUGHT_ANSWER, objects=[
+            {"label": "red cup", "bbox_2d": [100, 80, 200, 160], "point_2d": [150, 120], "confidence": 0.9},
+            {"label": "tray", "bbox_2d": [220, 90, 300, 170]}]),
+    ),
+}
+
 #: Critic answers (Mode.CRITIC), per scenario and family, in each family's published critic format:
 #: Reason1 analyses components and answers Yes/No to "any anomalies?", Reason2 gives a 1-5 score.
 #: Each component is one line so that every taught piece is distinct.
@@ -126,7 +138,7 @@ def taught_output(family: str, scenario: str = "reachable") -> str:
     """The exact text a taught tiny model of ``family`` generates (before its end-of-turn token)."""
     if scenario in CRITIC_SCENARIOS:
         return CRITIC_SCENARIOS[scenario][family]
-    reasoning, answer_obj = SCENARIOS[scenario]
+    reasoning, answer_obj = {**SCENARIOS, **GROUNDED_SCENARIOS}[scenario]
     answer = json.dumps(answer_obj, separators=(", ", ": "))
     if family == "reason1":
         return f"<think>\n{reasoning}\n</think>\n\n<answer>\n{answer}\n</answer>"
@@ -163,7 +175,8 @@ def _chat_template() -> str:
 
 def build_tokenizer(vocab_size: int = 1024, critic: str = ""):
     """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary; ``critic`` (a
-    CRITIC_SCENARIOS name) adds that critic answer's pieces (the default vocabulary stays as it was)."""
+    CRITIC_SCENARIOS or GROUNDED_SCENARIOS name) adds that answer's pieces (the default vocabulary stays as it
+    was)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -343,11 +356,12 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
     ``scenario`` picks the taught answer: "reachable" (a feasible two-step plan), "blocked" (infeasible),
     or a critic verdict: "critic_plausible" / "critic_artifact" (``CRITIC_SCENARIOS``).
     """
-    if scenario not in SCENARIOS and scenario not in CRITIC_SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join([*SCENARIOS, *CRITIC_SCENARIOS])}")
+    known = [*SCENARIOS, *GROUNDED_SCENARIOS, *CRITIC_SCENARIOS]
+    if scenario not in known:
+        raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(known)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(critic=scenario if scenario in CRITIC_SCENARIOS else "")
+    tokenizer = build_tokenizer(critic=scenario if scenario in CRITIC_SCENARIOS or scenario in GROUNDED_SCENARIOS else "")
     model = build_model(family, tokenizer, seed=seed)
     processor = build_processor(family, tokenizer)
     if teach_answer:
@@ -369,9 +383,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--family", choices=("reason1", "reason2"), default="reason1")
     parser.add_argument("--no-teach", dest="teach", action="store_false",
                         help="keep the random weights (the model then emits arbitrary tokens)")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, *CRITIC_SCENARIOS), default="reachable",
+    parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *CRITIC_SCENARIOS), default="reachable",
                         help="taught answer: reachable (feasible plan, default), blocked (infeasible), "
-                             "critic_plausible or critic_artifact (a critic verdict)")
+                             "grounded (the feasible plan with located objects), critic_plausible or critic_artifact (a critic verdict)")
     parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

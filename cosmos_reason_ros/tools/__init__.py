@@ -17,6 +17,7 @@ MODE_NAMES: dict[str, int] = {
     "next": int(Mode.NEXT_ACTION),
     "verify": int(Mode.VERIFY_COMPLETION),
     "question": int(Mode.QUESTION),
+    "locate": int(Mode.LOCATE),
 }
 
 

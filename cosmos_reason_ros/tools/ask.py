@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("task", help="the task or question, in natural language")
     parser.add_argument("--mode", choices=tuple(MODE_NAMES), default="decompose",
                         help="decompose (steps + verdict, default), feasibility, next (action), verify (completion), "
-                             "question")
+                             "question, locate (boxes, points and 3D points of the objects the task names)")
+    parser.add_argument("--ground-targets", action="store_true",
+                        help="decompose / next: also locate the steps' target objects (goal ground_targets)")
     parser.add_argument("--cameras", default="", help="comma-separated camera names (default: all the node has)")
     parser.add_argument("--history", type=_non_negative(float), default=0.0, metavar="S",
                         help="seconds of recent video to consider (default: the node's)")
@@ -135,6 +137,23 @@ def result_to_dict(status_name: str, result: Any) -> dict[str, Any]:
             "error_msg": result.error_msg, "plan": plan}
 
 
+def located_lines(obj: Any) -> list[str]:
+    """One located object: camera pixels (box as x_min,y_min - x_max,y_max), point, 3D point or why not."""
+    where = []
+    if obj.has_box:
+        where.append(f"box ({obj.bbox_center_x - obj.bbox_size_x / 2:.1f}, {obj.bbox_center_y - obj.bbox_size_y / 2:.1f})"
+                     f"-({obj.bbox_center_x + obj.bbox_size_x / 2:.1f}, {obj.bbox_center_y + obj.bbox_size_y / 2:.1f}) px")
+    if obj.has_point:
+        where.append(f"point ({obj.point_x:.1f}, {obj.point_y:.1f}) px")
+    lines = [f"{obj.label} [{obj.camera}, frame {obj.frame_index}]: {', '.join(where)}"]
+    if obj.has_position:
+        p = obj.position.point
+        lines.append(f"  3D ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) m in {obj.position.header.frame_id}")
+    elif obj.position_status:
+        lines.append(f"  no 3D point: {obj.position_status}")
+    return lines
+
+
 def format_plan(plan: Any) -> str:
     """The plan as a person reads it: verdict, numbered steps with their conditions, answer, cost."""
     from ..core.types import Completeness, Completion, Verdict
@@ -157,6 +176,9 @@ def format_plan(plan: Any) -> str:
         details = (("objects", ", ".join(step.target_objects)), ("requires", "; ".join(step.preconditions)),
                    ("done when", step.success_criterion), ("note", step.feasibility_note))
         lines += [f"     {label}: {text}" for label, text in details if text]
+    if plan.objects:
+        lines.append("objects:")
+    lines += [f"  {line}" for obj in plan.objects for line in located_lines(obj)]
     if plan.answer:
         lines.append(f"answer: {plan.answer}")
     lines += [f"warning: {warning}" for warning in plan.parse_warnings]
@@ -272,7 +294,7 @@ def _ask(node: Any, args: argparse.Namespace, interrupt: _Interrupt) -> int:
     goal = ReasonAboutTask.Goal(
         task=args.task, mode=MODE_NAMES[args.mode], cameras=[c.strip() for c in args.cameras.split(",") if c.strip()],
         history_seconds=args.history, max_frames=args.frames, max_new_tokens=args.max_tokens, timeout=args.timeout,
-        return_reasoning=not args.no_reasoning)
+        return_reasoning=not args.no_reasoning, ground_targets=args.ground_targets)
     sent = client.send_goal_async(goal, feedback_callback=lambda message: progress.feedback(message.feedback))
     # The node answers acceptance at once; a Ctrl-C meanwhile is handled once the goal is known.
     if not _spin_until(executor, sent.done, args.wait_server, None):
