@@ -63,6 +63,7 @@ _KEY_PLACEHOLDERS: dict[str, str] = {
     "explanation": '"<one or two sentences saying why>"',
     "completed": '"yes" | "no"',
     "answer": '"<short answer in plain words>"',
+    "observed": '"yes" | "no"',
 }
 
 #: The keys each mode asks for, in the order they appear in the schema. Mode.CRITIC has no JSON schema: it
@@ -73,6 +74,7 @@ SCHEMA_KEYS: dict[Mode, tuple[str, ...]] = {
     Mode.NEXT_ACTION: ("next_action", "answer"),
     Mode.VERIFY_COMPLETION: ("completed", "answer"),
     Mode.QUESTION: ("answer",),
+    Mode.WATCH: ("observed", "confidence", "explanation"),
 }
 
 _INSTRUCTIONS: dict[Mode, str] = {
@@ -102,6 +104,11 @@ _INSTRUCTIONS: dict[Mode, str] = {
         "Answer the question about the scene in the video. Ground the answer in what the cameras show and, "
         "where it matters, reason about reach, weight, support, containment, occlusion and object state. "
         '"answer" is your reply.'
+    ),
+    Mode.WATCH: (
+        "This is a standing safety watch: answer the yes/no question about the scene as the last frames show "
+        "it now, using the earlier frames only to see what is moving or hidden. Say \"yes\" only if the video "
+        "shows it, \"no\" only if it shows it is not so. \"explanation\" names what in the frames decides it."
     ),
 }
 
@@ -161,7 +168,7 @@ def _instruction(family: ModelFamily, mode: Mode, task: str, clips: Sequence[Pre
                  reserved: Iterable[str]) -> str:
     """The final text part: context, quoted task, what to reason about, and the answer format."""
     cameras = ", ".join(quote_text(clip.camera, reserved) for clip in clips)
-    noun = "question" if mode is Mode.QUESTION else "task"
+    noun = "question" if mode in (Mode.QUESTION, Mode.WATCH) else "task"
     lines = [
         f"You are the reasoning module of a robot. The video above is its most recent view from "
         f"{len(clips)} camera(s) ({cameras}), oldest frame first; the last frames show the scene now.",

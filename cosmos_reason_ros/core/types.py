@@ -23,6 +23,8 @@ class Mode(enum.IntEnum):
     VERIFY_COMPLETION = 3  # has the task been completed in the video
     QUESTION = 4  # free question about the scene
     CRITIC = 5  # judge the physical plausibility of the video (task: optional focus; empty = the whole clip)
+    # 6 is Mode.LOCATE (issue 17).
+    WATCH = 7  # a standing watch's yes/no question about the scene now (watches only; goals refuse it)
 
 
 class Stage(enum.IntEnum):
@@ -149,6 +151,24 @@ class Critique:
     explanation: str = ""
 
 
+class Observed(enum.IntEnum):
+    """A watch question's answer (Mode.WATCH; values equal Alert/WatchState ANSWER_*)."""
+
+    UNKNOWN = 0  # not answered, or unparseable
+    YES = 1
+    NO = 2
+    UNCERTAIN = 3  # the model said it cannot tell (the watch then is UNKNOWN, never "no alert")
+
+
+@dataclass
+class Observation:
+    """What the model said to a watch's yes/no question."""
+
+    answer: Observed = Observed.UNKNOWN
+    confidence: float = CONFIDENCE_UNKNOWN
+    explanation: str = ""
+
+
 @dataclass
 class ParsedAnswer:
     """The structured content of an answer, whatever the mode asked for.
@@ -161,6 +181,7 @@ class ParsedAnswer:
     completion: Completion = Completion.UNKNOWN
     answer: str = ""
     critique: Critique = field(default_factory=Critique)  # Mode.CRITIC only
+    observation: Observation = field(default_factory=Observation)  # Mode.WATCH only
 
 
 @dataclass

@@ -62,6 +62,7 @@ from .camera_ingest import CameraIngest
 from .goal_execution import GoalExecution, GoalRecord
 from .image_conversion import rgb_to_image_fields
 from .parameters import Settings, camera_configs, check_choices, declare_parameters
+from .watch_service import WatchService  # standing watches (issue 16)
 
 Result = ReasonAboutTask.Result
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -80,7 +81,7 @@ QUEUE_CHECK_PERIOD = 0.1
 LOADER_JOIN_TIMEOUT = 2.0
 
 
-class ReasonerParts(GoalExecution):
+class ReasonerParts(GoalExecution, WatchService):
     """The reasoner's parts, built and torn down in lifecycle phases (a mixin of the node classes).
 
     ``_configure``: settings, backend built, cameras subscribed, publishers, action server, timers.
@@ -109,6 +110,7 @@ class ReasonerParts(GoalExecution):
         self.slots = GoalSlots(self.settings.busy_policy, self.settings.max_queue)
         self.diagnostic_prefix = self.get_fully_qualified_name()
         log_bridge.install(self.get_logger())
+        self._init_watches()  # standing watches: declared here, built in _configure
 
     # ------------------------------------------------------------------------------------- phases
     def _configure(self, backend: Optional[ModelBackend] = None) -> None:
@@ -141,6 +143,7 @@ class ReasonerParts(GoalExecution):
                               callback_group=MutuallyExclusiveCallbackGroup()),
             self.create_timer(QUEUE_CHECK_PERIOD, self._expire_queued, callback_group=MutuallyExclusiveCallbackGroup()),
         ]
+        self._configure_watches()
         self._configured = True
 
     def _activate(self) -> None:
@@ -148,6 +151,7 @@ class ReasonerParts(GoalExecution):
         self._loader = threading.Thread(target=self._load_model, name="model-loader", daemon=True)
         self._loader.start()
         self._accepting = True
+        self._start_watches()
         s = self.settings
         self.get_logger().info(
             f"{self.get_name()} up: model {self.backend.model_id!r} ({s.backend}) loading in the background; "
@@ -156,6 +160,7 @@ class ReasonerParts(GoalExecution):
     def _deactivate(self, wait: float = 2.0) -> bool:
         """End every goal (SHUTDOWN) with its result sent, then unload the model. True if all goals ended."""
         ended = self.end_all_goals(wait)
+        self._stop_watches()
         self._unload()
         return ended
 
@@ -177,6 +182,7 @@ class ReasonerParts(GoalExecution):
             self.destroy_timer(timer)
         if self.action_server is not None:
             self.action_server.destroy()
+        self._cleanup_watches()
         self.ingest.close()
         for publisher in (self.plan_pub, self.feasibility_pub, self.markers_pub, self.image_pub, self.diagnostics_pub):
             self.destroy_publisher(publisher)
@@ -256,6 +262,7 @@ class ReasonerParts(GoalExecution):
                                              topic=self.camera_topics[c.name])
                    for c in self.ingest.cameras.values()]
         status.append(diagnostics.goals_status(prefix, self.goal_stats, self.slots.running, self.slots.queued))
+        status += self._watch_diagnostics(prefix)
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=now_ros.to_msg()), status=status))
 
     def _teardown(self, wait: float = 2.0) -> None:
