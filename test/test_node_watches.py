@@ -76,15 +76,17 @@ def alerts_of(h, name: str) -> list:
     return [a for a in list(h.alerts.messages) if a.watch == name]
 
 
-def test_declared_watch_is_listed_and_a_real_unparseable_answer_is_unknown(harness):
-    """The declared watch runs on the taught model, whose answer has no "observed": UNKNOWN with the reason."""
-    harness.wait_for(lambda: "ParseError" in listed(harness, "workspace").reason, 60.0, "a check on the loaded model")
+def test_declared_watch_is_listed_and_cleared_by_the_taught_answers(harness):
+    """The declared watch runs on the taught model, which answers "no": CLEARED after clear_after (2) answers."""
+    harness.wait_for(lambda: listed(harness, "workspace").state == WatchState.STATE_CLEARED, 60.0,
+                     "the declared watch cleared by the model")
     state = listed(harness, "workspace")
     assert state.watch.question == DECLARED and list(state.watch.cameras) == ["front"]
     assert state.watch.period == pytest.approx(0.5) and state.watch.severity == Watch.SEVERITY_CRITICAL
     assert state.watch.raise_after == 2 and state.watch.clear_after == 2 and state.watch.enabled
-    assert state.state == WatchState.STATE_UNKNOWN and state.last_answer == WatchState.ANSWER_NONE
-    assert "ParseError" in state.reason and '"observed"' in state.reason
+    assert state.last_answer == WatchState.ANSWER_NO and state.checks >= 2 and state.last_check.sec > 0
+    assert state.last_explanation == "the cup is within reach and nothing blocks it"  # the taught explanation
+    assert state.reason == "2 consecutive answer(s) 'no'" and state.last_confidence == pytest.approx(0.9)
 
 
 def test_raise_after_n_clear_after_m_flapping_damped_then_unknown(harness):
@@ -92,7 +94,8 @@ def test_raise_after_n_clear_after_m_flapping_damped_then_unknown(harness):
 
     q = "has the liquid spilled?"
     yes, no = (watch_answer(a, f"answer {a}") for a in ("yes", "no"))
-    harness.script.script[q] = [no, no, yes, yes, no, yes, yes, yes, no, yes, no, no]
+    unparseable = "<think>\nlooking\n</think>\n<answer>{\"observed\": \"maybe later\"}</answer>"
+    harness.script.script[q] = [no, no, yes, yes, no, yes, yes, yes, no, yes, no, no, unparseable]
     add(harness, "spill", q, raise_after=3, clear_after=2, severity=Watch.SEVERITY_ERROR)
     harness.wait_for(lambda: len(alerts_of(harness, "spill")) >= 4, 90.0, "four alerts of the spill watch")
     alerts = alerts_of(harness, "spill")[:4]
@@ -107,7 +110,7 @@ def test_raise_after_n_clear_after_m_flapping_damped_then_unknown(harness):
     assert [e.camera for e in raised.evidence] == ["front"] and raised.evidence[0].stamps
     assert raised.header.stamp == raised.evidence[0].stamps[-1] and raised.header.frame_id == "front_optical_frame"
     assert raised.stats.generated_tokens > 0  # the real model ran
-    assert alerts[3].answer == Alert.ANSWER_NONE and "observed" in alerts[3].reason  # script used up: model's text
+    assert alerts[3].answer == Alert.ANSWER_NONE and "ParseError" in alerts[3].reason and '"observed"' in alerts[3].reason
     call(harness, "remove_watch", name="spill")
 
 
@@ -245,10 +248,11 @@ def test_diagnostics_report_each_watch(harness):
     harness.wait_for(lambda: entry() is not None and float(entry()[0]["achieved_period_s"]) > 0, 30.0,
                      "a diagnostics entry of the declared watch")
     values, status = entry()
-    assert values["period_s"] == "0.5" and values["state"] == "UNKNOWN" and int(values["checks"]) >= 2
-    assert "ParseError" in values["last_error"] and values["severity"] == "critical"
-    assert {"skipped", "period_met", "suppressed_by_cooldown"} <= set(values)
-    assert status.level == status.WARN and status.message.startswith("unknown")
+    assert values["period_s"] == "0.5" and int(values["checks"]) >= 2 and values["severity"] == "critical"
+    assert {"skipped", "period_met", "suppressed_by_cooldown", "last_error", "achieved_period_s"} <= set(values)
+    harness.wait_for(lambda: entry()[0]["state"] == "CLEARED", 30.0, "diagnostics of the cleared watch")
+    values, status = entry()
+    assert status.level == status.OK and status.message == "cleared"
     harness.helper.destroy_subscription(diagnostics.subscription)
 
 
