@@ -32,13 +32,14 @@ from .types import CONFIDENCE_UNKNOWN, Observed
 RAISE_ON = ("yes", "no")
 #: How serious a raised watch is (parameter ``watches.<name>.severity``; Watch.msg SEVERITY_*).
 SEVERITIES = ("info", "warning", "error", "critical")
+_CONSECUTIVE = (1, 100)  # answers in a row that raise or clear a watch
 #: Inclusive bounds of the numeric fields of a watch (parameters and the AddWatch service share them).
 RANGES: dict[str, tuple[float, float]] = {
     "history_seconds": (0.0, 600.0),
     "max_frames": (0, 256),
     "period": (0.1, 3600.0),
-    "raise_after": (1, 100),
-    "clear_after": (1, 100),
+    "raise_after": _CONSECUTIVE,
+    "clear_after": _CONSECUTIVE,
     "cooldown": (0.0, 86400.0),
     "max_new_tokens": (0, 16384),
 }
