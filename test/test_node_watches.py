@@ -131,7 +131,6 @@ def test_cool_down_holds_back_a_new_raise(harness):
     # though every answer after the clear raised.
     assert again_at - cleared_at >= 1.5
     assert harness.node.watches["pallet"].tracker.suppressed >= 1
-    harness.helper.destroy_subscription(sub)
     call(harness, "remove_watch", name="pallet")
 
 
@@ -229,7 +228,6 @@ def test_late_subscriber_gets_every_watch_state_at_once(harness):
     harness.wait_for(lambda: late.messages, 10.0, "the latched watch states")
     names = [w.watch.name for w in late.messages[0].watches]
     assert "workspace" in names and "late" in names
-    harness.helper.destroy_subscription(late.subscription)
     call(harness, "remove_watch", name="late")
 
 
@@ -253,7 +251,6 @@ def test_diagnostics_report_each_watch(harness):
     harness.wait_for(lambda: entry()[0]["state"] == "CLEARED", 30.0, "diagnostics of the cleared watch")
     values, status = entry()
     assert status.level == status.OK and status.message == "cleared"
-    harness.helper.destroy_subscription(diagnostics.subscription)
 
 
 def test_a_goal_in_watch_mode_is_refused(harness):
@@ -279,3 +276,50 @@ def test_model_not_ready_is_unknown_and_an_invalid_declared_watch_is_left_out(rc
     finally:
         backend.release.set()
         h.close()
+
+
+def test_raised_watches_are_shown_on_the_markers_and_the_annotated_image(harness):
+    from fault_injection import watch_answer
+    from ros_harness import Collector
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from cosmos_reason_ros.ros.visualization import VISUAL_QOS
+    from cosmos_reason_ros.ros.watch_visuals import WATCH_NAMESPACE
+
+    q = "is smoke rising from the machine?"
+    harness.script.defaults[q] = watch_answer("yes", "grey smoke above the machine")
+    markers = Collector(harness, MarkerArray, f"{PREFIX}/markers", VISUAL_QOS)
+    images = Collector(harness, Image, f"{PREFIX}/annotated_image", RELIABLE)
+
+    def watch_markers() -> list:
+        """The raised-watch marker of every MarkerArray received, in order (None where it has none)."""
+        return [next((m for m in array.markers if m.ns == WATCH_NAMESPACE), None) for array in list(markers.messages)]
+
+    def shown() -> int:
+        """Index of the first array that shows the smoke watch raised (-1: none yet)."""
+        return next((i for i, m in enumerate(watch_markers())
+                     if m is not None and m.action == Marker.ADD and "RAISED smoke" in m.text), -1)
+
+    add(harness, "smoke", q, raise_after=1, clear_after=1, severity=Watch.SEVERITY_CRITICAL)
+    harness.wait_for(lambda: shown() >= 0, 60.0, "the raised-watch marker")
+    assert "RAISED smoke (critical): grey smoke above the machine" in watch_markers()[shown()].text
+
+    def red_banner(image) -> bool:
+        import numpy as np
+
+        pixels = np.frombuffer(bytes(image.data), np.uint8).reshape(image.height, image.width, 3)
+        top = pixels[:4].reshape(-1, 3).mean(axis=0)
+        return top[0] > 120 and top[1] < 100 and top[2] < 100
+
+    harness.wait_for(lambda: any(red_banner(i) for i in list(images.messages)), 30.0, "the image with a red banner")
+    # a goal's plan markers keep the raised watch on screen (after their DELETEALL)
+    status, result, _ = harness.run("is the cup on the table?", mode=Goal.MODE_QUESTION, cameras=["front"])
+    assert result.error_code == Result.NONE
+    harness.wait_for(lambda: any(a.markers[0].action == Marker.DELETEALL and any(
+        m.ns == WATCH_NAMESPACE and "RAISED smoke" in m.text for m in a.markers) for a in list(markers.messages)),
+        10.0, "plan markers with the raised watch")
+    harness.script.defaults[q] = watch_answer("no")
+    harness.wait_for(lambda: any(m is not None and m.action == Marker.DELETE for m in watch_markers()[shown():]), 60.0,
+                     "the marker deleted once cleared")
+    call(harness, "remove_watch", name="smoke")

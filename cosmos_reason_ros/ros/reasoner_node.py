@@ -236,18 +236,19 @@ class ReasonerParts(GoalExecution, WatchService):
         self.plan_pub.publish(plan)
         self.feasibility_pub.publish(plan.feasibility)
         if s.publish_markers:
-            self.markers_pub.publish(visualization.plan_markers(plan, s.markers_frame_id))
+            self.markers_pub.publish(self._with_watch_markers(visualization.plan_markers(plan, s.markers_frame_id)))
         views = [(clip.camera, clip.frames[-1].pixels) for clip in clips if clip.frames]
         if s.publish_annotated_image and views:
             header = Header(stamp=plan.header.stamp, frame_id=clips[0].frame_id)
-            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(visualization.annotate(plan, views))))
+            pixels = self._with_watch_banner(visualization.annotate(plan, views))  # raised watches on top
+            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(pixels)))
 
     def _publish_reasoning(self, text: str) -> None:
         s = self.settings
         if s.publish_markers:
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=s.markers_frame_id or next(
                 (c.frame_id for c in self.ingest.cameras.values() if c.frame_id), ""))
-            self.markers_pub.publish(visualization.reasoning_marker(text, header))
+            self.markers_pub.publish(self._with_watch_markers(visualization.reasoning_marker(text, header)))
 
     def _publish_diagnostics(self) -> None:
         if self._trim_due:  # off the goal's path: give the memory the last goals freed back to the system

@@ -113,7 +113,7 @@ class WatchRunner:
         view = None
         try:
             clips = self._watch_clips(spec, s, started + s.goal_timeout, stop)
-            view = next(((c.camera, c.frames[-1]) for c in clips if c.frames), None)
+            view = next(((c.camera, c.frames[-1].pixels) for c in clips if c.frames), None)
             request = TaskRequest(task=spec.question, mode=Mode.WATCH, clips=clips,
                                   max_new_tokens=spec.max_new_tokens or s.generation_max_new_tokens, cancel=stop,
                                   deadline=started + s.goal_timeout)

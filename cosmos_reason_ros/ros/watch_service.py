@@ -20,7 +20,9 @@ from typing import Any, Optional
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
 from ..core.errors import InvalidRequestError
 from ..core.types import GenerationStats
@@ -31,7 +33,9 @@ from ..srv import AddWatch, ListWatches, RemoveWatch, SetWatchEnabled
 from . import clip_collection
 from .messages import _stamps, stats_msg, to_time
 from .watch_parameters import answer_code, declare_watch_parameters, msg_from_spec, severity_code, spec_from_msg
+from .image_conversion import rgb_to_image_fields
 from .watch_runner import WatchEntry, WatchRunner
+from .watch_visuals import banner, raised_marker, with_raised
 
 #: Alerts kept for a subscriber that reads slowly (every change matters: reliable, never dropped by a burst).
 ALERT_DEPTH = 50
@@ -213,6 +217,26 @@ class WatchService(WatchRunner):
             self.get_logger().info(text)
         if self._watch_publishers:
             self.alerts_pub.publish(alert)
+        if WatchState.RAISED in (transition.state, transition.previous):
+            self._show_raised(entry, alert.header, transition.state == WatchState.RAISED)
+
+    def _show_raised(self, entry: WatchEntry, header: Header, raised_now: bool) -> None:
+        """Markers: the raised-watches marker (or its deletion); image: the evidence frame with the banner."""
+        s, raised = self.settings, self.raised_watches()
+        if s.publish_markers:
+            marker_header = Header(stamp=header.stamp, frame_id=s.markers_frame_id or header.frame_id)
+            self.markers_pub.publish(MarkerArray(markers=[raised_marker(raised, marker_header)]))
+        if s.publish_annotated_image and raised_now and entry.last_view is not None:
+            pixels = banner(entry.last_view[1], raised)
+            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(pixels)))
+
+    def _with_watch_markers(self, markers: MarkerArray) -> MarkerArray:
+        """Hook for every MarkerArray the node publishes: raised watches stay on screen."""
+        return with_raised(markers, self.raised_watches())
+
+    def _with_watch_banner(self, image: Any) -> Any:
+        """Hook for the plan's annotated image: the banner of the raised watches over it."""
+        return banner(image, self.raised_watches())
 
     def _alert_msg(self, entry: WatchEntry, transition: Any) -> Alert:
         last, outcome = entry.tracker.last, entry.evidence
