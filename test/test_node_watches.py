@@ -156,6 +156,47 @@ def test_stale_camera_makes_the_watch_unknown_and_a_restarted_one_brings_it_back
     call(harness, "remove_watch", name="door")
 
 
+def test_a_lying_camera_makes_the_watch_unknown_until_it_sends_good_frames_again(harness):
+    """The side camera's driver starts sending malformed images (freshly stamped): none is stored, so the
+    watch cannot see the scene and says so; good frames bring it back."""
+    from fault_injection import watch_answer
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from cosmos_reason_ros.testing.malformed_cameras import bad_images
+
+    q = "is the conveyor jammed?"
+    harness.script.defaults[q] = watch_answer("no")
+    add(harness, "conveyor", q, cameras=["side"], raise_after=1, clear_after=1)
+    harness.wait_for(lambda: listed(harness, "conveyor").state == WatchState.STATE_CLEARED, 60.0, "cleared")
+    side = next(c for c in harness.cameras if c.name == "side")
+    lies = [b.msg for b in bad_images() if "stamp" not in b.kind]
+    liar = harness.helper.create_publisher(Image, side.topic, qos_profile_sensor_data)
+    sent = []
+
+    def lie() -> None:
+        if side.enabled:
+            return
+        msg = lies[len(sent) % len(lies)]
+        msg.header.stamp = harness.helper.get_clock().now().to_msg()
+        liar.publish(msg)
+        sent.append(1)
+
+    timer = harness.helper.create_timer(1 / 15, lie)
+    side.enabled = False
+    try:
+        harness.wait_for(lambda: listed(harness, "conveyor").state == WatchState.STATE_UNKNOWN, 30.0,
+                         "UNKNOWN while the camera lies")
+        assert "StaleFramesError" in listed(harness, "conveyor").reason and len(sent) > 5
+        assert harness.node.ingest.cameras["side"].buffer.counters.rejected > 0  # the lies were refused at ingest
+    finally:
+        side.enabled = True
+        timer.cancel()
+    harness.wait_for(lambda: listed(harness, "conveyor").state == WatchState.STATE_CLEARED, 60.0,
+                     "CLEARED once the camera tells the truth again")
+    call(harness, "remove_watch", name="conveyor")
+
+
 def test_a_goal_preempts_a_running_check_which_resumes_at_its_next_period(harness):
     from fault_injection import watch_answer
 
