@@ -134,6 +134,22 @@ def summary(goals: list[dict[str, Any]]) -> dict[str, float]:
             "succeeded": sum(g["error_code"] == 0 for g in goals)}
 
 
+def tables(data: dict[str, Any]) -> str:
+    """The goal-latency table, the ratio line and the per-watch table (printed, and rendered by run_all.py)."""
+    settings, a, b = data["settings"], data["summary_without"], data["summary_with"]
+    goals = markdown_table(["goals", "watches", "median s", "p90 s", "max s", "succeeded"], [
+        [settings["goals"], "none", fmt(a["median_s"], 3), fmt(a["p90_s"], 3), fmt(a["max_s"], 3), a["succeeded"]],
+        [settings["goals"], f"{settings['watches']} at {settings['watch_period']:g} s", fmt(b["median_s"], 3),
+         fmt(b["p90_s"], 3), fmt(b["max_s"], 3), b["succeeded"]]])
+    ratio = (f"Goal latency with ÷ without watches (same run, same node): median {data['ratio_median']:.2f}, "
+             f"p90 {data['ratio_p90']:.2f}. Goals arrive every {settings['goal_period']:g} s.")
+    watches = markdown_table(["watch", "period s", "achieved s", "checks", "skipped (cause: count)", "last check s"], [
+        [w["name"], fmt(w["period_s"], 1), fmt(w["achieved_period_s"], 2), w["checks"],
+         ", ".join(f"{k}: {v}" for k, v in sorted(w["skipped"].items())) or "0", fmt(w["last_check_time_s"], 3)]
+        for w in data["watches"]])
+    return f"{goals}\n\n{ratio}\n\n{watches}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--goals", type=int, default=8, help="goals per phase")
@@ -172,15 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "with_watches": with_watches, "summary_without": a, "summary_with": b,
             "ratio_median": b["median_s"] / a["median_s"], "ratio_p90": b["p90_s"] / a["p90_s"], "watches": watches}
     print(f"Measured on: {machine_line(data['machine'])}")
-    print(markdown_table(["goals", "watches", "median s", "p90 s", "max s", "succeeded"], [
-        [args.goals, 0, fmt(a["median_s"], 3), fmt(a["p90_s"], 3), fmt(a["max_s"], 3), a["succeeded"]],
-        [args.goals, f"{args.watches} at {args.watch_period:g} s", fmt(b["median_s"], 3), fmt(b["p90_s"], 3),
-         fmt(b["max_s"], 3), b["succeeded"]]]))
-    print(f"\nratio with / without: median {data['ratio_median']:.2f}, p90 {data['ratio_p90']:.2f}\n")
-    print(markdown_table(["watch", "period s", "achieved s", "checks", "skipped (cause: count)", "last check s"], [
-        [w["name"], fmt(w["period_s"], 1), fmt(w["achieved_period_s"], 2), w["checks"],
-         ", ".join(f"{k}: {v}" for k, v in sorted(w["skipped"].items())) or "0", fmt(w["last_check_time_s"], 3)]
-        for w in watches]))
+    print(tables(data))
     write_json(args.json, data)
     return 0
 

@@ -230,7 +230,7 @@ def test_services_add_refuse_enable_list_remove(harness):
                                                       raise_on=Watch.RAISE_ON_NO, cameras=["front"]), replace=True)
     assert replaced.success and replaced.state.watch.period == pytest.approx(0.2)
     for bad, fragment in ((dict(name="x", question=q, cameras=["nope"]), "unknown camera"),
-                          (dict(name="x", question=" "), "question is empty"),
+                          (dict(name="x", question=" \u200b"), "question is empty"),
                           (dict(name="9x", question=q), "must start with a letter"),
                           (dict(name="x", question=q, period=0.01), "period"),
                           (dict(name="x", question=q, raise_on=9), "raise_on"),
@@ -256,6 +256,10 @@ def test_services_add_refuse_enable_list_remove(harness):
     assert not missing.success and missing.error_code == ListWatches.Response.NOT_FOUND and "nope" in missing.error_msg
     assert [w.watch.name for w in missing.watches] == ["gripper"]
     assert call(harness, "remove_watch", name="gripper").success
+    # removing a raised watch says so: no subscriber keeps acting on a state that no longer exists
+    harness.wait_for(lambda: alerts_of(harness, "gripper")[-1].reason == "removed", 10.0, "the removal alert")
+    assert alerts_of(harness, "gripper")[-1].state == Alert.STATE_UNKNOWN
+    assert "gripper" not in [w.watch.name for w in call(harness, "list_watches").watches]
     gone = call(harness, "remove_watch", name="gripper")
     assert not gone.success and gone.error_code == RemoveWatch.Response.NOT_FOUND
     assert not call(harness, "set_watch_enabled", name="gripper", enabled=True).success

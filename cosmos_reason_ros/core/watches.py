@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
 from .errors import InvalidRequestError
+from .text_safety import has_visible_text, sanitize_text
 from .types import CONFIDENCE_UNKNOWN, Observed
 
 #: Which answer raises the alert (parameter ``watches.<name>.raise_on``).
@@ -81,9 +82,10 @@ def validate_spec(spec: WatchSpec, cameras: Sequence[str], max_question_chars: i
     if not _NAME.match(spec.name or "") or spec.name == "names":
         problems.append(f"name {spec.name!r} must start with a letter and hold only letters, digits and "
                         "underscores (at most 63, not 'names')")
-    question = " ".join(str(spec.question or "").split())
-    if not question:
-        problems.append("question is empty")
+    question = sanitize_text(str(spec.question or ""))  # as the prompt will clean it
+    if not has_visible_text(question):
+        problems.append("question is empty (nothing visible once whitespace, control and invisible characters "
+                        "are removed)")
     elif len(question) > max_question_chars:
         problems.append(f"question is {len(question)} characters; the limit is {max_question_chars}")
     unknown = [c for c in spec.cameras if c not in cameras]

@@ -121,9 +121,10 @@ class WatchRunner:
             observation = outcome.outcome.parsed.observation
             result = CheckResult(observation.answer, "", observation.confidence, observation.explanation)
         except CanceledError:
-            if not self.model_turn.preempted_by_goal:  # removed, disabled or shutting down: no outcome
+            if not self.model_turn.preempted_by_goal:  # removed, replaced, disabled or shutting down: no outcome
                 with self.watch_lock:
-                    self.watch_schedule.done(spec.name, started, spec.period)
+                    if self.watches.get(spec.name) is entry and entry.spec.enabled:
+                        self.watch_schedule.done(spec.name, started, spec.period)
                 return
             with self.watch_lock:
                 entry.stats.skip(SKIP_PREEMPTED)

@@ -110,7 +110,7 @@ class WatchService(WatchRunner):
             if self._checking == spec.name:
                 self.model_turn.stop_check()
             entry = WatchEntry(spec, WatchTracker(spec))
-            self.watches.pop(spec.name, None)
+            old = self.watches.pop(spec.name, None)
             self.watch_schedule.remove(spec.name)
             self.watches[spec.name] = entry
             if spec.enabled:
@@ -118,7 +118,16 @@ class WatchService(WatchRunner):
             else:
                 entry.tracker.reason = "disabled"
         self._watch_wake.set()
+        self._ended(old, "replaced: the watch starts over")
         return entry
+
+    def _ended(self, old: Optional[WatchEntry], reason: str) -> None:
+        """A watch that was RAISED or CLEARED is removed or replaced: say so on ~/alerts (UNKNOWN), so no
+        subscriber keeps acting on a state that no longer exists."""
+        if old is not None and old.tracker.state != WatchState.UNKNOWN:
+            previous = old.tracker.state
+            old.tracker.reason = reason
+            self._announce(old, Transition(previous, WatchState.UNKNOWN, reason))
 
     def _on_add_watch(self, request: Any, response: Any) -> Any:
         try:
@@ -143,6 +152,7 @@ class WatchService(WatchRunner):
                 self.model_turn.stop_check()
         if entry is None:
             return self._refuse(response, _Codes.NOT_FOUND, f"no watch named {request.name!r}")
+        self._ended(entry, "removed")
         self.get_logger().info(f"watch {request.name} removed")
         response.success, response.error_code = True, _Codes.NONE
         self._publish_watch_states()
