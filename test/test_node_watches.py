@@ -298,6 +298,36 @@ def test_diagnostics_report_each_watch(harness):
     assert status.level == status.OK and status.message == "cleared"
 
 
+def test_a_period_that_cannot_be_met_says_so_in_diagnostics(harness):
+    """A check that holds the model (a slow one) keeps the declared 0.5 s watch from its turn: its achieved
+    period grows and its diagnostics entry says the period is not met."""
+    from ros_harness import Collector
+
+    q = "is the emergency stop pressed?"
+    harness.script.hold.add(q)
+    diagnostics = Collector(harness, DiagnosticArray, "/diagnostics", 10)
+    workspace = harness.node.watches["workspace"].stats
+    try:
+        add(harness, "estop", q)
+        harness.wait_for(harness.script.holding.is_set, 60.0, "the slow check on the model")
+        harness.wait_for(lambda: time.monotonic() - workspace.last_started > 2.0, 30.0, "the workspace watch held off")
+    finally:
+        harness.script.hold.discard(q)
+
+    def entry():
+        for array in reversed(list(diagnostics.messages)):
+            for status in array.status:
+                if status.name == f"{PREFIX}: watch workspace":
+                    return status
+        return None
+
+    harness.wait_for(lambda: entry() is not None and "period not met" in entry().message, 30.0, "period not met")
+    values = {kv.key: kv.value for kv in entry().values}
+    assert values["period_met"] == "False" and float(values["achieved_period_s"]) > 0.75
+    assert entry().level == entry().WARN
+    call(harness, "remove_watch", name="estop")
+
+
 def test_a_goal_in_watch_mode_is_refused(harness):
     status, result, _ = harness.run("is anyone there?", mode=Goal.MODE_WATCH, cameras=["front"])
     assert result.error_code == Result.INVALID_GOAL and "add_watch" in result.error_msg
