@@ -177,6 +177,11 @@ class WatchTracker:
                            f"{self.spec.clear_after - self.clearing} more to clear")
         return None
 
+    def mark_unknown(self, reason: str) -> Optional[Transition]:
+        """No more checks for now (disabled, the node inactive): UNKNOWN with ``reason``, counts reset."""
+        self.raising = self.clearing = 0
+        return self._move(WatchState.UNKNOWN, reason)
+
     def _move(self, state: WatchState, reason: str) -> Optional[Transition]:
         previous, self.reason = self.state, reason
         if state == previous:

@@ -78,7 +78,14 @@ class WatchService(WatchRunner):
         self._start_runner()
 
     def _stop_watches(self) -> None:
+        """Stop checking; every watch becomes UNKNOWN (announced), so no one trusts a state nobody checks."""
         self._stop_runner()
+        with self.watch_lock:
+            changes = [(e, e.tracker.mark_unknown("not checked: the node is inactive")) for e in self.watches.values()]
+        for entry, transition in changes:
+            if transition is not None:
+                self._announce(entry, transition)
+        self._publish_watch_states()
 
     def _cleanup_watches(self) -> None:
         for service in self._watch_services:
