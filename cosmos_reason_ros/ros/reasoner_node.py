@@ -27,6 +27,11 @@ Actions
     cancel between decoding steps (CANCELED) and end with an error code, never a hang (TIMEOUT).
     Goal execution is in ``goal_execution``; queued goals hold no executor thread (``busy_policy``).
 
+Standing watches
+    Services ``~/add_watch``, ``~/remove_watch``, ``~/set_watch_enabled``, ``~/list_watches``; topics
+    ``~/alerts`` and ``~/watch_states`` (latched); checks on a thread of their own, goals first
+    (``watch_service``, ``watch_runner``; parameters ``watches.*`` in ``watch_parameters``).
+
 Shutdown
     SIGINT / SIGTERM (``shutdown``), ``destroy_node`` and the lifecycle's deactivate/shutdown end every
     running and queued goal with SHUTDOWN, the result sent before the action server goes away; then the

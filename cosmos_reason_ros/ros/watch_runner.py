@@ -117,7 +117,9 @@ class WatchRunner:
             request = TaskRequest(task=spec.question, mode=Mode.WATCH, clips=clips,
                                   max_new_tokens=spec.max_new_tokens or s.generation_max_new_tokens, cancel=stop,
                                   deadline=started + s.goal_timeout)
-            outcome = self._reasoner(s).run(request)
+            reasoner = self._reasoner(s)
+            reasoner.accept_partial = False  # a truncated answer is never a watch's answer (UNKNOWN instead)
+            outcome = reasoner.run(request)
             observation = outcome.outcome.parsed.observation
             result = CheckResult(observation.answer, "", observation.confidence, observation.explanation)
         except CanceledError:
