@@ -333,26 +333,6 @@ def test_a_goal_in_watch_mode_is_refused(harness):
     assert result.error_code == Result.INVALID_GOAL and "add_watch" in result.error_msg
 
 
-def test_model_not_ready_is_unknown_and_an_invalid_declared_watch_is_left_out(rclpy_session, reason1_model):
-    from fault_injection import HungLoadBackend
-    from ros_harness import Camera, Harness
-
-    from cosmos_reason_ros.core.transformers_backend import TransformersConfig
-
-    backend = HungLoadBackend(TransformersConfig(model=str(reason1_model)))
-    h = Harness({"watches.names": ["ok", "bad"], "watches.ok.question": "is it on fire?", "watches.ok.period": 0.2,
-                 "watches.bad.question": "is it wet?", "watches.bad.cameras": ["nope"]},
-                [Camera("front", "/watch_loading/front/image_raw")], backend=backend, node_name="watch_loading")
-    try:
-        h.wait_for(lambda: "ok" in h.node.watches and h.node.watches["ok"].stats.checks >= 1, 30.0, "a check")
-        tracker = h.node.watches["ok"].tracker
-        assert tracker.state.name == "UNKNOWN" and tracker.reason.startswith("model not ready")
-        assert "bad" not in h.node.watches  # refused at start-up (logged), the rest serves
-    finally:
-        backend.release.set()
-        h.close()
-
-
 def test_raised_watches_are_shown_on_the_markers_and_the_annotated_image(harness):
     from fault_injection import watch_answer
     from ros_harness import Collector
@@ -398,39 +378,3 @@ def test_raised_watches_are_shown_on_the_markers_and_the_annotated_image(harness
     harness.wait_for(lambda: any(m is not None and m.action == Marker.DELETE for m in watch_markers()[shown():]), 60.0,
                      "the marker deleted once cleared")
     call(harness, "remove_watch", name="smoke")
-
-
-def test_the_lifecycle_stops_and_restarts_the_checks(rclpy_session, reason1_model):
-    """Managed node: watches are added while active; deactivate stops the check thread, activate starts it
-    again, cleanup drops the watches and their services."""
-    from lifecycle_msgs.msg import Transition
-    from ros_harness import Harness
-    from test_node_lifecycle import ManagedRig
-
-    rig = ManagedRig(rclpy_session, reason1_model, "watch_managed")
-    try:
-        assert rig.transition(Transition.TRANSITION_CONFIGURE)
-        client = rig.helper.create_client(AddWatch, "/watch_managed/add_watch")
-        Harness.wait_for(client.service_is_ready, 10, "the add_watch service")
-        refused = client.call_async(AddWatch.Request(watch=Watch(name="w", question="is the floor wet?")))
-        Harness.wait_for(refused.done, 10, "add_watch while inactive")
-        assert refused.result().error_code == AddWatch.Response.NOT_ACTIVE
-        assert rig.transition(Transition.TRANSITION_ACTIVATE)
-        added = client.call_async(AddWatch.Request(watch=Watch(name="w", question="is the floor wet?", period=0.2)))
-        Harness.wait_for(added.done, 10, "add_watch")
-        assert added.result().success, added.result().error_msg
-        stats = lambda: rig.node.watches["w"].stats  # noqa: E731
-        Harness.wait_for(lambda: rig.node.backend.ready and rig.node.watches["w"].tracker.state.name == "CLEARED", 60,
-                         "the watch cleared while active")
-        assert rig.transition(Transition.TRANSITION_DEACTIVATE)
-        assert rig.node._watch_thread is None  # joined: nothing checks while inactive
-        tracker = rig.node.watches["w"].tracker  # the taught "no" had cleared it; now nobody checks
-        assert tracker.state.name == "UNKNOWN" and tracker.reason == "not checked: the node is inactive"
-        checks = stats().checks
-        assert rig.transition(Transition.TRANSITION_ACTIVATE)
-        Harness.wait_for(lambda: rig.node.backend.ready and stats().checks > checks, 60, "checks after reactivating")
-        assert rig.transition(Transition.TRANSITION_DEACTIVATE) and rig.transition(Transition.TRANSITION_CLEANUP)
-        assert not rig.node.watches
-        Harness.wait_for(lambda: not client.service_is_ready(), 10, "the watch services gone")
-    finally:
-        rig.close()
