@@ -1,6 +1,9 @@
 """Standing watches through the node's phases: a model that is not ready, a declared watch that is invalid, and
-the managed node's lifecycle (checks stop on deactivate, every watch announced UNKNOWN, resume on activate)."""
+the managed node's lifecycle (checks stop on deactivate, every watch announced UNKNOWN, resume on activate), and
+the model taught "yes" raising a watch with no double."""
 from __future__ import annotations
+
+import pytest
 
 from cosmos_reason_ros.msg import Watch
 from cosmos_reason_ros.srv import AddWatch
@@ -60,3 +63,27 @@ def test_the_lifecycle_stops_and_restarts_the_checks(rclpy_session, reason1_mode
         Harness.wait_for(lambda: not client.service_is_ready(), 10, "the watch services gone")
     finally:
         rig.close()
+
+
+def test_the_model_taught_yes_raises_a_declared_watch_end_to_end(rclpy_session, blocked_model):
+    """No double at all: the tiny model taught the "blocked" scene answers "yes" to any watch question, and a
+    declared watch is raised after raise_after answers, the alert carrying the model's own explanation."""
+    from ros_harness import Camera, Collector, Harness
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from cosmos_reason_ros.msg import Alert
+
+    h = Harness({"model": str(blocked_model), "generation.max_new_tokens": 400, "frames.max_frames": 2,
+                 "watches.names": ["cabinet"], "watches.cabinet.question": "is the cup shut away?",
+                 "watches.cabinet.period": 0.2, "watches.cabinet.raise_after": 2},
+                [Camera("front", "/watch_taught/front/image_raw")], node_name="watch_taught")
+    alerts = Collector(h, Alert, "/watch_taught/alerts", QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+    try:
+        h.wait_ready()
+        h.wait_for(lambda: any(a.state == Alert.STATE_RAISED for a in list(alerts.messages)), 60.0, "the raise")
+        raised = next(a for a in alerts.messages if a.state == Alert.STATE_RAISED)
+        assert raised.answer == Alert.ANSWER_YES and raised.reason == "2 consecutive answer(s) 'yes'"
+        assert raised.explanation == "a closed door blocks the only path to the cup"  # the taught explanation
+        assert raised.confidence == pytest.approx(0.8) and raised.stats.stop_reason == "eos"
+    finally:
+        h.close()
