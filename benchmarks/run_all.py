@@ -4,7 +4,7 @@
     COSMOS_VENV=/path/to/.venv python3 benchmarks/run_all.py     # builds, runs (< 10 min on 2 cores), writes
 
 It builds the package (``scripts/build.sh``), re-runs itself under ``scripts/env.sh`` if the built package
-is not importable yet, runs ingest.py, goal_overhead.py and preprocessing.py with the settings below
+is not importable yet, runs ingest.py, goal_overhead.py, preprocessing.py and watch_latency.py with the settings below
 (their JSON lands in ``benchmarks/out/``, ignored by git), and rewrites only what lies between the
 ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->`` markers of the document: hand-written prose
 around them stays. ``--from-json DIR`` re-renders the document from earlier JSON without measuring.
@@ -65,6 +65,10 @@ RUNS: list[tuple[str, str, list[str], list[str]]] = [
      ["--families", "reason1", "--sizes", "1920x1080", "--max-frame-pixels", "921600"],
      ["--families", "reason1", "--sizes", "640x480", "--frames", "4", "--budgets", "4096",
       "--max-frame-pixels", "921600", "--repeats", "1"]),
+    # Standing watches (issue 16): 3 watches at 1 s, a goal every 5 s.
+    ("watch_latency", "watch_latency.py",
+     ["--goals", "12", "--goal-period", "5", "--watches", "3", "--watch-period", "1"],
+     ["--goals", "2", "--goal-period", "1", "--watches", "3", "--watch-period", "1"]),
 ]
 
 
@@ -234,7 +238,18 @@ def render(out_dir: Path, wall: Optional[float], quick: bool) -> dict[str, str]:
         "ratio": ratio_section(goal, matrix),
     }
     sections.update(goal_sections(goal))
+    sections["watch-latency"] = watch_section(load(out_dir, "watch_latency"))
     return sections
+
+
+def watch_section(data: Optional[dict[str, Any]]) -> str:
+    """Standing watches: goal latency with and without watches, each watch's achieved period."""
+    if data is None:
+        return "_not run_"
+    import watch_latency
+    from common import machine_line
+
+    return f"Measured on: {machine_line(data['machine'])}.\n\n" + watch_latency.tables(data)
 
 
 def update_document(path: Path, sections: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ Each double is named for the fault it causes; none replaces the model's output w
 """
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any, Callable, Optional
 
@@ -78,3 +79,62 @@ class GarbageOutput:
 
     def remove(self) -> None:
         del self._backend.generate  # the instance attribute: the class's method shows through again
+
+
+class ScriptedWatchAnswers:
+    """Fault: the backend's real generation runs for every watch check (Mode.WATCH prompts), but the text it
+    returns is replaced by the next scripted answer for that check's question (``script[question]``; once
+    those are used up, ``defaults[question]``; for a question in neither, the model's own text is kept): a
+    model whose yes/no answers follow a script (flapping, a run of yes, garbage). Goals are left alone.
+
+    ``hold`` names questions whose checks are held before generating, until the check is canceled or the
+    question leaves ``hold``: a check that takes long, so a test can have a goal arrive while it runs. A held
+    check then runs the real model, which sees the cancel at its first decoding step."""
+
+    def __init__(self, backend: TransformersBackend, script: Optional[dict] = None,
+                 defaults: Optional[dict] = None) -> None:
+        self._backend = backend
+        self._original = backend.generate
+        self.script = {q: list(a) for q, a in (script or {}).items()}
+        self.defaults = dict(defaults or {})
+        self.hold: set[str] = set()
+        self.holding = threading.Event()  # set while a check is held
+        self.calls: dict[str, int] = {}  # watch generations per question
+        self.lock = threading.Lock()
+        backend.generate = self._generate  # type: ignore[method-assign]
+
+    def _question(self, request: Any) -> Optional[str]:
+        from cosmos_reason_ros.core.types import Mode
+
+        if getattr(request.prompt, "mode", None) is not Mode.WATCH:
+            return None
+        text = request.prompt.user_text()
+        known = [*self.script, *self.defaults, *self.hold]
+        return next((q for q in known if json.dumps(q) in text), "")
+
+    def _generate(self, request: Any) -> Any:
+        question = self._question(request)
+        while question and question in self.hold and not request.cancel.is_set():
+            self.holding.set()
+            request.cancel.wait(0.01)
+        self.holding.clear()
+        output = self._original(request)
+        if question is None or output.stats.stop_reason == "canceled":
+            return output
+        with self.lock:
+            self.calls[question] = self.calls.get(question, 0) + 1
+            answers = self.script.get(question)
+            if answers:
+                output.text = answers.pop(0)
+            elif question in self.defaults:
+                output.text = self.defaults[question]
+        return output
+
+    def remove(self) -> None:
+        del self._backend.generate
+
+
+def watch_answer(observed: str, explanation: str = "the frames show it", confidence: float = 0.9) -> str:
+    """A well-formed Reason1 watch answer (what ScriptedWatchAnswers hands back)."""
+    body = json.dumps({"observed": observed, "confidence": confidence, "explanation": explanation})
+    return f"<think>\nI look at the last frames.\n</think>\n\n<answer>\n{body}\n</answer>"

@@ -10,7 +10,7 @@ import json
 from cosmos_reason_ros.core.families import REASON1, REASON2
 from grounding_cases import grounding_rows
 
-from cosmos_reason_ros.core.types import Completeness, Completion, Mode, Plausibility, Verdict
+from cosmos_reason_ros.core.types import Completeness, Completion, Mode, Observed, Plausibility, Verdict
 
 THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
 STEP = {"action": "pick", "description": "Pick up the red cup.", "targets": ["red cup"],
@@ -30,6 +30,25 @@ CRITIC_THINK = ("<think>\n<overview>A robot arm pushes a box across a table.</ov
                 "<anomaly>Yes</anomaly>\n</component>\n</think>\n\n")
 CRITIC_FOUND = [("box", False), ("arm", True)]
 SCORE_THINK = "<think>\nThe box slides smoothly; its shadow follows it and nothing flickers.\n</think>\n\n"
+
+
+def watch_rows(Case):  # noqa: N803
+    """Mode.WATCH: a yes/no answer to a standing watch's question; no answer (uncertain, cut, missing) is a failure."""
+    watch = '{"observed": "yes", "confidence": 0.7, "explanation": "a person stands by the arm"}'
+    return {
+        "watch_yes_r1": Case(REASON1, Mode.WATCH, THINK + f"<answer>{watch}</answer>", observed=Observed.YES,
+                             answer="a person stands by the arm"),
+        "watch_no_r2": Case(REASON2, Mode.WATCH, THINK + '{"observed": "no", "explanation": "nobody"}',
+                            observed=Observed.NO, answer="nobody"),
+        "watch_boolean": Case(REASON2, Mode.WATCH, THINK + '{"observed": true}', observed=Observed.YES,
+                              warned="read True as yes"),
+        "watch_prose": Case(REASON2, Mode.WATCH, THINK + "No, the workspace is empty.", observed=Observed.NO,
+                            warned="leading 'No'"),
+        "watch_uncertain": Case(REASON2, Mode.WATCH, THINK + '{"observed": "uncertain"}', ok=False,
+                                error='lacks an "observed" answer', warned=True),
+        "watch_cut": Case(REASON2, Mode.WATCH, THINK + '{"observed": "ye', stop="max_tokens", ok=False,
+                          error="max_new_tokens", warned=True),
+    }
 
 
 def critic_rows(Case):  # noqa: N803
@@ -233,4 +252,4 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
             '{"feasible": "yes"}</answer>', verdict=Verdict.FEASIBLE, warned=True),
     }
     return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs,
-            "critic": critic_rows(Case), "grounding": grounding_rows(Case)}
+            "critic": critic_rows(Case), "grounding": grounding_rows(Case), "watch": watch_rows(Case)}

@@ -96,6 +96,16 @@ def test_goal_overhead(out_dir):
     assert all(p["visual_tokens"] > 0 and positive(p["total_ms"]) for p in data["prepare"])
 
 
+def test_watch_latency(out_dir):
+    stdout, data = run("watch_latency.py", out_dir, "watch_latency", "--goals", "2", "--goal-period", "1",
+                       "--watches", "3", "--watch-period", "1")
+    assert "achieved s" in stdout and "with ÷ without" in stdout
+    assert data["summary_without"]["succeeded"] == 2 and data["summary_with"]["succeeded"] == 2
+    assert positive(data["ratio_median"]) and len(data["watches"]) == 3
+    for watch in data["watches"]:
+        assert watch["period_s"] == 1.0 and watch["checks_total"] >= 2 and positive(watch["achieved_period_s"])
+
+
 def test_preprocessing_tokens_match_the_processor(out_dir):
     stdout, data = run("preprocessing.py", out_dir, "preprocessing", "--families", "reason1", "reason2",
                        "--sizes", "320x240", "--frames", "2", "4", "--budgets", "128", "1024", "--repeats", "1")

@@ -41,7 +41,12 @@ def test_installed_params_file_lists_every_parameter_with_its_default():
         assert spec.name in values, f"{spec.name} missing from config/reasoner.yaml"
         assert values[spec.name] == spec.default and type(values[spec.name]) is type(spec.default), spec.name
     cameras = {f"cameras.{n}.{k}" for n in values["cameras.names"] for k in ("topic", "transport", "depth_topic", "camera_info_topic")}
+    # Standing watches: watches.names (none by default) and each named watch's fields (watch_parameters).
+    from cosmos_reason_ros.ros.watch_parameters import WATCH_FIELDS
+
+    assert values.pop("watches.names") == [""]
     assert set(values) == {s.name for s in PARAMETERS} | cameras
+    assert all(f.description.endswith(".") for f in WATCH_FIELDS)
 
 
 def test_every_parameter_is_documented_with_constraints():
@@ -58,6 +63,19 @@ def test_every_parameter_is_documented_with_constraints():
     readme = (REPO / "README.md").read_text() if (REPO / "README.md").exists() else ""
     missing = [s.name for s in PARAMETERS if f"`{s.name}`" not in readme]
     assert not missing, f"parameters not documented in README.md: {missing}"
+
+
+def test_every_watch_field_is_in_the_readme_table_with_its_default():
+    """README "Standing watches" lists each watches.<name>.* field with the default the node declares."""
+    import json
+
+    from cosmos_reason_ros.ros.watch_parameters import WATCH_FIELDS
+
+    readme = (REPO / "README.md").read_text()
+    for field in WATCH_FIELDS:
+        default = json.dumps(field.default) if isinstance(field.default, (str, list, bool)) else repr(field.default)
+        assert f"| `{field.name}` | `{default}` |" in readme, field.name
+        assert field.description in readme, field.name
 
 
 def test_launch_file_describes_itself():

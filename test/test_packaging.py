@@ -60,6 +60,8 @@ def test_wheel_metadata_comes_from_the_single_sources(wheel):
                    "testing/chat_template.jinja", "critic/cli.py", "core/critique.py",
                    "core/grounding.py", "core/depth_projection.py", "ros/depth.py"):
         assert f"cosmos_reason_ros/{module}" in names, module
+    for module in ("core/watches.py", "ros/watch_service.py", "bt/watch_condition.py"):  # standing watches
+        assert f"cosmos_reason_ros/{module}" in names, module
     assert not any(n.startswith(("test/", "benchmarks/")) for n in names)
 
 
@@ -87,9 +89,14 @@ outcome = parse_output('<think>x</think>\\n<answer>{{"feasible": "yes", "confide
 print("verdict", outcome.ok, outcome.parsed.feasibility.verdict.name)
 from cosmos_reason_ros.core.depth_projection import project_location  # grounding needs no ROS either
 from cosmos_reason_ros.core.grounding import locate
+from cosmos_reason_ros.core.types import Observed
+from cosmos_reason_ros.core.watches import CheckResult, WatchSpec, WatchTracker
+tracker = WatchTracker(WatchSpec("w", "q", raise_after=1))
+print("watch", tracker.observe(CheckResult(Observed.YES), 0.0).state.name)
 """
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     tokens = int(re.search(r"tokens (\d+)", run.stdout).group(1))
     assert 0 < tokens <= 1024
     assert "verdict True FEASIBLE" in run.stdout
+    assert "watch RAISED" in run.stdout  # the standing-watch core runs without ROS too

@@ -21,6 +21,7 @@ from cosmos_reason_ros.core.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.parsing import extract_json, parse_output, split_reasoning
 from cosmos_reason_ros.core.types import (CONFIDENCE_UNKNOWN, SCORE_UNKNOWN, Completeness, Completion, Mode, ParsedAnswer,
                                          Plausibility, Verdict)
+from cosmos_reason_ros.core.types import Observed
 from parse_cases import classes
 from plan_serialisation import assert_fits_ros
 
@@ -84,6 +85,7 @@ class Case:
     explanation: Optional[str] = None  # exact feasibility explanation, when it matters
     critique: Optional[dict] = None  # Mode.CRITIC: expected plausible, score, findings [(name, anomaly)]
     objects: Optional[list] = None  # located objects [(label, box, point)] in model coordinates; None = none
+    observed: Optional[Observed] = None  # Mode.WATCH: the expected yes/no
 
 
 PLAN_STEPS = [
@@ -331,6 +333,7 @@ def test_parse_table(case: Case) -> None:
         assert parsed.critique.plausible is Plausibility.UNKNOWN
     located = [(o.label, o.box, o.point) for o in parsed.objects]
     assert located == (case.objects or []), located
+    assert parsed.observation.answer is (case.observed or Observed.UNKNOWN)
     if case.reasoning is not None:
         assert case.reasoning in outcome.reasoning
     if case.answer_text is not None:

@@ -15,7 +15,8 @@ from typing import Any, Callable, Optional, TypeVar
 
 from .critique import critique_from_prose, critique_satisfied, read_critique_fields
 from .locations import is_location_list, locate_satisfied, read_locate, read_objects
-from .types import CONFIDENCE_UNKNOWN, Completion, Feasibility, Mode, ParsedAnswer, Subtask, Verdict
+from .types import (CONFIDENCE_UNKNOWN, Completion, Feasibility, Mode, Observation, Observed, ParsedAnswer, Subtask,
+                    Verdict)
 
 _Choice = TypeVar("_Choice", Verdict, Completion)
 _SCHEMA_WORDS = ("yes", "no", "uncertain")  # the words the prompts ask for: read without a warning
@@ -59,6 +60,8 @@ _ALIASES: dict[str, str] = {
     "task_complete": "completed", "done": "completed", "next_step": "next_action", "next": "next_action",
     "target_objects": "targets", "objects": "targets", "target": "targets", "precondition": "preconditions",
     "success_criteria": "success_criterion", "success_condition": "success_criterion",
+    # Mode.WATCH
+    "observation": "observed", "detected": "observed",
 }
 _KNOWN_KEYS = frozenset((*_ALIASES.values(), "confidence", "answer", "action", "description", "feasibility_note"))
 
@@ -253,6 +256,50 @@ def _read_completion(fields: dict, parsed: ParsedAnswer, warnings: list[str]) ->
     parsed.answer = parsed.answer or reason
 
 
+#: Mode.WATCH: the words of a yes/no watch answer (the schema's are "yes" and "no").
+OBSERVED_WORDS: dict[str, Observed] = {
+    **dict.fromkeys(("yes", "true", "y", "detected", "present", "observed"), Observed.YES),
+    **dict.fromkeys(("no", "false", "n", "not detected", "absent", "none", "not observed"), Observed.NO),
+    **dict.fromkeys(_UNSURE, Observed.UNCERTAIN),
+}
+_LEADING_OBSERVED = _leading_pattern(OBSERVED_WORDS)
+
+
+def _read_observed(fields: dict, parsed: ParsedAnswer, warnings: list[str]) -> None:
+    """The yes/no of a watch question, its confidence and explanation."""
+    value, answer, reason = fields.get("observed"), Observed.UNKNOWN, ""
+    if isinstance(value, bool):
+        answer = Observed.YES if value else Observed.NO
+        warnings.append(f"observed: read {value!r} as {answer.name.lower()}")
+    elif isinstance(value, str):
+        word = re.sub(r"[\s_-]+", " ", value.strip().strip(".!*\"'`").lower()).strip()
+        if word in OBSERVED_WORDS:
+            answer = OBSERVED_WORDS[word]
+            if word not in ("yes", "no") or word != value.strip().lower():
+                warnings.append(f"observed: read {value!r:.60} as {answer.name.lower()}")
+        elif (leading := _LEADING_OBSERVED.match(value)) is not None:
+            answer, reason = OBSERVED_WORDS[re.sub(r"\s+", " ", leading.group(1).lower())], leading.group(3)
+            warnings.append(f"observed: read {value!r:.60} as {answer.name.lower()}")
+        else:
+            warnings.append(f"observed: unrecognised value {value!r:.60}")
+    elif value is not None:
+        warnings.append(f"observed: unrecognised value {value!r:.60}")
+    explanation = as_text(fields.get("explanation"), "explanation", []) or reason
+    parsed.observation = Observation(answer=answer, confidence=_as_confidence(fields.get("confidence"), warnings),
+                                     explanation=explanation)
+    parsed.answer = parsed.answer or explanation
+
+
+def _observed_from_prose(prose: str, warnings: list[str]) -> Optional[ParsedAnswer]:
+    """A watch answer written as prose that opens with yes or no ("Yes - a person is at the arm")."""
+    leading = _LEADING_OBSERVED.match(prose)
+    answer = OBSERVED_WORDS.get(re.sub(r"\s+", " ", leading.group(1).lower())) if leading else None
+    if answer not in (Observed.YES, Observed.NO):
+        return None
+    warnings.append(f"no usable JSON; took the watch answer from the leading {leading.group(1)!r} of the prose")
+    return ParsedAnswer(observation=Observation(answer=answer, explanation=leading.group(3) or prose), answer=prose)
+
+
 @dataclass(frozen=True)
 class ModeRule:
     """How one mode reads an answer: the readers to run, and what it cannot do without."""
@@ -284,6 +331,9 @@ MODE_RULES: dict[Mode, ModeRule] = {
                           critique_satisfied, prose=critique_from_prose),
     Mode.LOCATE: ModeRule((read_locate,), 'an "objects" list with a "bbox_2d" box or "point_2d" point per object '
                           '(or an empty list: nothing found)', locate_satisfied),
+    # "uncertain" is not an answer: the watch becomes UNKNOWN with the reason, never a silent "no alert".
+    Mode.WATCH: ModeRule((_read_observed,), 'an "observed" answer (yes or no)',
+                         lambda p, f: p.observation.answer in (Observed.YES, Observed.NO), prose=_observed_from_prose),
 }
 
 

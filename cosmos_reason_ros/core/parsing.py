@@ -233,6 +233,7 @@ def _safe_outcome(outcome: ParseOutcome) -> ParseOutcome:
     parsed.critique = Critique(critique.plausible, critique.scale, critique.score, critique.confidence,
                                [CritiqueFinding(fix(f.name), fix(f.analysis), f.anomaly) for f in critique.findings],
                                critique.runs, fix(critique.explanation))
+    parsed.observation.explanation = fix(parsed.observation.explanation)
     outcome.reasoning, outcome.answer_text = fix(outcome.reasoning), fix(outcome.answer_text)
     outcome.error, outcome.warnings = fix(outcome.error), texts(outcome.warnings)
     if changed:

@@ -65,6 +65,7 @@ _KEY_PLACEHOLDERS: dict[str, str] = {
     "completed": '"yes" | "no"',
     "answer": '"<short answer in plain words>"',
     "objects": OBJECTS_PLACEHOLDER,
+    "observed": '"yes" | "no"',
 }
 
 #: The keys each mode asks for, in the order they appear in the schema. Mode.CRITIC has no JSON schema: it
@@ -76,6 +77,7 @@ SCHEMA_KEYS: dict[Mode, tuple[str, ...]] = {
     Mode.VERIFY_COMPLETION: ("completed", "answer"),
     Mode.QUESTION: ("answer",),
     Mode.LOCATE: ("objects", "answer"),
+    Mode.WATCH: ("observed", "confidence", "explanation"),
 }
 #: Modes whose steps' targets can be located too (goal ground_targets): their schema gains "objects".
 GROUNDABLE = (Mode.DECOMPOSE, Mode.NEXT_ACTION)
@@ -109,6 +111,11 @@ _INSTRUCTIONS: dict[Mode, str] = {
         '"answer" is your reply.'
     ),
     Mode.LOCATE: LOCATE_INSTRUCTION,
+    Mode.WATCH: (
+        "This is a standing safety watch: answer the yes/no question about the scene as the last frames show "
+        "it now, using the earlier frames only to see what is moving or hidden. Say \"yes\" only if the video "
+        "shows it, \"no\" only if it shows it is not so. \"explanation\" names what in the frames decides it."
+    ),
 }
 
 
@@ -171,7 +178,7 @@ def _instruction(family: ModelFamily, mode: Mode, task: str, clips: Sequence[Pre
                  reserved: Iterable[str], ground_targets: bool = False) -> str:
     """The final text part: context, quoted task, what to reason about, and the answer format."""
     cameras = ", ".join(quote_text(clip.camera, reserved) for clip in clips)
-    noun = "question" if mode is Mode.QUESTION else "task"
+    noun = "question" if mode in (Mode.QUESTION, Mode.WATCH) else "task"
     lines = [
         f"You are the reasoning module of a robot. The video above is its most recent view from "
         f"{len(clips)} camera(s) ({cameras}), oldest frame first; the last frames show the scene now.",

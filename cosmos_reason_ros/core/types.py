@@ -24,6 +24,7 @@ class Mode(enum.IntEnum):
     QUESTION = 4  # free question about the scene
     CRITIC = 5  # judge the physical plausibility of the video (task: optional focus; empty = the whole clip)
     LOCATE = 6  # locate the objects the task names: a box and/or point per object (ParsedAnswer.objects)
+    WATCH = 7  # a standing watch's yes/no question about the scene now (watches only; goals refuse it)
 
 
 class Stage(enum.IntEnum):
@@ -173,6 +174,24 @@ class Critique:
     explanation: str = ""
 
 
+class Observed(enum.IntEnum):
+    """A watch question's answer (Mode.WATCH; values equal Alert/WatchState ANSWER_*)."""
+
+    UNKNOWN = 0  # not answered, or unparseable
+    YES = 1
+    NO = 2
+    UNCERTAIN = 3  # the model said it cannot tell (the watch then is UNKNOWN, never "no alert")
+
+
+@dataclass
+class Observation:
+    """What the model said to a watch's yes/no question."""
+
+    answer: Observed = Observed.UNKNOWN
+    confidence: float = CONFIDENCE_UNKNOWN
+    explanation: str = ""
+
+
 @dataclass
 class ParsedAnswer:
     """The structured content of an answer, whatever the mode asked for.
@@ -186,6 +205,7 @@ class ParsedAnswer:
     answer: str = ""
     critique: Critique = field(default_factory=Critique)  # Mode.CRITIC only
     objects: list[ModelLocation] = field(default_factory=list)  # Mode.LOCATE, or plan targets when grounded
+    observation: Observation = field(default_factory=Observation)  # Mode.WATCH only
 
 
 @dataclass

@@ -20,7 +20,7 @@ from ..core.backend_base import BackendState
 from ..core.errors import (CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError,
                            NoFramesError, ReasonerError)
 from ..core.reasoner import Reasoner, ReasonerLimits, SamplingOverrides, TaskRequest
-from ..core.types import CameraClip, GenerationStats, ReasoningResult, Stage
+from ..core.types import CameraClip, GenerationStats, Mode, ReasoningResult, Stage
 from ..core.video import VideoBudget
 from ..msg import FeasibilityJudgment, TaskPlan
 from . import clip_collection, depth
@@ -131,6 +131,7 @@ class GoalExecution:
                 slot.cancel()
             if not self.slots.holds_turn(slot):
                 self._raise_stopped(slot, "while queued")
+            self._take_model_from_watches(slot.stop)  # a running watch check lets go of the model first
             self._wait_for_model(settings, request.deadline, slot, feedback)
             feedback.stage(Stage.WAITING_FOR_FRAMES)
             request.clips = self._collect_clips(goal_handle.request, settings, request.deadline, slot)
@@ -181,6 +182,8 @@ class GoalExecution:
         """Check the goal's fields; everything wrong with it becomes INVALID_GOAL with a reason."""
         max_new_tokens = goal.max_new_tokens or s.generation_max_new_tokens
         task, mode = self._reasoner(s).validate(goal.task, goal.mode, max_new_tokens)
+        if mode is Mode.WATCH:
+            raise InvalidRequestError("MODE_WATCH is for standing watches (the ~/add_watch service), not goals")
         clip_collection.frame_request(goal, s, list(self.ingest.cameras))  # cameras, history, frame count
         if not 0.0 <= goal.timeout <= 3600.0:
             raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")

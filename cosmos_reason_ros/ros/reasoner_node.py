@@ -31,6 +31,11 @@ Actions
     cancel between decoding steps (CANCELED) and end with an error code, never a hang (TIMEOUT).
     Goal execution is in ``goal_execution``; queued goals hold no executor thread (``busy_policy``).
 
+Standing watches
+    Services ``~/add_watch``, ``~/remove_watch``, ``~/set_watch_enabled``, ``~/list_watches``; topics
+    ``~/alerts`` and ``~/watch_states`` (latched); checks on a thread of their own, goals first
+    (``watch_service``, ``watch_runner``; parameters ``watches.*`` in ``watch_parameters``).
+
 Shutdown
     SIGINT / SIGTERM (``shutdown``), ``destroy_node`` and the lifecycle's deactivate/shutdown end every
     running and queued goal with SHUTDOWN, the result sent before the action server goes away; then the
@@ -66,6 +71,7 @@ from .camera_ingest import CameraIngest
 from .goal_execution import GoalExecution, GoalRecord
 from .image_conversion import rgb_to_image_fields
 from .parameters import Settings, camera_configs, check_choices, declare_parameters
+from .watch_service import WatchService  # standing watches (issue 16)
 
 Result = ReasonAboutTask.Result
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -84,7 +90,7 @@ QUEUE_CHECK_PERIOD = 0.1
 LOADER_JOIN_TIMEOUT = 2.0
 
 
-class ReasonerParts(GoalExecution):
+class ReasonerParts(GoalExecution, WatchService):
     """The reasoner's parts, built and torn down in lifecycle phases (a mixin of the node classes).
 
     ``_configure``: settings, backend built, cameras subscribed, publishers, action server, timers.
@@ -113,6 +119,7 @@ class ReasonerParts(GoalExecution):
         self.slots = GoalSlots(self.settings.busy_policy, self.settings.max_queue)
         self.diagnostic_prefix = self.get_fully_qualified_name()
         log_bridge.install(self.get_logger())
+        self._init_watches()  # standing watches: declared here, built in _configure
 
     # ------------------------------------------------------------------------------------- phases
     def _configure(self, backend: Optional[ModelBackend] = None) -> None:
@@ -149,6 +156,7 @@ class ReasonerParts(GoalExecution):
                               callback_group=MutuallyExclusiveCallbackGroup()),
             self.create_timer(QUEUE_CHECK_PERIOD, self._expire_queued, callback_group=MutuallyExclusiveCallbackGroup()),
         ]
+        self._configure_watches()
         self._configured = True
 
     def _activate(self) -> None:
@@ -156,6 +164,7 @@ class ReasonerParts(GoalExecution):
         self._loader = threading.Thread(target=self._load_model, name="model-loader", daemon=True)
         self._loader.start()
         self._accepting = True
+        self._start_watches()
         s = self.settings
         self.get_logger().info(
             f"{self.get_name()} up: model {self.backend.model_id!r} ({s.backend}) loading in the background; "
@@ -164,6 +173,7 @@ class ReasonerParts(GoalExecution):
     def _deactivate(self, wait: float = 2.0) -> bool:
         """End every goal (SHUTDOWN) with its result sent, then unload the model. True if all goals ended."""
         ended = self.end_all_goals(wait)
+        self._stop_watches()
         self._unload()
         return ended
 
@@ -185,6 +195,7 @@ class ReasonerParts(GoalExecution):
             self.destroy_timer(timer)
         if self.action_server is not None:
             self.action_server.destroy()
+        self._cleanup_watches()
         self.ingest.close()
         for publisher in (self.plan_pub, self.feasibility_pub, self.markers_pub, self.image_pub, self.diagnostics_pub):
             self.destroy_publisher(publisher)
@@ -242,18 +253,19 @@ class ReasonerParts(GoalExecution):
         if self.detections_pub is not None and plan.objects:
             self.detections_pub.publish(grounding_msgs.detections(plan))
         if s.publish_markers:
-            self.markers_pub.publish(visualization.plan_markers(plan, s.markers_frame_id))
+            self.markers_pub.publish(self._with_watch_markers(visualization.plan_markers(plan, s.markers_frame_id)))
         views = [(clip.camera, clip.frames[-1].pixels) for clip in clips if clip.frames]
         if s.publish_annotated_image and views:
             header = Header(stamp=plan.header.stamp, frame_id=clips[0].frame_id)
-            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(visualization.annotate(plan, views))))
+            pixels = self._with_watch_banner(visualization.annotate(plan, views))  # raised watches on top
+            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(pixels)))
 
     def _publish_reasoning(self, text: str) -> None:
         s = self.settings
         if s.publish_markers:
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=s.markers_frame_id or next(
                 (c.frame_id for c in self.ingest.cameras.values() if c.frame_id), ""))
-            self.markers_pub.publish(visualization.reasoning_marker(text, header))
+            self.markers_pub.publish(self._with_watch_markers(visualization.reasoning_marker(text, header)))
 
     def _publish_diagnostics(self) -> None:
         if self._trim_due:  # off the goal's path: give the memory the last goals freed back to the system
@@ -270,6 +282,7 @@ class ReasonerParts(GoalExecution):
         status += [depth.depth_status(prefix, c, now_ros.nanoseconds, s.frames_stale_after)
                    for c in self.ingest.depth.cameras.values()]  # aligned depth cameras (located objects in 3D)
         status.append(diagnostics.goals_status(prefix, self.goal_stats, self.slots.running, self.slots.queued))
+        status += self._watch_diagnostics(prefix)
         self.diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=now_ros.to_msg()), status=status))
 
     def _teardown(self, wait: float = 2.0) -> None:

@@ -50,7 +50,8 @@ _STEP_PICK = {
 }
 
 #: What a taught model answers, per scenario: (reasoning, answer). Each answer carries every key any mode
-#: asks for, so every mode parses. "reachable" is a feasible plan; "blocked" an infeasible one.
+#: asks for, so every mode parses. "reachable" is a feasible plan; "blocked" an infeasible one. To a watch
+#: question (Mode.WATCH) "reachable" answers "no" (nothing wrong) and "blocked" "yes".
 SCENARIOS: dict[str, tuple[str, dict]] = {
     "reachable": (
         "The red cup stands upright on the table, well inside the arm's reach. The gripper is empty and "
@@ -74,6 +75,7 @@ SCENARIOS: dict[str, tuple[str, dict]] = {
             "explanation": "the cup is within reach and nothing blocks it",
             "completed": "no",
             "answer": "Pick up the red cup, then place it on the tray.",
+            "observed": "no",  # Mode.WATCH: nothing is wrong in this scene
         },
     ),
     "blocked": (
@@ -89,6 +91,7 @@ SCENARIOS: dict[str, tuple[str, dict]] = {
             "explanation": "a closed door blocks the only path to the cup",
             "completed": "no",
             "answer": "The cup cannot be reached: the cabinet is closed.",
+            "observed": "yes",  # Mode.WATCH: something is wrong (the cup is shut away)
         },
     ),
 }
@@ -188,7 +191,7 @@ def build_tokenizer(vocab_size: int = 1024, critic: str = ""):
         "You are a helpful assistant. Answer the question in the following format: <think> your reasoning "
         "</think> <answer> your answer </answer>. Write your final answer immediately after the </think> tag.",
         "Camera frames covering seconds. Task: decompose feasibility next action verify completion question "
-        "subtasks feasible confidence blocking_factors explanation completed answer JSON object keys",
+        "subtasks feasible confidence blocking_factors explanation completed answer observed JSON object keys",
     ] * 4
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
