@@ -125,6 +125,16 @@ def offline_empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return home
 
 
+@pytest.fixture()
+def clean_blackboard():
+    """py_trees' blackboard is process-wide: every behaviour-tree test starts and ends with it empty."""
+    import py_trees
+
+    py_trees.blackboard.Blackboard.clear()
+    yield
+    py_trees.blackboard.Blackboard.clear()
+
+
 @pytest.fixture(scope="session")
 def rclpy_session():
     """rclpy initialised once for the whole run (each test makes its own nodes and executor)."""

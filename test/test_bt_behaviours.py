@@ -19,11 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "behavior-trees.md"
 
 
-@pytest.fixture(autouse=True)
-def clean_blackboard():
-    py_trees.blackboard.Blackboard.clear()
-    yield
-    py_trees.blackboard.Blackboard.clear()
+pytestmark = pytest.mark.usefixtures("clean_blackboard")
 
 
 @pytest.fixture(scope="module")

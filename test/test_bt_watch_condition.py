@@ -12,11 +12,7 @@ TOPIC = f"/{NODE}/watch_states"
 QUESTION = "is a person in the arm's workspace?"
 
 
-@pytest.fixture(autouse=True)
-def clean_blackboard():
-    py_trees.blackboard.Blackboard.clear()
-    yield
-    py_trees.blackboard.Blackboard.clear()
+pytestmark = pytest.mark.usefixtures("clean_blackboard")
 
 
 @pytest.fixture(scope="module")
