@@ -88,12 +88,11 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         node = kwargs.get("node")
         if node is None:
             raise KeyError(f"{self.name}: setup() needs node=<rclpy Node> (tree.setup(node=node))")
-        from rclpy.action import ActionClient
-
         from ..action import ReasonAboutTask as Action
+        from ..ros.action_client import SpinSafeActionClient  # the node may be spinning already
 
         self._action = Action
-        self._client = ActionClient(node, Action, self.action_name)
+        self._client = SpinSafeActionClient(node, Action, self.action_name)
 
     def initialise(self) -> None:
         """Start a new goal: clear the previous plan and send the goal if the server is there."""
