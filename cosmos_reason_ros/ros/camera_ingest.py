@@ -41,7 +41,7 @@ from ..core.frame_buffer import BufferedFrame, BufferLimits, FrameBuffer
 from ..core.types import CameraClip, Frame
 from .image_conversion import (Rejection, check_compressed, check_image, check_stamp, compressed_to_rgb, image_to_rgb,
                                reduction_for)
-from .depth import DepthIngest
+from .depth import DepthIngest, stamp_ns
 from .parameters import CameraConfig
 
 #: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
@@ -274,7 +274,7 @@ class FrameDecoder:
         stamp = frame.payload.header.stamp
         # A JPEG decoded at 1/r of its size (r = 2, 4, 8): pixel i covers source pixels [r·i, r·i + r).
         scale = float(self.reduction) if self.full_width and pixels.shape[1] != self.full_width else 1.0
-        return Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp.sec * 1_000_000_000 + stamp.nanosec,
+        return Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp_ns(stamp),
                      source_scale=scale)
 
 

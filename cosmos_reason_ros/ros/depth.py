@@ -23,12 +23,14 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from ..core.depth_projection import DepthSettings, Intrinsics, project_location
 from ..core.grounding import ImageLocation
+from .image_conversion import image_rows
 
 #: Depth images kept per camera at most (a 640x480 16UC1 image is 600 KB).
 MAX_DEPTH_FRAMES = 64
 
 
 def stamp_ns(stamp: Any) -> int:
+    """builtin_interfaces/Time → integer nanoseconds (exact, for matching colour and depth stamps)."""
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
@@ -40,13 +42,10 @@ def depth_to_metres(msg: Any) -> np.ndarray:
         raise ValueError(f"depth encoding {msg.encoding!r} is not supported (16UC1 in mm or 32FC1 in m)")
     dtype, size, scale = kinds[encoding]
     h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    data = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray, memoryview, np.ndarray))
-                         else msg.data, np.uint8)
-    if h <= 0 or w <= 0 or step < w * size or data.size < step * h:
-        raise ValueError(f"depth image {w}x{h} with step {step} holds {data.size} bytes")
-    rows = data[: step * h].reshape(h, step)[:, : w * size]
-    values = rows.copy().view(np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")).reshape(h, w)
-    return values.astype(np.float64) * scale
+    held = len(msg.data)
+    if h <= 0 or w <= 0 or step < w * size or held < step * h:
+        raise ValueError(f"depth image {w}x{h} with step {step} holds {held} bytes")
+    return image_rows(msg, size, dtype).reshape(h, w).astype(np.float64) * scale
 
 
 @dataclass

@@ -104,8 +104,9 @@ def check_compressed(msg: Any) -> Optional[Rejection]:
     return None
 
 
-def _rows(msg: Any, bytes_per_pixel: int, dtype: type = np.uint8) -> np.ndarray:
-    """View the image rows without the row padding (step may exceed width × bpp)."""
+def image_rows(msg: Any, bytes_per_pixel: int, dtype: type = np.uint8) -> np.ndarray:
+    """View the image rows without the row padding (step may exceed width × bpp), as ``dtype`` in the
+    message's byte order (colour frames here, depth images in ``depth``)."""
     flat = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height)
     rows = flat.reshape(msg.height, msg.step)[:, : msg.width * bytes_per_pixel]
     if dtype is np.uint8:
@@ -119,17 +120,17 @@ def _raw_to_rgb(msg: Any) -> np.ndarray:
     bpp = RAW_ENCODINGS[encoding]
     h, w = msg.height, msg.width
     if encoding in ("rgb8", "bgr8", "8uc3", "rgba8", "bgra8"):
-        pixels = _rows(msg, bpp).reshape(h, w, bpp)[:, :, :3]
+        pixels = image_rows(msg, bpp).reshape(h, w, bpp)[:, :, :3]
         return np.ascontiguousarray(pixels if encoding.startswith("rgb") else pixels[:, :, ::-1])
     if encoding in ("mono8", "8uc1"):
-        return cv2.cvtColor(np.ascontiguousarray(_rows(msg, 1)), cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(np.ascontiguousarray(image_rows(msg, 1)), cv2.COLOR_GRAY2RGB)
     if encoding in ("mono16", "16uc1"):
         # 16-bit images (often depth) are stretched to the full 8-bit range of this frame.
-        values = _rows(msg, 2, np.uint16).reshape(h, w).astype(np.float32)
+        values = image_rows(msg, 2, np.uint16).reshape(h, w).astype(np.float32)
         low, high = float(values.min()), float(values.max())
         scaled = np.zeros((h, w), np.uint8) if high <= low else ((values - low) * (255.0 / (high - low))).astype(np.uint8)
         return cv2.cvtColor(scaled, cv2.COLOR_GRAY2RGB)
-    packed = np.ascontiguousarray(_rows(msg, 2)).reshape(h, w, 2)
+    packed = np.ascontiguousarray(image_rows(msg, 2)).reshape(h, w, 2)
     code = cv2.COLOR_YUV2RGB_UYVY if encoding in ("yuv422", "uyvy") else cv2.COLOR_YUV2RGB_YUY2
     return cv2.cvtColor(packed, code)
 
