@@ -42,7 +42,7 @@ def node_process(model: str, topics: dict[str, str], args: argparse.Namespace, c
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
-    from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+    from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
 
     torch.set_num_threads(1)
     rclpy.init()
@@ -151,7 +151,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     import rclpy  # noqa: F401  (loaded before the fork, as ingest.py does)
     import torch  # noqa: F401
 
-    import cosmos_reason_ros.ros.reasoner_node  # noqa: F401
+    import cosmos_reason_ros.ros.node.reasoner_node
 
     prefix = f"/battery{os.getpid()}"
     topics = {"raw": f"{prefix}/raw/image_raw", "jpeg": f"{prefix}/jpeg/image_raw/compressed"}

@@ -51,8 +51,8 @@ class _Recorder:
 
 def measure(tokens: int, tok_s: float, chars_per_token: int, rate_hz: float, full_text: bool) -> dict:
     from cosmos_reason_ros.core.reasoner import Progress
-    from cosmos_reason_ros.core.types import Stage
-    from cosmos_reason_ros.ros import goal_feedback
+    from cosmos_reason_ros.core.datatypes import Stage
+    from cosmos_reason_ros.ros.goals import feedback as goal_feedback
 
     clock = _Clock()
     real_time = goal_feedback.time

@@ -82,9 +82,10 @@ def wrap(owner: Any, attribute: str, before: Optional[str], after: Optional[str]
 
 
 def instrument(marks: Marks) -> None:
-    from cosmos_reason_ros.core import reasoner, streaming
-    from cosmos_reason_ros.core.transformers_backend import TransformersBackend
-    from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+    from cosmos_reason_ros.core import reasoner
+    from cosmos_reason_ros.core.models import streaming
+    from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend
+    from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
 
     wrap(ReasonerNode, "_collect_clips", "frames_start", "frames_end", marks)
     wrap(reasoner, "prepare_clips", "prepare_start", "prepare_end", marks)
@@ -134,7 +135,7 @@ class Session:
         from rclpy.parameter import Parameter
 
         from cosmos_reason_ros.action import ReasonAboutTask
-        from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+        from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
 
         self.marks = marks
         self.goal_type = ReasonAboutTask.Goal
@@ -273,10 +274,10 @@ def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family:
     import rclpy.logging
     from sensor_msgs.msg import CompressedImage, Image
 
-    from cosmos_reason_ros.core.frame_buffer import BufferLimits, select_aligned
-    from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
-    from cosmos_reason_ros.ros.camera_ingest import CameraIngest
-    from cosmos_reason_ros.ros.parameters import SPECS, CameraConfig
+    from cosmos_reason_ros.core.frames.buffer import BufferLimits, select_aligned
+    from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
+    from cosmos_reason_ros.ros.node.parameters import SPECS, CameraConfig
 
     width, height = parse_size(size)
     node = rclpy.create_node("bench_prepare")
@@ -350,8 +351,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     import rclpy.logging
     import torch
 
-    from cosmos_reason_ros.core.families import FAMILIES
-    from cosmos_reason_ros.ros.parameters import SPECS
+    from cosmos_reason_ros.core.models.families import FAMILIES
+    from cosmos_reason_ros.ros.node.parameters import SPECS
 
     torch.set_num_threads(args.torch_threads)
     info = machine_info()

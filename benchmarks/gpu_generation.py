@@ -30,11 +30,11 @@ from typing import Optional
 import numpy as np
 import torch
 
-from cosmos_reason_ros.core.backend_base import GenerationRequest, SamplingParams
-from cosmos_reason_ros.core.prompts import build_prompt
-from cosmos_reason_ros.core.transformers_backend import TransformersBackend, TransformersConfig
-from cosmos_reason_ros.core.types import CameraClip, Frame, Mode
-from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
+from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
+from cosmos_reason_ros.core.modes.prompts import build_prompt
+from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
+from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
+from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 from cosmos_reason_ros.testing.tiny_model import build_model, build_processor, build_tokenizer
 
 #: Qwen2.5-VL-7B-Instruct (the base of Cosmos-Reason1-7B): published config values.

@@ -168,8 +168,8 @@ def make_node(case: Case, model: str, camera_topics: list[str], probe: Probe) ->
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CompressedImage, Image
 
-    from cosmos_reason_ros.ros.camera_ingest import CameraIngest
-    from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+    from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
+    from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
 
     if case.subscriber != "node":
         node = rclpy.create_node("bench_bare")
@@ -414,7 +414,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     import torch  # noqa: F401
     import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl  # noqa: F401
 
-    import cosmos_reason_ros.ros.reasoner_node  # noqa: F401
+    import cosmos_reason_ros.ros.node.reasoner_node
 
     info = machine_info()
     results = []

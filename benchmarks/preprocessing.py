@@ -48,7 +48,7 @@ class Result:
 
 def load_backend(family: str) -> Any:
     """The package's TransformersBackend on a tiny random model of ``family`` (its processor is the real one)."""
-    from cosmos_reason_ros.core.transformers_backend import TransformersBackend, TransformersConfig
+    from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 
     backend = TransformersBackend(TransformersConfig(model=str(tiny_model_dir(family, teach=False)), device="cpu",
                                                      warmup=False))
@@ -58,10 +58,10 @@ def load_backend(family: str) -> Any:
 
 def run_case(backend: Any, family_name: str, size: str, frames: int, budget_tokens: int, max_frame_pixels: int,
              repeats: int) -> Result:
-    from cosmos_reason_ros.core.prompts import build_prompt
-    from cosmos_reason_ros.core.types import CameraClip, Frame, Mode
-    from cosmos_reason_ros.core.video import VideoBudget, prepare_clips
-    from cosmos_reason_ros.ros.parameters import SPECS
+    from cosmos_reason_ros.core.modes.prompts import build_prompt
+    from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
+    from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.ros.node.parameters import SPECS
 
     width, height = parse_size(size)
     clip = CameraClip("front", [Frame(scene_frame(i, width, height), 100.0 + 0.5 * i) for i in range(frames)],
@@ -110,7 +110,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     isolate_dds()
     import torch
 
-    from cosmos_reason_ros.ros.parameters import SPECS
+    from cosmos_reason_ros.ros.node.parameters import SPECS
 
     torch.set_num_threads(args.torch_threads)
     pixel_caps = args.max_frame_pixels or [SPECS["video.max_frame_pixels"].default]

@@ -28,8 +28,8 @@ def callback_rows(repeats: int) -> list[list[str]]:
     import numpy as np
     from sensor_msgs.msg import CompressedImage, Image
 
-    from cosmos_reason_ros.core.frame_buffer import BufferLimits, FrameBuffer
-    from cosmos_reason_ros.ros import image_conversion
+    from cosmos_reason_ros.core.frames.buffer import BufferLimits, FrameBuffer
+    from cosmos_reason_ros.ros.cameras import image_conversion
 
     stamp_check = getattr(image_conversion, "check_stamp", lambda msg: None)  # older builds have none
     rows = []
@@ -59,7 +59,7 @@ def callback_rows(repeats: int) -> list[list[str]]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from cosmos_reason_ros.core.frame_buffer import BufferLimits, FrameBuffer
+    from cosmos_reason_ros.core.frames.buffer import BufferLimits, FrameBuffer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", type=float, nargs="+", default=[10.0, 15.0, 30.0])

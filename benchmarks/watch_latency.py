@@ -46,8 +46,8 @@ class Session:
         from std_msgs.msg import Header
 
         from cosmos_reason_ros.action import ReasonAboutTask
-        from cosmos_reason_ros.ros.image_conversion import rgb_to_image_fields
-        from cosmos_reason_ros.ros.reasoner_node import ReasonerNode
+        from cosmos_reason_ros.ros.cameras.image_conversion import rgb_to_image_fields
+        from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
         from cosmos_reason_ros.srv import AddWatch
 
         topic = f"/{NODE_NAME}/front/image_raw"

@@ -89,7 +89,7 @@ def served_models(tmp_path_factory, reason1_model, random_model):
     """Real `transformers serve` processes on loopback: "taught" serves reason1_model, "untaught"
     random_model (long arbitrary output). Started together once, after the models exist (training while a
     server boots makes both fight for the CPU); skipped with the reason if the server cannot start here."""
-    import serve_fixtures
+    from helpers import serve_fixtures
 
     work = tmp_path_factory.mktemp("serve")
     procs = {"taught": serve_fixtures.ServeProcess(reason1_model, work).start(),
@@ -142,3 +142,18 @@ def rclpy_session():
     rclpy.init()
     yield rclpy
     rclpy.try_shutdown() if hasattr(rclpy, "try_shutdown") else rclpy.shutdown()
+
+
+@pytest.fixture
+def recorder(rclpy_session):
+    made: list = []
+
+    from helpers.tools import Recorder
+
+    def make(topic: str, compressed: bool = False) -> "Recorder":
+        made.append(Recorder(topic, compressed))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()

@@ -1,5 +1,5 @@
 """Behaviour-tree nodes for the reasoner (py_trees); see docs/behavior-trees.md."""
-from .behaviours import SUCCEED_ON, IterateSubtasks, ReasonAboutTask
-from .watch_condition import WATCH_SUCCEED_ON, WatchCondition  # standing watches (issue 16)
+from cosmos_reason_ros.bt.behaviours import SUCCEED_ON, IterateSubtasks, ReasonAboutTask
+from cosmos_reason_ros.bt.watch_condition import WATCH_SUCCEED_ON, WatchCondition
 
 __all__ = ["SUCCEED_ON", "IterateSubtasks", "ReasonAboutTask", "WATCH_SUCCEED_ON", "WatchCondition"]

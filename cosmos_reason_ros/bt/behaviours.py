@@ -14,8 +14,8 @@ from typing import Any, Optional, Sequence
 import py_trees
 from py_trees.common import Access, Status
 
-from ..core.types import Verdict
-from ..tools import mode_value, stage_name, verdict_name
+from cosmos_reason_ros.core.datatypes import Verdict
+from cosmos_reason_ros.core.names import mode_value, stage_name, verdict_name
 
 _log = logging.getLogger(__name__)
 
@@ -88,8 +88,8 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         node = kwargs.get("node")
         if node is None:
             raise KeyError(f"{self.name}: setup() needs node=<rclpy Node> (tree.setup(node=node))")
-        from ..action import ReasonAboutTask as Action
-        from ..ros.action_client import SpinSafeActionClient  # the node may be spinning already
+        from cosmos_reason_ros.action import ReasonAboutTask as Action
+        from cosmos_reason_ros.ros.action_client import SpinSafeActionClient  # the node may be spinning already
 
         self._action = Action
         self._client = SpinSafeActionClient(node, Action, self.action_name)
@@ -172,7 +172,7 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         return f"{stage_name(feedback.stage)}: {feedback.tokens_generated} tokens, {feedback.elapsed:.1f} s"
 
     def _conclude(self, result: Any) -> Status:
-        from ..ros.error_codes import code_name
+        from cosmos_reason_ros.ros.goals.error_codes import code_name
 
         self.result = result
         if result.error_code != self._action.Result.NONE:

@@ -49,13 +49,11 @@ class WatchCondition(py_trees.behaviour.Behaviour):
         node = kwargs.get("node")
         if node is None:
             raise KeyError(f"{self.name}: setup() needs node=<rclpy Node> (tree.setup(node=node))")
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from cosmos_reason_ros.msg import WatchStates
+        from cosmos_reason_ros.ros.qos import LATCHED
 
-        from ..msg import WatchStates
-
-        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._node = node
-        self._subscription = node.create_subscription(WatchStates, self.topic, self._on_states, qos)
+        self._subscription = node.create_subscription(WatchStates, self.topic, self._on_states, LATCHED)
 
     def _on_states(self, msg: Any) -> None:
         self.latest = msg

@@ -1,7 +1,7 @@
 """The package's exceptions: one type per way a goal can fail.
 
 The ROS layer maps each type to an action result code in exactly one place
-(``cosmos_reason_ros.ros.error_codes``). Raise them chained (``raise X(...) from e``) so the original
+(``cosmos_reason_ros.ros.goals.error_codes``). Raise them chained (``raise X(...) from e``) so the original
 cause stays in the traceback and the logs.
 """
 from __future__ import annotations

@@ -13,16 +13,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
-from .backend_base import GenerationRequest, ModelBackend, SamplingParams, StreamEvent
-from .errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
-from .families import ModelFamily
-from .critique import combine_runs
-from .parsing import parse_output
-from .grounding import ground_outcome
-from .prompts import GROUNDABLE, build_prompt
-from .text_safety import has_visible_text, sanitize_text
-from .types import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
-from .video import VideoBudget, prepare_clips
+from cosmos_reason_ros.core.models.backend import GenerationRequest, ModelBackend, SamplingParams, StreamEvent
+from cosmos_reason_ros.core.errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
+from cosmos_reason_ros.core.models.families import ModelFamily
+from cosmos_reason_ros.core.modes.plausibility import combine_runs
+from cosmos_reason_ros.core.answers.parsing import parse_output
+from cosmos_reason_ros.core.grounding.coordinates import ground_outcome
+from cosmos_reason_ros.core.modes.prompts import GROUNDABLE, build_prompt
+from cosmos_reason_ros.core.text_safety import has_visible_text, sanitize_text
+from cosmos_reason_ros.core.datatypes import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
+from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 
 @dataclass(frozen=True)
 class SamplingOverrides:

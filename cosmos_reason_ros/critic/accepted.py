@@ -9,7 +9,7 @@ from typing import Any
 
 import cv2
 
-from .inputs import KINDS, ClipSpec, Settings, decode
+from cosmos_reason_ros.critic.inputs import KINDS, ClipSpec, Settings, decode
 
 
 def _whole_source(record: dict[str, Any], settings: Settings) -> bool:

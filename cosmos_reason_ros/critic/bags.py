@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import FrameDecodeError
-from ..core.types import Frame
-from .inputs import CORRUPT_FRAME, IMAGE_TYPES, NO_FRAMES_IN_WINDOW, NO_TOPIC, UNREADABLE_INPUT, InputError
+from cosmos_reason_ros.core.errors import FrameDecodeError
+from cosmos_reason_ros.core.datatypes import Frame
+from cosmos_reason_ros.critic.inputs import CORRUPT_FRAME, IMAGE_TYPES, NO_FRAMES_IN_WINDOW, NO_TOPIC, UNREADABLE_INPUT, InputError
 
 
 def _reader(path: Path) -> Any:
@@ -58,7 +58,7 @@ def bag_span(path: Path, topic: str) -> float:
 
 def decode_bag(path: Path, topic: str, start: float, end: float, times: list[float]) -> list[Frame]:
     """The frames nearest to ``times`` (s) among the topic's messages in ``start..end``."""
-    from ..ros.image_conversion import compressed_to_rgb, image_to_rgb  # ROS-free: numpy and OpenCV only
+    from cosmos_reason_ros.ros.cameras.image_conversion import compressed_to_rgb, image_to_rgb  # ROS-free: numpy and OpenCV only
 
     reader = _reader(path)
     try:

@@ -32,7 +32,7 @@ failed ones again. Use a new --report for another model or prompt settings."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .judge import JudgeConfig
+    from cosmos_reason_ros.critic.judge import JudgeConfig
 
     defaults = JudgeConfig()  # the model-side defaults, written once (judge.py, from the core's configs)
     parser = argparse.ArgumentParser(prog="critic", description=__doc__.split("\n\n")[0], epilog=EPILOG,
@@ -88,14 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from .inputs import Settings
+    from cosmos_reason_ros.critic.inputs import Settings
 
     return Settings(topic=args.topic, start=args.start, end=args.end, window=args.window, fps=args.fps,
                     max_frames=args.max_frames, image_rate=args.image_rate)
 
 
 def _config(args: argparse.Namespace):
-    from .judge import JudgeConfig
+    from cosmos_reason_ros.critic.judge import JudgeConfig
 
     return JudgeConfig(backend=args.backend, model=args.model, model_family=args.model_family, device=args.device,
                        dtype=args.dtype, base_url=args.base_url, api_key_env=args.api_key_env, runs=args.runs,
@@ -118,9 +118,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)
-    from ..core.errors import ModelLoadError
-    from .inputs import discover
-    from .report import Report, summary_text, write_csv
+    from cosmos_reason_ros.core.errors import ModelLoadError
+    from cosmos_reason_ros.critic.inputs import discover
+    from cosmos_reason_ros.critic.report import Report, summary_text, write_csv
 
     settings, config = _settings(args), _config(args)
     specs = discover(args.inputs, settings)
@@ -133,7 +133,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     todo = [s for s in specs if not report.done(s.key, args.retry_errors)]
     skipped = len(specs) - len(todo)
     ready = [s for s in todo if not s.error_code]  # sources that failed discovery are recorded right away
-    from .judge import error_record
+    from cosmos_reason_ros.critic.judge import error_record
     for spec in todo:
         if spec.error_code:
             report.append(error_record(spec, config, spec.error_code, spec.error))
@@ -185,7 +185,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _run(args: argparse.Namespace, ready: list, config: Any, settings: Any, on_record: Any) -> None:
-    from .engines import run_local, run_ray
+    from cosmos_reason_ros.critic.engines import run_local, run_ray
 
     if args.engine == "ray":
         try:
@@ -202,7 +202,7 @@ def _run(args: argparse.Namespace, ready: list, config: Any, settings: Any, on_r
 
 
 def _export(record: dict[str, Any], args: argparse.Namespace, settings: Any) -> str:
-    from .accepted import export
+    from cosmos_reason_ros.critic.accepted import export
 
     try:
         return str(export(record, args.accepted_dir, settings, args.link))

@@ -22,9 +22,9 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..core.types import Frame
-from .inputs import ClipSpec, InputError, Settings, decode
-from .judge import Judge, JudgeConfig, error_record, judge_spec
+from cosmos_reason_ros.core.datatypes import Frame
+from cosmos_reason_ros.critic.inputs import ClipSpec, InputError, Settings, decode
+from cosmos_reason_ros.critic.judge import Judge, JudgeConfig, error_record, judge_spec
 
 OnRecord = Callable[[dict[str, Any]], None]
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 import cv2
 import numpy as np
 
-from ..core.types import Frame
+from cosmos_reason_ros.core.datatypes import Frame
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -183,7 +183,7 @@ def _span(path: Path, kind: str, settings: Settings) -> float:
         return _video_span(path)
     if kind == "images":
         return len(_image_files(path)) / settings.image_rate
-    from .bags import bag_span
+    from cosmos_reason_ros.critic.bags import bag_span
     return bag_span(path, settings.topic)
 
 
@@ -229,7 +229,7 @@ def decode(spec: ClipSpec, settings: Settings) -> list[Frame]:
         return _decode_video(path, times)
     if spec.kind == "images":
         return _decode_images(path, times, settings.image_rate)
-    from .bags import decode_bag
+    from cosmos_reason_ros.critic.bags import decode_bag
     return decode_bag(path, spec.topic, spec.start, spec.end, times)
 
 

@@ -12,15 +12,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ..core.backend_base import ModelBackend
-from ..core.errors import (BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError,
-                           ModelError, ModelNotReadyError, OutOfMemoryError, ParseError, ReasonerError)
-from ..core.families import DEFAULT_MODEL
-from ..core.openai_request import OpenAIConfig
-from ..core.reasoner import Reasoner, SamplingOverrides, TaskRequest
-from ..core.types import CameraClip, Frame, Mode, ReasoningResult
-from .inputs import ClipSpec, InputError
-from .report import RECORD_VERSION
+from cosmos_reason_ros.core.models.backend import ModelBackend
+from cosmos_reason_ros.core.errors import BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError, ModelError, ModelNotReadyError, OutOfMemoryError, ParseError, ReasonerError
+from cosmos_reason_ros.core.models.families import DEFAULT_MODEL
+from cosmos_reason_ros.core.models.openai_request import OpenAIConfig
+from cosmos_reason_ros.core.reasoner import Reasoner, SamplingOverrides, TaskRequest
+from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode, ReasoningResult
+from cosmos_reason_ros.critic.inputs import ClipSpec, InputError
+from cosmos_reason_ros.critic.report import RECORD_VERSION
 
 # Error codes of model-side failures (inputs have theirs in ``inputs``); the most specific class first.
 MODEL_ERROR_CODES: tuple[tuple[type, str], ...] = (
@@ -56,12 +55,12 @@ class JudgeConfig:
 
     def build_backend(self) -> ModelBackend:
         if self.backend == "openai":
-            from ..core.openai_backend import OpenAIBackend
+            from cosmos_reason_ros.core.models.openai_backend import OpenAIBackend
 
             family = self.model_family if self.model_family != "auto" else "auto"
             return OpenAIBackend(OpenAIConfig(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
                                               model_family=family, media=self.media))
-        from ..core.transformers_backend import TransformersBackend, TransformersConfig
+        from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 
         return TransformersBackend(TransformersConfig(model=self.model, device=self.device, dtype=self.dtype,
                                                       model_family=self.model_family))
@@ -123,7 +122,7 @@ class Judge:
         record = base_record(spec, self.config)
         record["frames"], record["timings"] = len(frames), timings
         self._fill(record, result)
-        from .report import is_accepted
+        from cosmos_reason_ros.critic.report import is_accepted
         record["accepted"] = is_accepted(record, self.config.accept)
         return record
 
@@ -145,7 +144,7 @@ class Judge:
 
 def judge_spec(judge: Judge, spec: ClipSpec, settings: Any) -> dict[str, Any]:
     """Decode then judge one clip; an input that cannot be read is a record with its error code."""
-    from .inputs import decode
+    from cosmos_reason_ros.critic.inputs import decode
 
     started = time.monotonic()
     try:

@@ -28,7 +28,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-from .publisher_process import stop_on_stdin
+from cosmos_reason_ros.testing.publisher_process import stop_on_stdin
 
 
 @dataclass(frozen=True)
@@ -141,13 +141,13 @@ def _stamp(ns: int, odd: bool) -> Any:
 def publish(node: Any, topics: list[str], rate: float, jitter: float, with_bad: bool, size: tuple[int, int],
             stop: threading.Event, seed: int = 0) -> dict[str, Any]:
     """Publish until ``stop``; return the valid stamps (ns) per topic and the malformed frames sent per kind."""
-    from rclpy.qos import qos_profile_sensor_data
+    from cosmos_reason_ros.ros.qos import SENSOR_DATA
     from sensor_msgs.msg import CompressedImage, Image
 
     width, height = size
     rng = random.Random(seed)
     compressed = {t: t.rstrip("/").endswith("/compressed") for t in topics}
-    publishers = {t: node.create_publisher(CompressedImage if compressed[t] else Image, t, qos_profile_sensor_data)
+    publishers = {t: node.create_publisher(CompressedImage if compressed[t] else Image, t, SENSOR_DATA)
                   for t in topics}
     valid = {t: [(valid_compressed if compressed[t] else valid_image)(scene(i, width, height)) for i in range(4)]
              for t in topics}

@@ -1,55 +1,9 @@
 """Command-line tools: ``ask`` (send a task goal, print the plan) and ``replay`` (a video, images or a rosbag2
 recording as a camera); the console-script entry points, which say in one line when ROS is missing.
-
-The names below are shared with the behaviour-tree nodes so that modes, stages and verdicts read the same
-everywhere.
 """
 from __future__ import annotations
 
 from typing import Optional
-
-from ..core.types import Mode, Stage, Verdict
-
-#: Short mode names (as typed on the command line or in a tree) → ReasonAboutTask goal MODE_* values.
-MODE_NAMES: dict[str, int] = {
-    "decompose": int(Mode.DECOMPOSE),
-    "feasibility": int(Mode.FEASIBILITY),
-    "next": int(Mode.NEXT_ACTION),
-    "verify": int(Mode.VERIFY_COMPLETION),
-    "question": int(Mode.QUESTION),
-    "locate": int(Mode.LOCATE),
-}
-
-
-def mode_value(mode: str | int) -> int:
-    """A MODE_* value from a short name (``"next"``) or a number; ValueError for anything else."""
-    if isinstance(mode, int) and mode in MODE_NAMES.values():
-        return mode
-    if isinstance(mode, str) and mode.lower() in MODE_NAMES:
-        return MODE_NAMES[mode.lower()]
-    raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODE_NAMES)} (or 0-4)")
-
-
-def mode_name(mode: int) -> str:
-    """``2`` → ``"next"``; unknown values print as numbers."""
-    return next((name for name, value in MODE_NAMES.items() if value == mode), str(mode))
-
-
-def stage_name(stage: int) -> str:
-    """``4`` → ``"thinking"``; unknown values print as numbers."""
-    try:
-        return Stage(stage).name.lower().replace("_", " ")
-    except ValueError:
-        return f"stage {stage}"
-
-
-def verdict_name(verdict: int) -> str:
-    """``2`` → ``"INFEASIBLE"``; unknown values print as numbers."""
-    try:
-        return Verdict(verdict).name
-    except ValueError:
-        return f"verdict {verdict}"
-
 
 # ------------------------------------------------------------------------------ console scripts (pip install)
 #: What the ROS tools import that only a ROS 2 environment provides: rclpy, and this package's message and
@@ -97,9 +51,9 @@ def replay_main() -> int:
 
 def reasoner_main() -> int:
     """Console script ``cosmos-reasoner``."""
-    return _ros_tool("cosmos-reasoner", "cosmos_reason_ros.ros.reasoner_node")
+    return _ros_tool("cosmos-reasoner", "cosmos_reason_ros.ros.node.reasoner_node")
 
 
 def reasoner_lifecycle_main() -> int:
     """Console script ``cosmos-reasoner-lifecycle``."""
-    return _ros_tool("cosmos-reasoner-lifecycle", "cosmos_reason_ros.ros.lifecycle_node")
+    return _ros_tool("cosmos-reasoner-lifecycle", "cosmos_reason_ros.ros.node.lifecycle_node")

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence, TextIO
 
-from . import MODE_NAMES, mode_name, stage_name, verdict_name
+from cosmos_reason_ros.core.names import MODE_NAMES, mode_name, stage_name, verdict_name
 
 EXIT_OK, EXIT_GOAL_FAILED, EXIT_NO_SERVER, EXIT_REJECTED, EXIT_TRUNCATED = 0, 1, 2, 3, 4
 EXIT_USAGE, EXIT_INTERRUPTED = 64, 130
@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------ output
 def truncation_note(result: Any) -> Optional[str]:
     """Why the answer is incomplete, when it was cut off by the token budget (or is a salvaged plan)."""
-    from ..action import ReasonAboutTask
-    from ..core.types import Completeness
+    from cosmos_reason_ros.action import ReasonAboutTask
+    from cosmos_reason_ros.core.datatypes import Completeness
 
     plan, stats, codes = result.plan, result.plan.stats, ReasonAboutTask.Result
     if result.error_code not in (codes.NONE, codes.PARSE_FAILED):
@@ -125,8 +125,8 @@ def message_to_dict(msg: Any) -> Any:
 
 
 def result_to_dict(status_name: str, result: Any) -> dict[str, Any]:
-    from ..core.types import Completeness, Completion
-    from ..ros.error_codes import code_name
+    from cosmos_reason_ros.core.datatypes import Completeness, Completion
+    from cosmos_reason_ros.ros.goals.error_codes import code_name
 
     plan = message_to_dict(result.plan)
     plan["mode_name"] = mode_name(result.plan.mode)
@@ -156,7 +156,7 @@ def located_lines(obj: Any) -> list[str]:
 
 def format_plan(plan: Any) -> str:
     """The plan as a person reads it: verdict, numbered steps with their conditions, answer, cost."""
-    from ..core.types import Completeness, Completion, Verdict
+    from cosmos_reason_ros.core.datatypes import Completeness, Completion, Verdict
 
     lines = [f"task: {plan.task}", f"mode: {mode_name(plan.mode)}"]
     if plan.completeness == Completeness.PARTIAL:
@@ -277,8 +277,8 @@ def _ask(node: Any, args: argparse.Namespace, interrupt: _Interrupt) -> int:
     from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
 
-    from ..action import ReasonAboutTask
-    from ..ros.error_codes import code_name
+    from cosmos_reason_ros.action import ReasonAboutTask
+    from cosmos_reason_ros.ros.goals.error_codes import code_name
 
     progress = Progress(None if args.quiet else sys.stderr)
     executor = SingleThreadedExecutor()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .replay import SourceError, _Player
+from cosmos_reason_ros.tools.replay import SourceError, _Player
 
 IMAGE_TYPES = {"sensor_msgs/msg/Image": "Image", "sensor_msgs/msg/CompressedImage": "CompressedImage"}
 
@@ -73,7 +73,7 @@ class BagPlayer(_Player):
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
-        from rclpy.qos import qos_profile_sensor_data
+        from cosmos_reason_ros.ros.qos import SENSOR_DATA
         from rclpy.serialization import deserialize_message
         from sensor_msgs import msg as sensor_msgs
 
@@ -84,7 +84,7 @@ class BagPlayer(_Player):
         renames = dict(args.map or [])
         self.types = {topic: getattr(sensor_msgs, IMAGE_TYPES[msgtype]) for topic, msgtype in source.topics.items()}
         self.publishers = {topic: self.node.create_publisher(self.types[topic], renames.get(topic, topic),
-                                                             qos_profile_sensor_data)
+                                                             SENSOR_DATA)
                            for topic in source.topics}
         self.publisher = next(iter(self.publishers.values()))  # _Player's matching waits on one of them
         self.topic = ", ".join(f"{t} -> {p.topic_name}" if p.topic_name != t else t for t, p in self.publishers.items())

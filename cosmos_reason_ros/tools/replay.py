@@ -176,7 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--rate must be positive (or 0: the video's own rate)")
     if args.speed <= 0:
         parser.error("--speed must be positive")
-    from . import bag_replay
+    from cosmos_reason_ros.tools import bag_replay
 
     try:
         if bag_replay.is_bag(args.source):
@@ -209,7 +209,7 @@ class _Player:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.parameter import Parameter
-        from rclpy.qos import qos_profile_sensor_data
+        from cosmos_reason_ros.ros.qos import SENSOR_DATA
         from sensor_msgs.msg import CompressedImage, Image
 
         self.source, self.args, self.stop = source, args, stop
@@ -218,7 +218,7 @@ class _Player:
         self.node = rclpy.create_node(f"replay_{os.getpid()}", parameter_overrides=overrides)
         self.message_type = CompressedImage if args.compressed else Image
         self.topic = compressed_topic(args.topic) if args.compressed else args.topic
-        self.publisher = self.node.create_publisher(self.message_type, self.topic, qos_profile_sensor_data)
+        self.publisher = self.node.create_publisher(self.message_type, self.topic, SENSOR_DATA)
         self.topic = self.publisher.topic_name  # fully resolved, for the messages below
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)

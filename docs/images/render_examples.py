@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from cosmos_reason_ros.msg import FeasibilityJudgment, Subtask, TaskPlan
-from cosmos_reason_ros.ros import visualization
+from cosmos_reason_ros.ros.outputs import markers as visualization
 
 
 def scene(w: int, h: int, wrist: bool = False) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""How an answer is parsed: model output → reasoning, answer blocks, repaired JSON, typed plan fields."""

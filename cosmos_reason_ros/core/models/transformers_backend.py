@@ -1,0 +1,417 @@
+"""Run Cosmos Reason locally with ``transformers``: load, prepare inputs, generate with streaming.
+
+Loading is separate from construction (``load()``), reports progress and ends with a short warm-up
+generation so the first goal is not the slow one. Generation follows the pipeline split: ``_preprocess``
+(prompt → tensors on the device), ``_forward`` (``generate`` under ``torch.inference_mode``, nothing
+else) and ``_postprocess`` (stop reason and timing). Out-of-memory errors free the request's tensors
+and the allocator cache and surface as ``OutOfMemoryError``; the backend stays usable.
+"""
+from __future__ import annotations
+
+import gc
+import importlib.util
+import logging
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from cosmos_reason_ros.core.models.backend import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams
+from cosmos_reason_ros.core.models import load_faults as model_faults
+from cosmos_reason_ros.core.errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotReadyError
+from cosmos_reason_ros.core.errors import OutOfMemoryError
+from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, family_for_model_type
+from cosmos_reason_ros.core.modes.prompts import Prompt
+from cosmos_reason_ros.core.datatypes import GenerationOutput, GenerationStats
+from cosmos_reason_ros.core.frames.video import PreparedClip
+
+_LOG = logging.getLogger(__name__)
+
+QUANTIZATIONS = ("none", "4bit", "8bit")
+BNB_4BIT_QUANT_TYPES = ("nf4", "fp4")
+ATTENTION_IMPLEMENTATIONS = ("auto", "sdpa", "flash_attention_2", "eager")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+@dataclass(frozen=True)
+class TransformersConfig:
+    """How to load and run the model. Every field is a node parameter of the same name."""
+
+    model: str = DEFAULT_MODEL  # Hugging Face id or local directory
+    revision: str = ""  # hub revision (branch, tag or commit); "" = default branch
+    device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda | cuda:N
+    dtype: str = "auto"  # DTYPES: auto (bfloat16 on CUDA, float32 on CPU) | bfloat16 | float16 | float32
+    attn_implementation: str = "auto"  # auto (flash_attention_2 if installed on CUDA, else sdpa) | sdpa | ...
+    quantization: str = "none"  # QUANTIZATIONS: none | 4bit | 8bit (bitsandbytes, CUDA only)
+    bnb_4bit_quant_type: str = "nf4"  # BNB_4BIT_QUANT_TYPES
+    bnb_4bit_double_quant: bool = True
+    model_family: str = "auto"  # auto (from config.model_type) | reason1 | reason2
+    offline: bool = False  # never contact the hub (also on when HF_HUB_OFFLINE=1)
+    warmup: bool = True
+
+
+def _oom_types() -> tuple[type, ...]:
+    import torch
+
+    types: list[type] = []
+    for name in ("OutOfMemoryError",):
+        t = getattr(torch, name, None) or getattr(torch.cuda, name, None)
+        if isinstance(t, type):
+            types.append(t)
+    return tuple(types)
+
+
+def _is_oom(error: BaseException) -> bool:
+    return isinstance(error, _oom_types()) or "out of memory" in str(error).lower()
+
+
+class TransformersBackend(ModelBackend):
+    """Cosmos Reason1/2 through the real ``transformers`` model classes."""
+
+    def __init__(self, config: TransformersConfig) -> None:
+        super().__init__()
+        self.config = config
+        self._model: Any = None
+        self._processor: Any = None
+        self._device: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_loaded(cls, model: Any, processor: Any, config: TransformersConfig) -> "TransformersBackend":
+        """A ready backend around a model and processor built in memory (benchmarks, custom loading)."""
+        backend = cls(config)
+        backend._model, backend._processor, backend._device = model.eval(), processor, model.device
+        backend.family = family_for_model_type(model.config.model_type, config.model_family)
+        backend.state = BackendState.READY
+        return backend
+
+    @property
+    def model_id(self) -> str:
+        return self.config.model
+
+    @property
+    def control_tokens(self) -> tuple[str, ...]:
+        """What this tokenizer reads as control tokens (its specials and tag-like added tokens), so user
+        text that contains them can be neutralised in the prompt."""
+        tokenizer = getattr(self._processor, "tokenizer", None)
+        if tokenizer is None:
+            return ()
+        added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+        tokens = {t.content for t in added.values() if t.special or t.content.lstrip()[:1] in ("<", "[")}
+        tokens.update(getattr(tokenizer, "all_special_tokens", None) or ())
+        return tuple(sorted(tokens))
+
+    # ----------------------------------------------------------------------------------------- loading
+    def _resolve_device(self):
+        import torch
+
+        want = self.config.device
+        if want == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if want.startswith("cuda") and not torch.cuda.is_available():
+            raise DependencyMissingError(
+                f"device {want!r} requested but CUDA is not available to torch {torch.__version__} "
+                "(no GPU, no driver, or a CPU-only torch build); set device to auto or cpu"
+            )
+        try:
+            return torch.device(want)
+        except RuntimeError as e:
+            raise ModelLoadError(f"invalid device {want!r}: use auto, cpu, cuda or cuda:N") from e
+
+    def _resolve_dtype(self, device):
+        import torch
+
+        if self.config.dtype not in DTYPES:
+            raise ModelLoadError(f"invalid dtype {self.config.dtype!r}: choose one of {', '.join(DTYPES)}")
+        if self.config.dtype == "auto":
+            return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return getattr(torch, self.config.dtype)
+
+    def _resolve_attention(self, device) -> str:
+        attn = self.config.attn_implementation
+        if attn not in ATTENTION_IMPLEMENTATIONS:
+            raise ModelLoadError(f"invalid attn_implementation {attn!r}: choose one of {', '.join(ATTENTION_IMPLEMENTATIONS)}")
+        has_flash = importlib.util.find_spec("flash_attn") is not None
+        if attn == "auto":
+            return "flash_attention_2" if (has_flash and device.type == "cuda") else "sdpa"
+        if attn == "flash_attention_2" and not (has_flash and device.type == "cuda"):
+            raise DependencyMissingError(
+                "attn_implementation flash_attention_2 needs CUDA and the flash-attn package "
+                "(pip install flash-attn --no-build-isolation); use sdpa instead"
+            )
+        return attn
+
+    def _quantization_config(self, device, dtype):
+        quant = self.config.quantization
+        if quant not in QUANTIZATIONS:
+            raise ModelLoadError(f"invalid quantization {quant!r}: choose one of {', '.join(QUANTIZATIONS)}")
+        if quant == "none":
+            return None
+        if device.type != "cuda":
+            raise DependencyMissingError(f"quantization {quant} (bitsandbytes) needs a CUDA device; got {device}")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise DependencyMissingError(
+                f"quantization {quant} needs the bitsandbytes package: pip install bitsandbytes"
+            )
+        from transformers import BitsAndBytesConfig
+
+        if quant == "8bit":
+            return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=self.config.bnb_4bit_quant_type,
+            bnb_4bit_use_double_quant=self.config.bnb_4bit_double_quant,
+            bnb_4bit_compute_dtype=dtype,
+        )
+
+    def _source_kwargs(self) -> dict[str, Any]:
+        offline = self.config.offline or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+        kwargs: dict[str, Any] = {"local_files_only": offline}
+        if self.config.revision:
+            kwargs["revision"] = self.config.revision
+        return kwargs
+
+    def _model_source(self) -> str:
+        """A checked local directory, or the hub id as given (model_faults says what is wrong with either)."""
+        model = self.config.model
+        return str(model_faults.check_local_model_dir(model)) if model_faults.looks_local(model) else model
+
+    def load(self, progress: Optional[ProgressCallback] = None) -> None:
+        """Load config, processor and weights, then warm up. Raises ModelLoadError subclasses."""
+        report = progress or (lambda message: None)
+        self.state = BackendState.LOADING
+        self.load_error = None
+        try:
+            self._load(report)
+        except ModelLoadError as e:
+            self.state = BackendState.FAILED
+            self.load_error = e.message
+            raise
+        except Exception as e:  # anything else from torch/transformers: one clear error, cause chained
+            self.state = BackendState.FAILED
+            self.load_error = f"{type(e).__name__}: {e}"
+            raise ModelLoadError(f"loading {self.config.model!r} failed: {self.load_error}") from e
+        self.state = BackendState.READY
+
+    def _load(self, report: ProgressCallback) -> None:
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+        source = self._model_source()
+        kwargs = self._source_kwargs()
+        report(f"reading config of {source}")
+        local = model_faults.looks_local(self.config.model)
+        offline, revision = kwargs["local_files_only"], self.config.revision
+        try:
+            hf_config = AutoConfig.from_pretrained(source, **kwargs)
+        except (OSError, ValueError, KeyError) as e:
+            raise model_faults.config_error(e, source, local, offline, revision) from e
+        self.family = family_for_model_type(hf_config.model_type, self.config.model_family)
+        if local:
+            model_faults.check_local_weights(Path(source))
+        device = self._resolve_device()
+        dtype = self._resolve_dtype(device)
+        attention = self._resolve_attention(device)
+        quantization = self._quantization_config(device, dtype)
+        report(f"loading processor ({self.family.name} family)")
+        try:
+            self._processor = AutoProcessor.from_pretrained(source, **kwargs)
+        except (OSError, ValueError) as e:
+            raise model_faults.files_error(e, source, local, offline, revision, "processor") from e
+        report(f"loading weights on {device} as {dtype}, attention {attention}, quantization {self.config.quantization}")
+        load_kwargs: dict[str, Any] = dict(kwargs, dtype=dtype, attn_implementation=attention)
+        if quantization is not None:
+            load_kwargs.update(quantization_config=quantization, device_map={"": device.index or 0})
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(source, **load_kwargs)
+        except OSError as e:
+            raise model_faults.files_error(e, source, local, offline, revision, "weights") from e
+        if quantization is None:
+            model = model.to(device)
+        model.eval()
+        self._model, self._device = model, device
+        if self.config.warmup:
+            report("warm-up generation")
+            started = time.monotonic()
+            self._warmup()
+            report(f"warm-up done in {time.monotonic() - started:.2f} s")
+
+    def _warmup(self) -> None:
+        """One short generation on a blank two-frame clip: compiles kernels and sizes the allocator."""
+        assert self.family is not None
+        side = 2 * self.family.pixels_per_token_side
+        clip = PreparedClip(camera="warmup", pixels=np.zeros((2, side, side, 3), dtype=np.uint8),
+                            timestamps=[0.0, 0.5], source_stamps=[0.0, 0.5], fps=2.0, visual_tokens=4)
+        prompt = Prompt(system=self.family.system_text(), parts=[clip, "Describe the scene."], mode=None)
+        request = GenerationRequest(prompt=prompt, sampling=SamplingParams(temperature=0.0, max_new_tokens=4))
+        self._generate_locked(request)
+
+    # -------------------------------------------------------------------------------------- generation
+    def generate(self, request: GenerationRequest) -> GenerationOutput:
+        if not self.ready:
+            raise ModelNotReadyError(self.not_ready_message())
+        return self._generate_locked(request)
+
+    def _generate_locked(self, request: GenerationRequest) -> GenerationOutput:
+        with self._lock:
+            started = time.monotonic()
+            stopped = request.stop_reason()
+            if stopped is not None:  # canceled or late before the model was even asked: skip the work
+                return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
+            inputs: Any = None
+            try:
+                inputs, visual_tokens = self._preprocess(request.prompt)
+                if request.n > 1:  # K sampled sequences in one generate (the critic's N-run agreement)
+                    from cosmos_reason_ros.core.models.sequences import generate_sequences
+                    return generate_sequences(self._model, self._processor.tokenizer, inputs,
+                                              self._generation_kwargs(request.sampling), request, visual_tokens,
+                                              started)
+                return self._postprocess(*self._forward(inputs, request, started), inputs, visual_tokens, started)
+            except (ModelError, ModelNotReadyError):
+                raise
+            except Exception as e:
+                inputs = None  # the traceback keeps this frame alive: drop the request's tensors now
+                if _is_oom(e):
+                    traceback.clear_frames(e.__traceback__)
+                    self._release_memory()
+                    raise OutOfMemoryError(
+                        f"out of accelerator memory during generation ({e}); memory was released. "
+                        "Lower video.max_visual_tokens or frames.max_frames, or use quantization 4bit"
+                    ) from e
+                raise ModelError(f"generation failed: {type(e).__name__}: {e}") from e
+
+    def _conversation(self, prompt: Prompt) -> tuple[list[dict], list[np.ndarray], list[np.ndarray], list[dict]]:
+        """Chat messages for the processor's template, plus the images, videos and video metadata in order."""
+        content: list[dict] = []
+        images: list[np.ndarray] = []
+        videos: list[np.ndarray] = []
+        metadata: list[dict] = []
+        for part in prompt.parts:
+            if isinstance(part, str):
+                content.append({"type": "text", "text": part})
+            elif part.num_frames == 1:
+                content.append({"type": "image"})
+                images.append(part.pixels[0])
+            else:
+                content.append({"type": "video"})
+                videos.append(part.pixels)
+                metadata.append(self._video_metadata(part))
+        messages = [
+            {"role": "system", "content": [{"type": "text", "text": prompt.system}]},
+            {"role": "user", "content": content},
+        ]
+        return messages, images, videos, metadata
+
+    def _video_metadata(self, clip: PreparedClip) -> dict:
+        """What the processor needs to know about a clip's timing (its frames are already sampled)."""
+        assert self.family is not None
+        if self.family.frame_time_base:  # times written into the prompt as index / rate: use a fine rate
+            rate = self.family.frame_time_base
+            return {"fps": rate, "total_num_frames": clip.num_frames,
+                    "frames_indices": [int(round(t * rate)) for t in clip.timestamps]}
+        fps = clip.fps if clip.fps > 0 else 1.0  # the sampling rate drives temporal position ids
+        return {"fps": fps, "total_num_frames": clip.num_frames, "frames_indices": list(range(clip.num_frames))}
+
+    def _preprocess(self, prompt: Prompt):
+        messages, images, videos, metadata = self._conversation(prompt)
+        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+        if images:
+            kwargs["images"] = images
+            kwargs["images_kwargs"] = {"do_resize": False}
+        if videos:
+            kwargs["videos"] = videos
+            kwargs["videos_kwargs"] = {"do_resize": False, "do_sample_frames": False, "video_metadata": metadata,
+                                       "cap_pixels_per_frame": False}
+        inputs = self._processor(**kwargs)
+        merge = self._processor.video_processor.merge_size ** 2
+        visual = 0
+        for key in ("image_grid_thw", "video_grid_thw"):
+            if key in inputs:
+                visual += int(inputs[key].prod(dim=-1).sum()) // merge
+        dtype = self._model.dtype
+        moved = {}
+        for key, value in inputs.items():
+            if hasattr(value, "to"):
+                value = value.to(self._device, dtype=dtype) if value.is_floating_point() else value.to(self._device)
+            moved[key] = value
+        return moved, visual
+
+    def _generation_kwargs(self, sampling: SamplingParams) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens}
+        if sampling.temperature <= 0:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
+                          top_k=sampling.top_k if sampling.top_k > 0 else None)
+        kwargs["repetition_penalty"] = sampling.repetition_penalty
+        if sampling.ignore_eos:
+            kwargs["min_new_tokens"] = sampling.max_new_tokens
+        return kwargs
+
+    def _forward(self, inputs: dict, request: GenerationRequest, started: float):
+        import torch
+
+        from cosmos_reason_ros.core.models.streaming import CallbackStreamer, RequestStoppingCriteria
+
+        streamer = CallbackStreamer(self._processor.tokenizer, request, started)
+        stopping = RequestStoppingCriteria(request)
+        if request.sampling.seed is not None:
+            torch.manual_seed(request.sampling.seed)
+        with torch.inference_mode():
+            self._model.generate(**inputs, **self._generation_kwargs(request.sampling), streamer=streamer,
+                                 stopping_criteria=[stopping])
+        return streamer, stopping
+
+    def _postprocess(self, streamer, stopping, inputs: dict, visual_tokens: int, started: float) -> GenerationOutput:
+        finished = time.monotonic()
+        eos = self._model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+        if stopping.reason is not None:
+            reason = stopping.reason
+        elif streamer.last_token_id in eos_ids:
+            reason = "eos"
+        else:
+            reason = "max_tokens"
+        decode_time = (streamer.last_token_time or finished) - (streamer.first_token_time or finished)
+        stats = GenerationStats(
+            time_to_first_token=(streamer.first_token_time - started) if streamer.first_token_time else -1.0,
+            generation_time=finished - started,
+            prompt_tokens=int(inputs["input_ids"].shape[1]),
+            visual_tokens=visual_tokens,
+            generated_tokens=streamer.tokens,
+            tokens_per_second=(streamer.tokens - 1) / decode_time if streamer.tokens > 1 and decode_time > 0 else 0.0,
+            stop_reason=reason,
+        )
+        return GenerationOutput(text=streamer.text, stats=stats)
+
+    # ------------------------------------------------------------------------------------------ memory
+    def _release_memory(self) -> None:
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def memory_stats(self) -> dict[str, float]:
+        import torch
+
+        if self._device is None or self._device.type != "cuda":
+            return {}
+        index = self._device.index or 0
+        return {
+            "allocated": float(torch.cuda.memory_allocated(index)),
+            "reserved": float(torch.cuda.memory_reserved(index)),
+            "max_allocated": float(torch.cuda.max_memory_allocated(index)),
+            "total": float(torch.cuda.get_device_properties(index).total_memory),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            self._model = None
+            self._processor = None
+            self.state = BackendState.UNLOADED
+            self._release_memory()

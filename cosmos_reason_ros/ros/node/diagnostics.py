@@ -1,0 +1,90 @@
+"""/diagnostics content: model state, per-camera rates and ages, goal statistics, GPU memory.
+
+Status names start with the node's fully qualified name (``/robot1/cosmos_reasoner: model``), so two
+reasoners in different namespaces never share an entry; camera entries name the resolved topic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from cosmos_reason_ros.core.models.backend import BackendState, ModelBackend
+from cosmos_reason_ros.ros.cameras.ingest import Camera
+
+
+@dataclass
+class GoalStats:
+    """Counters of goals since start, for diagnostics."""
+
+    accepted: int = 0
+    rejected: int = 0
+    succeeded: int = 0
+    failed_by_code: dict[str, int] = field(default_factory=dict)
+    last_total_time: float = -1.0
+    last_time_to_first_token: float = -1.0
+    last_tokens_per_second: float = 0.0
+    last_error: str = ""
+
+
+def _kv(key: str, value: object) -> KeyValue:
+    return KeyValue(key=key, value=str(value))
+
+
+def model_status(prefix: str, backend: ModelBackend, backend_kind: str, load_seconds: Optional[float]) -> DiagnosticStatus:
+    level = {BackendState.READY: DiagnosticStatus.OK, BackendState.FAILED: DiagnosticStatus.ERROR}.get(
+        backend.state, DiagnosticStatus.WARN)
+    message = {BackendState.READY: "ready", BackendState.LOADING: "loading", BackendState.UNLOADED: "not loaded",
+               BackendState.FAILED: f"load failed: {backend.load_error}"}[backend.state]
+    values = [_kv("model", backend.model_id), _kv("backend", backend_kind), _kv("state", backend.state.value),
+              _kv("family", backend.family.name if backend.family else "")]
+    if load_seconds is not None:
+        values.append(_kv("load_seconds", f"{load_seconds:.1f}"))
+    for key, number in backend.memory_stats().items():
+        values.append(_kv(f"gpu_memory_{key}_mb", f"{number / 2**20:.0f}"))
+    return DiagnosticStatus(level=level, name=f"{prefix}: model", message=message, hardware_id=backend.model_id,
+                            values=values)
+
+
+def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, stale_after: float,
+                  topic: str = "") -> DiagnosticStatus:
+    """``topic``: the subscription's resolved name (namespace and remappings applied); default the configured one."""
+    topic = topic or camera.config.topic
+    latest = camera.buffer.latest()
+    counters = camera.buffer.counters
+    rate = camera.buffer.arrival_rate(now_mono)
+    if latest is None:
+        level, message, age = DiagnosticStatus.ERROR, "no frames", float("inf")
+    else:
+        age = now_ros - latest.stamp
+        level, message = (DiagnosticStatus.WARN, f"stale ({age:.1f} s old)") if age > stale_after else (
+            DiagnosticStatus.OK, f"{rate:.1f} Hz")
+    if (counters.rejected or camera.decode_failures) and level == DiagnosticStatus.OK:
+        level, message = DiagnosticStatus.WARN, (f"{rate:.1f} Hz, {counters.rejected} malformed, "
+                                                 f"{camera.decode_failures} undecodable")
+    values = [
+        _kv("topic", topic), _kv("rate_hz", f"{rate:.2f}"), _kv("age_s", f"{age:.3f}"),
+        _kv("buffered_frames", len(camera.buffer)), _kv("buffered_mb", f"{camera.buffer.nbytes / 2**20:.1f}"),
+        _kv("received", counters.received), _kv("stored", counters.stored), _kv("thinned", counters.thinned),
+        _kv("evicted", counters.evicted), _kv("malformed", counters.rejected),
+        _kv("decode_failures", camera.decode_failures), _kv("time_jumps", counters.time_jumps),
+        _kv("stamp_outliers", counters.stamp_outliers),
+        _kv("last_malformed_reason", camera.last_reject_reason),
+    ]
+    # One counter per kind of malformed frame refused at ingest (malformed_<kind>, e.g. malformed_truncated).
+    values += [_kv(f"malformed_{kind}", count) for kind, count in sorted(dict(camera.malformed_by_kind).items())]
+    return DiagnosticStatus(level=level, name=f"{prefix}: camera {camera.name}", message=message,
+                            hardware_id=topic, values=values)
+
+
+def goals_status(prefix: str, stats: GoalStats, running: bool, queued: int) -> DiagnosticStatus:
+    failed = sum(stats.failed_by_code.values())
+    values = [_kv("running", running), _kv("queued", queued), _kv("accepted", stats.accepted),
+              _kv("rejected", stats.rejected), _kv("succeeded", stats.succeeded), _kv("failed", failed),
+              _kv("last_total_time_s", f"{stats.last_total_time:.3f}"),
+              _kv("last_time_to_first_token_s", f"{stats.last_time_to_first_token:.3f}"),
+              _kv("last_tokens_per_second", f"{stats.last_tokens_per_second:.1f}"), _kv("last_error", stats.last_error)]
+    values.extend(_kv(f"failed_{name}", count) for name, count in sorted(stats.failed_by_code.items()))
+    message = "running" if running else "idle"
+    return DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{prefix}: goals", message=message, values=values)

@@ -1,0 +1,116 @@
+"""The reasoner as a managed (lifecycle) node, for systems that bring nodes up in order (Nav2 style).
+
+Same parameters, topics and action as ``ReasonerNode``; what exists when:
+
+- unconfigured: parameters declared (``ros2 param`` works), nothing else;
+- configure: settings read, backend built (not loaded), cameras subscribed, publishers, action server
+  (goals are rejected until active), diagnostics;
+- activate: model loading started on the loader thread, goals accepted (until the model is ready they
+  get MODEL_NOT_READY, or wait up to ``model_wait_timeout``, as with the plain node);
+- deactivate: goals no longer accepted, every running and queued goal ended (SHUTDOWN) with its result
+  sent, model unloaded (``backend.close()``: weights dropped, CUDA cache emptied), loader joined;
+- cleanup: everything configure made, destroyed; shutdown (from any state): deactivate + cleanup.
+
+Executable ``reasoner_lifecycle``; ``--autostart`` configures and activates it at start (what Nav2's
+lifecycle manager does with ``autostart: true``); otherwise drive it through the lifecycle_msgs services
+(``~/change_state``, ``~/get_state``), e.g. ``ros2 lifecycle set /cosmos_reasoner configure``.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any, Callable, Optional
+
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from cosmos_reason_ros.core.models.backend import ModelBackend
+from cosmos_reason_ros.ros.node.reasoner_node import ReasonerParts
+
+AUTOSTART_FLAG = "--autostart"
+
+
+class ReasonerLifecycleNode(ReasonerParts, LifecycleNode):
+    """``ReasonerNode`` driven by lifecycle transitions instead of its constructor and destructor."""
+
+    def __init__(self, node_name: str = "cosmos_reasoner", backend_factory: Optional[Callable[[], ModelBackend]] = None,
+                 **node_kwargs: Any) -> None:
+        """``backend_factory``: builds the backend at each configure (default: from the parameters)."""
+        super().__init__(node_name, **node_kwargs)
+        self._backend_factory = backend_factory
+        self._init_parts()
+
+    def _transition(self, name: str, action: Callable[[], Any]) -> TransitionCallbackReturn:
+        try:
+            action()
+        except Exception as e:  # a transition that fails leaves the node where it was, and says why
+            self.get_logger().error(f"{name} failed: {type(e).__name__}: {e}\n{traceback.format_exc().rstrip()}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"{name}: done")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        def configure() -> None:
+            backend = self._backend_factory() if self._backend_factory is not None else None
+            try:
+                self._configure(backend)
+            except Exception:
+                self._cleanup()
+                raise
+            self._owns_backend = True  # built for this configuration: deactivate unloads it, cleanup drops it
+        return self._transition("configure", configure)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._transition("activate", self._activate)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._transition("deactivate", self._deactivate)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return self._transition("cleanup", self._cleanup)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        def shutdown() -> None:
+            if self._configured:
+                self._deactivate()
+                self._cleanup()
+        return self._transition("shutdown", shutdown)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error while {state.label}: ending goals and releasing the model")
+        if self._configured:
+            self._deactivate()
+            self._cleanup()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    def shutdown(self, wait: float = 2.0) -> bool:
+        """Process shutdown (SIGINT/SIGTERM): end every goal (SHUTDOWN), then take the shutdown transition."""
+        ended = self.end_all_goals(wait)
+        machine = getattr(self, "_state_machine", None)
+        state = machine.current_state[1] if machine is not None else ""
+        if state in ("unconfigured", "inactive", "active") and hasattr(self, "trigger_shutdown"):
+            self.trigger_shutdown()
+        elif self._configured:  # an rclpy without trigger_shutdown: do what the transition does
+            self._deactivate(wait)
+            self._cleanup()
+        return ended
+
+    def destroy_node(self) -> None:
+        self._teardown()
+        super().destroy_node()
+
+
+def autostart(node: ReasonerLifecycleNode) -> None:
+    """configure, then activate (stops at the first transition that fails, which is logged)."""
+    if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        node.trigger_activate()
+
+
+def main(args: Optional[list[str]] = None) -> int:
+    """Entry point of ``ros2 run cosmos_reason_ros reasoner_lifecycle [--autostart]``."""
+    from cosmos_reason_ros.ros.node.shutdown import run_node
+
+    argv = list(args if args is not None else sys.argv)
+    start = AUTOSTART_FLAG in argv
+    argv = [a for a in argv if a != AUTOSTART_FLAG]
+    return run_node(lambda: ReasonerLifecycleNode(), argv, after_start=autostart if start else None,
+                    exit_process=True)

@@ -1,0 +1,1 @@
+"""What the node publishes for planners and people: plan topics, rviz markers, the annotated image."""

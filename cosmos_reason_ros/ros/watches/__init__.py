@@ -1,0 +1,1 @@
+"""How a watch is checked: the check thread, the watch services and topics, watches as parameters and visuals."""

@@ -1,0 +1,177 @@
+"""Truncation fuzz: three good answers per mode, cut at every character, parsed as a node would see them.
+
+The invariant (issue 12): a successful outcome never holds a string that is a strict prefix of the full
+answer's string at the same place, i.e. never a half-written step, factor or reply. Every cut is parsed
+three ways: with stop reason max_tokens (what the backend reports), the same with the accept-partial
+opt-in, and with no stop reason (the parser alone must still see that the JSON was closed by repair).
+The parser never raises; every successful outcome survives rclpy serialisation; the slowest call is printed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterator
+
+import pytest
+
+from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
+from cosmos_reason_ros.core.answers.parsing import parse_output
+from cosmos_reason_ros.core.datatypes import Completeness, Mode, ParsedAnswer
+from helpers.plan_serialisation import assert_fits_ros
+
+REASONING = "The cup is on the table within reach; the tray is to its left and nothing blocks the path."
+STEP = {"action": "pick", "description": "Pick up the red cup by its handle.", "targets": ["red cup"],
+        "preconditions": ["gripper is empty"], "success_criterion": "the cup is lifted off the table",
+        "feasibility_note": "the cup is light"}
+PLACE = dict(STEP, action="place", description="Place the cup on the tray.", targets=["red cup", "tray"],
+             preconditions=["the cup is held"], success_criterion="the cup rests on the tray")
+
+GOOD: dict[Mode, list[dict]] = {
+    Mode.DECOMPOSE: [
+        {"subtasks": [STEP, PLACE], "feasible": "yes", "confidence": 0.9, "blocking_factors": [],
+         "explanation": "Both objects are within reach.", "answer": "Pick the cup, then place it on the tray."},
+        {"subtasks": [STEP], "feasible": "uncertain", "confidence": 0.5,
+         "blocking_factors": ["the handle may be hidden"], "explanation": "The handle faces away.",
+         "answer": "Try to pick the cup."},
+        {"subtasks": [], "feasible": "no", "confidence": 0.8, "blocking_factors": ["the cup is behind glass",
+                                                                                    "the door is locked"],
+         "explanation": "The cabinet is locked.", "answer": "Not possible."},
+    ],
+    Mode.FEASIBILITY: [
+        {"feasible": "no", "confidence": 0.75, "blocking_factors": ["the box weighs more than the arm can lift"],
+         "explanation": "The box is too heavy.", "answer": "Cannot lift the box."},
+        {"feasible": "yes", "confidence": 0.95, "blocking_factors": [], "explanation": "The cup is close.",
+         "answer": "The arm can reach the cup."},
+        {"feasible": "uncertain", "confidence": 0.4, "blocking_factors": ["the cup is occluded by the box"],
+         "explanation": "The cup is hidden.", "answer": "Cannot tell."},
+    ],
+    Mode.NEXT_ACTION: [
+        {"next_action": STEP, "answer": "Pick up the red cup."},
+        {"next_action": PLACE, "answer": "Place the cup on the tray."},
+        {"next_action": dict(STEP, action="open", description="Open the cabinet door.", targets=["door"]),
+         "answer": "Open the door first."},
+    ],
+    Mode.VERIFY_COMPLETION: [
+        {"completed": "yes", "answer": "The cup rests on the tray in the last frame."},
+        {"completed": "no", "answer": "The cup is still on the table."},
+        {"completed": "no", "answer": "The drawer is open but the spoon is still inside."},
+    ],
+    Mode.QUESTION: [
+        {"answer": "There are three cups on the table."},
+        {"answer": "The red cup is to the left of the tray."},
+        {"answer": "The gripper is empty and open."},
+    ],
+    Mode.LOCATE: [
+        {"objects": [{"label": "red cup", "bbox_2d": [412, 300, 520, 488], "point_2d": [466, 394]},
+                     {"label": "tray", "bbox_2d": [600, 420, 930, 610], "confidence": 0.85}],
+         "answer": "The cup is left of the tray."},
+        {"objects": [{"label": "mug", "camera": "wrist", "bbox_2d": [120, 96, 233, 250]}], "answer": "Near the edge."},
+        {"objects": [{"label": "left handle", "point_2d": [250, 480]}, {"label": "lid", "box_2d": [10, 20, 300, 400]}],
+         "answer": "The handle is on the left."},
+    ],
+}
+
+
+def render(family: ModelFamily, answer: dict, variant: int) -> str:
+    body = json.dumps(answer, indent=2 if variant % 2 == 0 else None)
+    think = f"<think>\n{REASONING}\n</think>\n\n"
+    return think + (f"<answer>\n{body}\n</answer>" if family.answer_in_tags else body)
+
+
+def strings(parsed: ParsedAnswer) -> Iterator[tuple[str, str]]:
+    """Every string of a parsed answer, with its place."""
+    yield "answer", parsed.answer
+    yield "explanation", parsed.feasibility.explanation
+    for i, factor in enumerate(parsed.feasibility.blocking_factors):
+        yield f"blocking[{i}]", factor
+    for i, obj in enumerate(parsed.objects):
+        yield f"object[{i}].label", obj.label
+        yield f"object[{i}].camera", obj.camera
+    for i, step in enumerate(parsed.subtasks):
+        for name in ("description", "action", "success_criterion", "feasibility_note"):
+            yield f"step[{i}].{name}", getattr(step, name)
+        for name in ("target_objects", "preconditions"):
+            for j, text in enumerate(getattr(step, name)):
+                yield f"step[{i}].{name}[{j}]", text
+
+
+CASES = [(mode, i) for mode in GOOD for i in range(len(GOOD[mode]))]
+
+
+@pytest.mark.parametrize("mode, index", CASES, ids=[f"{m.name}-{i}" for m, i in CASES])
+def test_a_truncated_answer_never_succeeds_with_a_half_written_string(mode: Mode, index: int) -> None:
+    family = (REASON1, REASON2)[index % 2]
+    text = render(family, GOOD[mode][index], index)
+    full = parse_output(text, family, mode, stop_reason="eos")
+    assert full.ok and full.completeness is Completeness.COMPLETE and not full.warnings, full
+    whole = dict(strings(full.parsed))
+    slowest, slowest_at, successes, partial_successes = 0.0, (0, ""), 0, 0
+    for cut in range(len(text)):
+        prefix = text[:cut]
+        for stop, accept in (("max_tokens", False), ("max_tokens", True), ("", False)):
+            started = time.perf_counter()
+            outcome = parse_output(prefix, family, mode, stop_reason=stop, accept_partial=accept)
+            elapsed = time.perf_counter() - started
+            if elapsed > slowest:
+                slowest, slowest_at = elapsed, (cut, stop or "unknown")
+            assert "internal parser error" not in outcome.error, (cut, outcome.error)
+            if not outcome.ok:
+                continue
+            assert_fits_ros(outcome, mode)
+            for place, value in strings(outcome.parsed):
+                original = whole.get(place)
+                assert not (value and original and original != value and original.startswith(value)), (
+                    f"cut at {cut} ({stop or 'no'} stop reason): {place} is half-written: {value!r}")
+            # A located object is whole or absent: its numbers are never those of a cut-off box or point.
+            assert outcome.parsed.objects == full.parsed.objects[:len(outcome.parsed.objects)], (cut, stop)
+            if outcome.completeness is Completeness.COMPLETE:
+                assert outcome.parsed == full.parsed, (cut, stop)
+                successes += 1
+            else:
+                assert accept and outcome.completeness is Completeness.PARTIAL, (cut, stop, accept)
+                partial_successes += 1
+    assert successes < 3 * len(text), "some cuts must fail: the fuzz would not test anything"
+    print(f"\n[truncation fuzz] {mode.name} #{index} ({family.name}, {len(text)} cuts x 3): slowest call "
+          f"{slowest * 1e3:.2f} ms at cut {slowest_at[0]} (stop {slowest_at[1]}); {successes} complete and "
+          f"{partial_successes} opted-in partial successes")
+
+
+# --- Mode.CRITIC: the same invariant for the critic's own formats --------------------------------------------
+
+CRITIC_GOOD: list[tuple[ModelFamily, str]] = [
+    (REASON1, "<think>\n<overview>The arm pushes a box across the table.</overview>\n"
+              '<component name="box"><analysis>The box slides without tipping.</analysis><anomaly>No</anomaly>'
+              '</component>\n<component name="arm"><analysis>The arm passes through the box.</analysis>'
+              "<anomaly>Yes</anomaly></component>\n</think>\n\n<answer>\nYes\n</answer>"),
+    (REASON2, "<think>\nThe box slides smoothly and nothing flickers.\n</think>\n\nScore: 4 - it looks physically right"),
+    (REASON1, '<think>\n<component name="cup"><analysis>The cup stays put.</analysis><anomaly>No</anomaly>'
+              "</component>\n</think>\n<answer>No</answer>"),
+]
+
+
+@pytest.mark.parametrize("index", range(len(CRITIC_GOOD)))
+def test_a_truncated_critique_never_succeeds_with_a_different_or_half_written_verdict(index: int) -> None:
+    family, text = CRITIC_GOOD[index]
+    full = parse_output(text, family, Mode.CRITIC, stop_reason="eos")
+    assert full.ok and full.completeness is Completeness.COMPLETE and not full.warnings, full
+    whole = {f.name: f for f in full.parsed.critique.findings}
+    successes = 0
+    for cut in range(len(text)):
+        for stop, accept in (("max_tokens", False), ("max_tokens", True), ("", False)):
+            outcome = parse_output(text[:cut], family, Mode.CRITIC, stop_reason=stop, accept_partial=accept)
+            assert "internal parser error" not in outcome.error, (cut, outcome.error)
+            for finding in outcome.parsed.critique.findings:  # kept findings are whole, success or not
+                assert whole.get(finding.name) == finding, (cut, stop, finding)
+            if not outcome.ok:
+                continue
+            assert_fits_ros(outcome, Mode.CRITIC)
+            critique = outcome.parsed.critique
+            assert (critique.plausible, critique.score) == (full.parsed.critique.plausible,
+                                                            full.parsed.critique.score), (cut, stop, accept)
+            # With no stop reason, prose that ends the output counts as finished (the parser's policy for every
+            # mode): the verdict is still whole; the reason after it is only checked when the cut is known.
+            assert stop == "" or not (full.parsed.answer != outcome.parsed.answer and full.parsed.answer.startswith(
+                outcome.parsed.answer) and outcome.parsed.answer), (cut, stop, outcome.parsed.answer)
+            successes += 1
+    assert successes < 3 * len(text), "some cuts must fail: the fuzz would not test anything"
+    print(f"\n[truncation fuzz] CRITIC #{index} ({family.name}, {len(text)} cuts x 3): {successes} successes")

@@ -1,0 +1,255 @@
+"""Rows of the parser table for the classes of issue 12, in the shapes Cosmos Reason / Qwen-VL emit.
+
+Imported by ``test_parsing`` (which holds ``Case`` and runs every row through the same checks, rclpy
+serialisation included). One dict per class; each class has at least three rows.
+"""
+from __future__ import annotations
+
+import json
+
+from cosmos_reason_ros.core.models.families import REASON1, REASON2
+from helpers.grounding_cases import grounding_rows
+
+from cosmos_reason_ros.core.datatypes import Completeness, Completion, Mode, Observed, Plausibility, Verdict
+
+THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
+STEP = {"action": "pick", "description": "Pick up the red cup.", "targets": ["red cup"],
+        "preconditions": ["gripper is empty"], "success_criterion": "the cup is lifted", "feasibility_note": ""}
+TWO_STEPS = json.dumps({"subtasks": [STEP, dict(STEP, action="place", description="Place the cup on the tray.",
+                                                  targets=["red cup", "tray"])],
+                        "feasible": "yes", "confidence": 0.9, "blocking_factors": [], "explanation": "It is close.",
+                        "answer": "Pick the cup, then place it on the tray."})
+BLOCKED = {"subtasks": [], "feasible": "no", "confidence": 0.85,
+           "blocking_factors": ["the cup is behind a locked glass door"],
+           "explanation": "The door cannot be opened by the arm.", "answer": "Not possible: the door is locked."}
+
+
+CRITIC_THINK = ("<think>\n<overview>A robot arm pushes a box across a table.</overview>\n"
+                '<component name="box">\n<analysis>The box slides without tipping.</analysis>\n<anomaly>No</anomaly>\n'
+                '</component>\n<component name="arm">\n<analysis>The arm passes through the box.</analysis>\n'
+                "<anomaly>Yes</anomaly>\n</component>\n</think>\n\n")
+CRITIC_FOUND = [("box", False), ("arm", True)]
+SCORE_THINK = "<think>\nThe box slides smoothly; its shadow follows it and nothing flickers.\n</think>\n\n"
+
+
+def watch_rows(Case):  # noqa: N803
+    """Mode.WATCH: a yes/no answer to a standing watch's question; no answer (uncertain, cut, missing) is a failure."""
+    watch = '{"observed": "yes", "confidence": 0.7, "explanation": "a person stands by the arm"}'
+    return {
+        "watch_yes_r1": Case(REASON1, Mode.WATCH, THINK + f"<answer>{watch}</answer>", observed=Observed.YES,
+                             answer="a person stands by the arm"),
+        "watch_no_r2": Case(REASON2, Mode.WATCH, THINK + '{"observed": "no", "explanation": "nobody"}',
+                            observed=Observed.NO, answer="nobody"),
+        "watch_boolean": Case(REASON2, Mode.WATCH, THINK + '{"observed": true}', observed=Observed.YES,
+                              warned="read True as yes"),
+        "watch_prose": Case(REASON2, Mode.WATCH, THINK + "No, the workspace is empty.", observed=Observed.NO,
+                            warned="leading 'No'"),
+        "watch_uncertain": Case(REASON2, Mode.WATCH, THINK + '{"observed": "uncertain"}', ok=False,
+                                error='lacks an "observed" answer', warned=True),
+        "watch_cut": Case(REASON2, Mode.WATCH, THINK + '{"observed": "ye', stop="max_tokens", ok=False,
+                          error="max_new_tokens", warned=True),
+    }
+
+
+def critic_rows(Case):  # noqa: N803
+    """Mode.CRITIC: Reason1's component analysis with a Yes/No answer, Reason2's 1-5 score, and their variants."""
+    no, yes = Plausibility.PLAUSIBLE, Plausibility.IMPLAUSIBLE
+    return {
+        "critic_r1_components_yes": Case(REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>\nYes\n</answer>",
+                                         critique={"plausible": yes, "findings": CRITIC_FOUND}),
+        "critic_r1_no_anomaly_says_one_in_components": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>No</answer>", critique={"plausible": no,
+                                                                            "findings": CRITIC_FOUND},
+            warned="a component reports one"),
+        "critic_r2_score": Case(REASON2, Mode.CRITIC, SCORE_THINK + "4", critique={"plausible": no, "score": 4.0}),
+        "critic_r2_low_score_with_reason": Case(REASON2, Mode.CRITIC, SCORE_THINK + "**Score: 2/5** - the box floats",
+                                                critique={"plausible": yes, "score": 2.0}, answer="the box floats"),
+        "critic_r2_score_3_is_not_kept": Case(REASON2, Mode.CRITIC, SCORE_THINK + "3",
+                                              critique={"plausible": yes, "score": 3.0}),
+        "critic_json_answer": Case(REASON2, Mode.CRITIC, SCORE_THINK + '{"score": 5, "explanation": "All fine."}',
+                                   critique={"plausible": no, "score": 5.0}, answer="All fine."),
+        "critic_json_anomaly_key": Case(REASON1, Mode.CRITIC, CRITIC_THINK + '<answer>{"anomaly": "yes"}</answer>',
+                                        critique={"plausible": yes, "findings": CRITIC_FOUND}),
+        "critic_binary_reject": Case(REASON1, Mode.CRITIC, SCORE_THINK + "<answer>Reject</answer>",
+                                     critique={"plausible": yes}, warned="as an anomaly"),
+        "critic_answer_with_reason": Case(REASON1, Mode.CRITIC, SCORE_THINK + "<answer>No, it all looks right.</answer>",
+                                          critique={"plausible": no}, answer="it all looks right."),
+        "critic_no_answer_verdict_from_components": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK, stop="eos", critique={"plausible": yes, "findings": CRITIC_FOUND},
+            warned="verdict comes from the components"),
+        "critic_r2_criteria_listed_then_labelled_score": Case(
+            REASON2, Mode.CRITIC, SCORE_THINK + "1. Object behaviour: the box keeps its shape.\n2. Motion: it floats up."
+            "\nOverall score: 2", critique={"plausible": yes, "score": 2.0}, warned='"score" label'),
+        "critic_r2_numbered_list_is_not_a_score": Case(
+            REASON2, Mode.CRITIC, SCORE_THINK + "1. Object behaviour: fine.\n2. Motion and forces: fine.", ok=False,
+            error="lacks a final Yes/No"),
+        "critic_score_out_of_range": Case(REASON2, Mode.CRITIC, SCORE_THINK + '{"score": 9}', ok=False,
+                                          error="lacks a final Yes/No", warned="not an integer from 1 to 5"),
+        "critic_prose_without_verdict": Case(REASON2, Mode.CRITIC, SCORE_THINK + "The video looks fine overall.",
+                                             ok=False, error="lacks a final Yes/No"),
+        # --- truncation: never a success, the finished components are kept -------------------------------
+        "critic_cut_in_answer": Case(REASON2, Mode.CRITIC, SCORE_THINK + "4", stop="max_tokens", ok=False,
+                                     error="truncated"),
+        "critic_cut_inside_component": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK[: CRITIC_THINK.index("passes through")], stop="max_tokens", ok=False,
+            error="before the model wrote its answer", completeness=Completeness.PARTIAL,
+            critique={"findings": [("box", False)]}, warned="unfinished component"),
+        "critic_cut_unknown_stop_no_verdict_from_components": Case(
+            REASON1, Mode.CRITIC, CRITIC_THINK[: CRITIC_THINK.index("</think>")], ok=False,
+            error="no answer after the reasoning", completeness=Completeness.PARTIAL,
+            critique={"findings": CRITIC_FOUND}, warned="never closed"),
+        "critic_cut_answer_tag_r1": Case(REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>\nYe", stop="max_tokens",
+                                         ok=False, error="truncated", completeness=Completeness.PARTIAL,
+                                         critique={"findings": CRITIC_FOUND}, warned=True),
+    }
+
+
+def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a circular import
+    """The rows, by class."""
+    truncation = {
+        "cut_max_tokens_mid_step": Case(
+            REASON2, Mode.DECOMPOSE, THINK + TWO_STEPS[: TWO_STEPS.index("on the tray")], stop="max_tokens",
+            ok=False, error="max_new_tokens", completeness=Completeness.PARTIAL,
+            subtasks=[{"index": 0, "description": "Pick up the red cup."}], warned="unfinished"),
+        "cut_accepted_when_opted_in": Case(
+            REASON2, Mode.DECOMPOSE, THINK + TWO_STEPS[: TWO_STEPS.index("on the tray")], stop="max_tokens",
+            accept_partial=True, completeness=Completeness.PARTIAL,
+            subtasks=[{"index": 0, "action": "pick", "success_criterion": "the cup is lifted"}],
+            warned="accepted a partial answer"),
+        "cut_draft_in_unfinished_reasoning": Case(
+            REASON2, Mode.VERIFY_COMPLETION,
+            '<think>\nThe cup seems to be on the tray. Draft: {"completed": "yes"} wait, looking again at the '
+            'last frame, the cup is still in the', stop="max_tokens", ok=False, error="before the model wrote its answer",
+            warned="never closed"),
+        "draft_in_unfinished_reasoning_unknown_stop": Case(
+            REASON1, Mode.VERIFY_COMPLETION,
+            '<think>\nDraft: {"completed": "yes", "answer": "done"} but wait, looking again, the lid is',
+            ok=False, error="draft", warned="never closed"),
+        "cut_right_after_json_in_reasoning": Case(
+            REASON2, Mode.VERIFY_COMPLETION, '<think>\nMaybe {"completed": "yes"}', stop="max_tokens",
+            ok=False, error="truncated", warned="never closed"),
+        "cut_prose_reply": Case(REASON2, Mode.QUESTION, THINK + "There are three cups on the ta", stop="max_tokens",
+                                ok=False, error="truncated", answer_text="three cups"),
+        "cut_after_complete_answer": Case(
+            REASON1, Mode.VERIFY_COMPLETION, THINK + '<answer>{"completed": "no", "answer": "Still open."}</ans',
+            stop="max_tokens", completion=Completion.NOT_DONE, answer="Still open.", warned="no </answer>"),
+        "cut_mid_number": Case(REASON2, Mode.FEASIBILITY, THINK + '{"feasible": "no", "confidence": 0.8',
+                               stop="max_tokens", accept_partial=True, completeness=Completeness.PARTIAL,
+                               verdict=Verdict.INFEASIBLE, warned="dropped 1 unfinished"),
+        "cut_inside_next_action_object": Case(
+            REASON2, Mode.NEXT_ACTION, THINK + '{"next_action": {"action": "pick", "description": "Pick up the sp',
+            stop="max_tokens", accept_partial=True, ok=False, error="truncated", warned="closed truncated JSON"),
+        "cut_by_deadline": Case(REASON1, Mode.FEASIBILITY, THINK + '<answer>{"feasible": "no", "blocking_factors": ["the',
+                                stop="deadline", ok=False, error="deadline", completeness=Completeness.PARTIAL,
+                                verdict=Verdict.INFEASIBLE, blocking=[], warned="dropped 1 unfinished"),
+        "cut_half_surrogate_escape": Case(
+            REASON2, Mode.QUESTION, THINK + '{"confidence": 1, "answer": "A cup \\ud83d', stop="max_tokens",
+            ok=False, error="truncated", warned="dropped 1 unfinished"),  # nothing QUESTION reads was finished
+    }
+    legitimate = {
+        "decompose_infeasible_no_steps_r2": Case(
+            REASON2, Mode.DECOMPOSE, THINK + json.dumps(BLOCKED), verdict=Verdict.INFEASIBLE, confidence=0.85,
+            blocking=["the cup is behind a locked glass door"], answer="Not possible: the door is locked."),
+        "decompose_infeasible_no_steps_r1": Case(
+            REASON1, Mode.DECOMPOSE, THINK + "<answer>\n" + json.dumps(BLOCKED, indent=2) + "\n</answer>",
+            verdict=Verdict.INFEASIBLE, confidence=0.85, blocking=["the cup is behind a locked glass door"]),
+        "decompose_uncertain_no_steps": Case(
+            REASON2, Mode.DECOMPOSE, THINK + '{"subtasks": [], "feasible": "uncertain", "blocking_factors": '
+            '["the cup is hidden"], "explanation": "The box hides the cup."}', verdict=Verdict.UNCERTAIN,
+            blocking=["the cup is hidden"]),
+        "decompose_feasible_without_steps_fails": Case(
+            REASON2, Mode.DECOMPOSE, THINK + '{"subtasks": [], "feasible": "yes"}', ok=False, error="subtasks"),
+        "decompose_verdict_without_subtasks_key": Case(
+            REASON1, Mode.DECOMPOSE, THINK + '<answer>{"feasible": "no", "blocking_factors": ["too heavy"]}</answer>',
+            verdict=Verdict.INFEASIBLE, blocking=["too heavy"]),
+        "decompose_prose_refusal": Case(REASON2, Mode.DECOMPOSE, THINK + "No - the cup is behind a locked door.",
+                                        verdict=Verdict.INFEASIBLE, warned="leading 'No'"),
+        "next_action_none_needed": Case(
+            REASON2, Mode.NEXT_ACTION, THINK + '{"next_action": null, "answer": "The task is already done."}',
+            answer="The task is already done."),
+        "next_action_written_flat": Case(
+            REASON1, Mode.NEXT_ACTION, THINK + "<answer>" + json.dumps(dict(STEP, answer="Pick it.")) + "</answer>",
+            subtasks=[{"index": 0, "action": "pick"}], warned="answer object itself"),
+        "verify_cannot_tell_is_not_done": Case(
+            REASON2, Mode.VERIFY_COMPLETION, THINK + '{"completed": "uncertain", "answer": "The tray is hidden."}',
+            completion=Completion.NOT_DONE, warned="not done"),
+    }
+    ros_strings = {
+        "nul_escape_in_value": Case(REASON2, Mode.QUESTION, THINK + '{"answer": "two\\u0000 cups"}',
+                                    answer="two cups", warned="ROS string"),
+        "lone_surrogate_escape": Case(REASON2, Mode.QUESTION, THINK + '{"answer": "a cup \\ud83d here"}',
+                                      answer="a cup \ufffd here", warned="lone surrogate"),
+        "surrogate_pair_escape": Case(REASON1, Mode.QUESTION, THINK + '<answer>{"answer": "cup \\ud83d\\ude00"}</answer>',
+                                      answer="cup \U0001f600"),
+        "raw_lone_surrogate_and_nul": Case(
+            REASON2, Mode.DECOMPOSE, "<think>\nx\x00\ud800y\n</think>\n" + json.dumps({"subtasks": [STEP]})[:-1]
+            .replace("Pick up", "Pick\x00 up") + ', "blocking_factors": ["a\ud83d"], "feasible": "no"}',
+            verdict=Verdict.INFEASIBLE, blocking=["a\ufffd"], subtasks=[{"description": "Pick up the red cup."}],
+            warned="ROS string", reasoning="x\ufffdy"),
+        "nul_in_blocking_factor_escape": Case(
+            REASON1, Mode.FEASIBILITY, THINK + '<answer>{"feasible": "no", "blocking_factors": ["lo\\u0000cked"]}</answer>',
+            verdict=Verdict.INFEASIBLE, blocking=["locked"], warned="ROS string"),
+    }
+    repairs = {
+        "line_comments": Case(REASON2, Mode.FEASIBILITY,
+                              THINK + '{\n  "feasible": "no", // the door is locked\n  "confidence": 0.7 # guess\n}',
+                              verdict=Verdict.INFEASIBLE, confidence=0.7, warned="comments"),
+        "block_comment": Case(REASON1, Mode.VERIFY_COMPLETION,
+                              THINK + '<answer>{/* judged from the last frame */ "completed": "yes"}</answer>',
+                              completion=Completion.DONE, warned="comments"),
+        "comment_marks_inside_strings_kept": Case(
+            REASON2, Mode.QUESTION, THINK + '{"answer": "see http://example.com/#top /* not a comment */"}',
+            answer="see http://example.com/#top /* not a comment */"),
+        "invalid_escape_apostrophe": Case(REASON2, Mode.QUESTION, THINK + '{"answer": "the robot\\\'s cup"}',
+                                          answer="the robot's cup", warned="invalid escapes"),
+        "camel_case_keys": Case(
+            REASON2, Mode.FEASIBILITY, THINK + '{"feasible": "no", "blockingFactors": ["out of reach"], '
+            '"confidence": 0.6}', verdict=Verdict.INFEASIBLE, confidence=0.6, blocking=["out of reach"],
+            warned="'blockingFactors' as 'blocking_factors'"),
+        "pascal_and_spaced_keys": Case(
+            REASON1, Mode.DECOMPOSE, THINK + '<answer>{"Subtasks": [{"Action": "pick", "Description": "Pick it.", '
+            '"Success Criterion": "lifted", "targetObjects": ["cup"]}], "Feasible": "yes", "Blocking factors": []}'
+            '</answer>', verdict=Verdict.FEASIBLE, blocking=[],
+            subtasks=[{"action": "pick", "success_criterion": "lifted", "target_objects": ["cup"]}],
+            warned="'Success Criterion' as 'success_criterion'"),
+        "next_action_camel_case": Case(REASON2, Mode.NEXT_ACTION, THINK + '{"nextAction": ' + json.dumps(STEP) + '}',
+                                       subtasks=[{"action": "pick"}], warned="'nextAction'"),
+        "choice_with_reason_dash": Case(
+            REASON2, Mode.FEASIBILITY, THINK + '{"feasible": "No - the cup is out of reach"}',
+            verdict=Verdict.INFEASIBLE, explanation="the cup is out of reach", warned="as infeasible"),
+        "choice_with_reason_because": Case(
+            REASON1, Mode.FEASIBILITY, THINK + '<answer>{"feasible": "Yes, because the cup is light", '
+            '"explanation": "Light and close."}</answer>', verdict=Verdict.FEASIBLE, explanation="Light and close.",
+            warned="as feasible"),
+        "choice_with_reason_parenthesis": Case(
+            REASON2, Mode.VERIFY_COMPLETION, THINK + '{"completed": "No (the drawer is still open)"}',
+            completion=Completion.NOT_DONE, answer="the drawer is still open", warned="as not_done"),
+        "choice_not_feasible_colon": Case(
+            REASON2, Mode.FEASIBILITY, THINK + '{"feasible": "Not feasible: the box is too heavy"}',
+            verdict=Verdict.INFEASIBLE, explanation="the box is too heavy", warned="as infeasible"),
+        "think_close_inside_json_string_r2": Case(
+            REASON2, Mode.QUESTION, THINK + '{"answer": "The label reads </think> on the box."}',
+            answer="The label reads </think> on the box."),
+        "answer_close_inside_json_string_r1": Case(
+            REASON1, Mode.QUESTION, THINK + '<answer>{"answer": "It says </answer> and <answer>."}</answer>',
+            answer="It says </answer> and <answer>."),
+        "think_close_inside_string_without_think_open": Case(
+            REASON2, Mode.VERIFY_COMPLETION,
+            'The tray holds the cup.\n</think>\n\n{"completed": "yes", "answer": "Tag </think> seen."}',
+            completion=Completion.DONE, answer="Tag </think> seen."),
+        "several_answer_blocks_r1_first_wins": Case(
+            REASON1, Mode.VERIFY_COMPLETION, '<think>a</think><answer>{"completed": "no"}</answer>\n'
+            '<think>b</think><answer>{"completed": "yes"}</answer>', completion=Completion.NOT_DONE,
+            warned="later answer"),
+        "several_answer_blocks_r2_first_wins": Case(
+            REASON2, Mode.VERIFY_COMPLETION, '<think>a</think>{"completed": "no"}\n<think>b</think>{"completed": "yes"}',
+            completion=Completion.NOT_DONE, warned="later answer"),
+        "first_usable_object_wins": Case(
+            REASON2, Mode.VERIFY_COMPLETION, THINK + '{"note": "checking"}\n{"completed": "yes"}\n{"completed": "no"}',
+            completion=Completion.DONE, warned="skipped a JSON object"),
+        "empty_first_block_then_answer_r1": Case(
+            REASON1, Mode.FEASIBILITY, '<think>a</think><answer></answer><think>b</think><answer>'
+            '{"feasible": "yes"}</answer>', verdict=Verdict.FEASIBLE, warned=True),
+    }
+    return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs,
+            "critic": critic_rows(Case), "grounding": grounding_rows(Case), "watch": watch_rows(Case)}

@@ -1,0 +1,46 @@
+"""Docs that state facts the code defines: they are checked against it, so they cannot drift."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from cosmos_reason_ros.ros.node.parameters import PARAMETERS
+
+from helpers.paths import REPO
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
+def _default_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def test_remote_serving_table_gives_the_nodes_defaults():
+    text = (REPO / "docs" / "remote-serving.md").read_text()
+    defaults = {spec.name: spec.default for spec in PARAMETERS}
+    rows = re.findall(r"^\| `\w+` \(`([\w.]+)`\) \| ([^|]+) \|", text, re.M)
+    assert len(rows) >= 10
+    for name, shown in rows:
+        expected = _default_text(defaults[name])
+        assert shown.strip().strip("`").removesuffix(" s") == expected, f"{name}: doc says {shown!r}, node {expected}"
+
+
+def test_docs_refer_only_to_files_in_the_repository():
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.relative_to(REPO)} links to missing {target}"
+        assert "COSMOS-REASON.md" not in doc.read_text(), f"{doc.relative_to(REPO)} names a file outside the repository"
+
+
+def test_tiny_model_time_is_stated_the_same_in_help_and_readme(tmp_path):
+    from helpers.tools import installed
+
+    help_text = subprocess.run([str(installed("make_tiny_model")), "--help"], capture_output=True, text=True,
+                               timeout=60).stdout
+    assert "10-15 s on an idle 2-core CPU" in " ".join(help_text.split())
+    assert "seconds on a CPU" not in help_text
+    assert "# 10-15 s on an idle 2-core CPU" in (REPO / "README.md").read_text()
