@@ -23,12 +23,21 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import psutil
 
-from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, require_installed_package,
-                    tiny_model_dir, use_dds_profile, write_json)
+from common import (
+    fmt,
+    isolate_dds,
+    machine_info,
+    machine_line,
+    markdown_table,
+    require_installed_package,
+    tiny_model_dir,
+    use_dds_profile,
+    write_json,
+)
 
 NODE = "bench_battery"
 WARMUP = 3.0  # s of frames beyond the goals' history before the first goal and before the window opens
@@ -50,10 +59,10 @@ def node_process(model: str, topics: dict[str, str], args: argparse.Namespace, c
     params: dict[str, Any] = {"model": model, "local.device": "cpu", "cameras.names": list(topics)}
     params.update({f"cameras.{name}.topic": topic for name, topic in topics.items()})
     node = ReasonerNode(node_name=NODE, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-    executor = MultiThreadedExecutor(num_threads=node.settings.max_queue + 4)
+    executor = MultiThreadedExecutor(num_threads=node.parts.settings.max_queue + 4)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
-    while not node.backend.ready:
+    while not node.parts.model.backend.ready:
         time.sleep(0.05)
     process = psutil.Process()
     conn.send({"rss_before": process.memory_info().rss})
@@ -63,14 +72,14 @@ def node_process(model: str, topics: dict[str, str], args: argparse.Namespace, c
         samples.append((time.monotonic() - started, process.memory_info().rss))
     conn.recv()
     cameras = {}
-    for name, camera in node.ingest.cameras.items():
+    for name, camera in node.parts.ingest.cameras.items():
         c = camera.buffer.counters
         cameras[name] = {"received": c.received, "stored": c.stored, "thinned": c.thinned, "malformed": c.rejected,
                          "decode_failures": camera.decode_failures, "by_kind": dict(camera.malformed_by_kind),
                          "stamp_outliers": c.stamp_outliers, "time_jumps": c.time_jumps,
                          "buffered_frames": len(camera.buffer), "buffered_mb": camera.buffer.nbytes / 2**20}
     conn.send({"rss": samples, "cameras": cameras})
-    node.cancel_all_goals(wait=5.0)
+    node.parts.goals.cancel_all(wait=5.0)
     executor.shutdown(timeout_sec=5.0)
     node.destroy_node()
     rclpy.try_shutdown()
@@ -134,7 +143,7 @@ def send_goals(topics: dict[str, str], args: argparse.Namespace, stop: threading
     rclpy.try_shutdown()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window")
     parser.add_argument("--rate", type=float, default=30.0, help="Hz of valid frames per camera (as many bad ones)")
@@ -151,7 +160,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     import rclpy  # noqa: F401  (loaded before the fork, as ingest.py does)
     import torch  # noqa: F401
 
-    import cosmos_reason_ros.ros.node.reasoner_node
 
     prefix = f"/battery{os.getpid()}"
     topics = {"raw": f"{prefix}/raw/image_raw", "jpeg": f"{prefix}/jpeg/image_raw/compressed"}

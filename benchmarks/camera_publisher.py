@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import rclpy
@@ -28,7 +28,6 @@ from rclpy.serialization import serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from common import parse_size, scene_frame
-
 from cosmos_reason_ros.testing.publisher_process import stop_on_stdin
 
 DISTINCT_FRAMES = 4  # messages cycled per camera (the content barely matters to ingest)
@@ -130,7 +129,7 @@ def publish(node: Any, topics: list[str], messages: dict[str, list[Any]], rate: 
     return sent, late
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--topics", nargs="+", required=True, help="one per camera; '.../compressed' = JPEG")
     parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT")
@@ -148,7 +147,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     frames = [scene_frame(index, width, height) for index in range(DISTINCT_FRAMES)]
     messages = {t: build_messages(frames, t.endswith("/compressed"), f"cam{i}_optical_frame", args.jpeg_quality)
                 for i, t in enumerate(args.topics)}
-    goals: Optional[GoalLoop] = None
+    goals: GoalLoop | None = None
     executor = SingleThreadedExecutor()
     spinner = threading.Thread(target=executor.spin, daemon=True)
     if args.goal_action:

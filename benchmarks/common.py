@@ -15,8 +15,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def fmt(value: Optional[float], digits: int = 2) -> str:
+def fmt(value: float | None, digits: int = 2) -> str:
     """A number for a table cell; '–' for missing or NaN."""
     if value is None or (isinstance(value, float) and value != value):
         return "–"
@@ -151,7 +152,7 @@ def machine_line(info: dict[str, Any]) -> str:
             f"RMW {info['rmw']}; commit {info['commit']}; {info['date']} (load {info['load_1min_at_start']})")
 
 
-def write_json(path: Optional[Path], payload: dict[str, Any]) -> None:
+def write_json(path: Path | None, payload: dict[str, Any]) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload, indent=2, default=str))

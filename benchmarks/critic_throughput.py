@@ -87,7 +87,6 @@ def main() -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.path.insert(0, str(REPO / "test"))
     from conftest import build_tiny_model
-
     from cosmos_reason_ros.critic.inputs import Settings, discover
     from cosmos_reason_ros.critic.judge import JudgeConfig
 

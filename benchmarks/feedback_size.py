@@ -50,8 +50,8 @@ class _Recorder:
 
 
 def measure(tokens: int, tok_s: float, chars_per_token: int, rate_hz: float, full_text: bool) -> dict:
-    from cosmos_reason_ros.core.reasoner import Progress
     from cosmos_reason_ros.core.datatypes import Stage
+    from cosmos_reason_ros.core.reasoner import Progress
     from cosmos_reason_ros.ros.goals import feedback as goal_feedback
 
     clock = _Clock()

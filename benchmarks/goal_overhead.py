@@ -37,12 +37,24 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 
-from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, parse_size, percentile,
-                    require_installed_package, scene_frame, tiny_model_dir, use_dds_profile, write_json)
+from common import (
+    fmt,
+    isolate_dds,
+    machine_info,
+    machine_line,
+    markdown_table,
+    parse_size,
+    percentile,
+    require_installed_package,
+    scene_frame,
+    tiny_model_dir,
+    use_dds_profile,
+    write_json,
+)
 
 HERE = Path(__file__).resolve().parent
 NODE_NAME = "bench_goal_reasoner"
@@ -60,12 +72,12 @@ class Marks:
     def mark(self, name: str) -> None:
         self.events.append((name, time.perf_counter()))
 
-    def last(self, name: str, after: float = 0.0) -> Optional[float]:
+    def last(self, name: str, after: float = 0.0) -> float | None:
         times = [t for n, t in self.events if n == name and t >= after]
         return times[0] if times else None
 
 
-def wrap(owner: Any, attribute: str, before: Optional[str], after: Optional[str], marks: Marks) -> None:
+def wrap(owner: Any, attribute: str, before: str | None, after: str | None, marks: Marks) -> None:
     """Replace ``owner.attribute`` (a function) by one that marks its entry and exit."""
     original = getattr(owner, attribute)
 
@@ -85,9 +97,9 @@ def instrument(marks: Marks) -> None:
     from cosmos_reason_ros.core import reasoner
     from cosmos_reason_ros.core.models import streaming
     from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend
-    from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
+    from cosmos_reason_ros.ros.cameras import clips
 
-    wrap(ReasonerNode, "_collect_clips", "frames_start", "frames_end", marks)
+    wrap(clips, "collect_clips", "frames_start", "frames_end", marks)
     wrap(reasoner, "prepare_clips", "prepare_start", "prepare_end", marks)
     wrap(TransformersBackend, "generate", "generate_start", "generate_end", marks)
     wrap(TransformersBackend, "_forward", "forward_start", "forward_end", marks)
@@ -107,7 +119,7 @@ def instrument(marks: Marks) -> None:
 class GoalTimes:
     send_to_accept_ms: float
     accept_to_model_ms: float
-    frames_ms: float  # wait + choose + decode (the node's _collect_clips)
+    frames_ms: float  # wait + choose + decode (cameras.clips.collect_clips)
     prepare_ms: float  # prepare_clips
     processor_ms: float  # inside generate, before model.generate
     model_ms: float  # model.generate itself (tiny model: not representative)
@@ -142,11 +154,11 @@ class Session:
         topics = [f"/{NODE_NAME}/cam{i}/image_raw" for i in range(args.cameras)]
         names = [f"cam{i}" for i in range(args.cameras)]
         params: dict[str, Any] = {"model": str(model), "local.device": "cpu", "cameras.names": names}
-        params.update({f"cameras.{n}.topic": t for n, t in zip(names, topics)})
+        params.update({f"cameras.{n}.topic": t for n, t in zip(names, topics, strict=True)})
         rclpy.logging.set_logger_level(NODE_NAME, rclpy.logging.LoggingSeverity.ERROR)
         self.node = ReasonerNode(node_name=NODE_NAME,
                                  parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-        self.executor = MultiThreadedExecutor(num_threads=len(names) + self.node.settings.max_queue + 4)
+        self.executor = MultiThreadedExecutor(num_threads=len(names) + self.node.parts.settings.max_queue + 4)
         self.executor.add_node(self.node)
         self.client_node = rclpy.create_node("bench_goal_client")
         self.client = ActionClient(self.client_node, ReasonAboutTask, f"/{NODE_NAME}/reason")
@@ -160,8 +172,8 @@ class Session:
             [sys.executable, str(HERE / "camera_publisher.py"), "--topics", *topics, "--size", args.size,
              "--stats", str(self._stats)], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         end = time.monotonic() + 120.0
-        while not (self.node.backend.ready and self.client.server_is_ready()
-                   and all(len(c.buffer) >= 2 for c in self.node.ingest.cameras.values())):
+        while not (self.node.parts.model.backend.ready and self.client.server_is_ready()
+                   and all(len(c.buffer) >= 2 for c in self.node.parts.ingest.cameras.values())):
             if time.monotonic() > end:
                 raise RuntimeError("node, action server or cameras not ready within 120 s")
             time.sleep(0.05)
@@ -216,7 +228,7 @@ class Session:
 
     def close(self) -> None:
         self.cameras.communicate("stop\n", timeout=60.0)
-        self.node.cancel_all_goals(wait=5.0)
+        self.node.parts.goals.cancel_all(wait=5.0)
         self.executor.shutdown(timeout_sec=5.0)
         self.client_executor.shutdown(timeout_sec=5.0)
         for thread in self._threads:
@@ -331,7 +343,7 @@ def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family:
 
 
 # -------------------------------------------------------------------------------------------------- main
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--goals", type=int, default=20, help="goals timed (after one warm-up goal)")
     parser.add_argument("--stream-goals", type=int, default=3, help="goals for the streaming figures (0 = skip)")
@@ -369,7 +381,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             succeeded = sum(1 for g in goals if g[2].error_code == 0)
         finally:
             session.close()
-        stream: Optional[StreamFigures] = None
+        stream: StreamFigures | None = None
         if args.stream_goals:
             random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
             try:
@@ -386,12 +398,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     if stream is not None:
         print("\n### Streaming\n")
         print(markdown_table(
-            ["goals", "tokens / goal", "generation s / goal", "feedback msgs / s", "feedback_rate", "µs / token outside the model"],
+            ["goals", "tokens / goal", "generation s / goal", "feedback msgs / s", "feedback_rate",
+             "µs / token outside the model"],
             [[stream.goals, fmt(stream.tokens_per_goal, 0), fmt(stream.generation_s, 2), fmt(stream.feedback_per_s, 1),
               fmt(stream.feedback_rate_param, 1), fmt(stream.stream_us_per_token, 0)]]))
     print("\n### Frame preparation per goal (one camera; node defaults)\n")
     print(markdown_table(
-        ["camera", "encoding", "frames", "select ms", "decode ms", "prepare_clips ms", "total ms", "to the model", "visual tokens"],
+        ["camera", "encoding", "frames", "select ms", "decode ms", "prepare_clips ms", "total ms", "to the model",
+         "visual tokens"],
         [[p.size, p.encoding, p.frames, fmt(p.select_ms, 3), fmt(p.decode_ms, 1), fmt(p.prepare_ms, 1),
           fmt(p.total_ms, 1), p.model_frame, p.visual_tokens] for p in prepare]))
     write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, transport=transport),

@@ -25,16 +25,15 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
 
-from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
-from cosmos_reason_ros.core.modes.prompts import build_prompt
-from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
 from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
+from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
+from cosmos_reason_ros.core.modes.prompts import build_prompt
 from cosmos_reason_ros.testing.tiny_model import build_model, build_processor, build_tokenizer
 
 #: Qwen2.5-VL-7B-Instruct (the base of Cosmos-Reason1-7B): published config values.
@@ -151,7 +150,7 @@ def run_case(backend: TransformersBackend, frames: int, new_tokens: int, repeats
     )
 
 
-def make_backend(args, quantization: str, tokenizer, processor, saved: Optional[Path]) -> TransformersBackend:
+def make_backend(args, quantization: str, tokenizer, processor, saved: Path | None) -> TransformersBackend:
     device = torch.device(args.device)
     if args.tiny:
         model = build_model("reason1", tokenizer).to(device)
@@ -184,7 +183,7 @@ def table(results: list[CaseResult]) -> str:
     return "\n".join(rows)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[8, 16])
     parser.add_argument("--new-tokens", type=int, default=512)

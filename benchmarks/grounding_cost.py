@@ -17,11 +17,11 @@ import numpy as np
 def measure(objects: int, width: int, height: int, repeats: int) -> dict:
     from sensor_msgs.msg import CameraInfo, Image
 
-    from cosmos_reason_ros.core.models.families import REASON2
-    from cosmos_reason_ros.core.grounding.coordinates import ground_outcome
     from cosmos_reason_ros.core.answers.parsing import parse_output
     from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
     from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.core.grounding.coordinates import ground_outcome
+    from cosmos_reason_ros.core.models.families import REASON2
     from cosmos_reason_ros.ros.cameras.depth import DepthCamera, add_positions
 
     clip = prepare_clips([CameraClip("front", [Frame(np.zeros((height, width, 3), np.uint8), 1.0, 1_000_000_000)])],

@@ -11,7 +11,7 @@ camera has delivered and ``--warmup`` seconds have passed:
   (best-effort QoS: a subscriber that falls behind loses frames rather than queueing them);
 * take: the executor taking one message from the middleware, deserialisation included (rclpy's
   ``Executor._take_subscription``, timed around the call);
-* callback: the node's camera callback itself (the closure ``CameraIngest._callback`` returns, wrapped);
+* callback: the node's camera callback itself (the closure ``CameraIngest.camera_callback`` returns, wrapped);
 * CPU: the node process's CPU time ÷ wall time (100 % = one core), every thread;
 * RSS: resident memory with the node ready and no cameras yet, then at 10 s / 30 s / end of the window,
   and its peak.
@@ -46,14 +46,26 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import psutil
 
-from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, parse_size, percentile,
-                    require_installed_package, tiny_model_dir, use_dds_profile, write_json)
+from common import (
+    fmt,
+    isolate_dds,
+    machine_info,
+    machine_line,
+    markdown_table,
+    parse_size,
+    percentile,
+    require_installed_package,
+    tiny_model_dir,
+    use_dds_profile,
+    write_json,
+)
 
 HERE = Path(__file__).resolve().parent
 RSS_MARKS = (10.0, 30.0)  # seconds into the window at which resident memory is reported
@@ -99,7 +111,7 @@ class CaseResult:
     cpu_ms_per_frame: float  # node process CPU ÷ frames received (idle cases only)
     publisher_cpu_share: float
     rss_mb_before: float  # node ready, cameras not yet publishing
-    rss_mb_at: dict[str, Optional[float]] = field(default_factory=dict)  # "10s", "30s", "end"
+    rss_mb_at: dict[str, float | None] = field(default_factory=dict)  # "10s", "30s", "end"
     rss_mb_peak: float = 0.0
     rss_mb_by_10s: list[float] = field(default_factory=list)  # median RSS in each 10 s slice of the window
     goals: dict[str, int] = field(default_factory=dict)
@@ -178,16 +190,16 @@ def make_node(case: Case, model: str, camera_topics: list[str], probe: Probe) ->
             node.create_subscription(msg_type, topic, probe.timed(lambda msg: None, topic), qos_profile_sensor_data,
                                      raw=case.subscriber == "bare-raw")
         return node, SingleThreadedExecutor()
-    make_callback = CameraIngest._callback
-    CameraIngest._callback = (  # type: ignore[method-assign]
+    make_callback = CameraIngest.camera_callback
+    CameraIngest.camera_callback = (  # type: ignore[method-assign]
         lambda self, camera, *args: probe.timed(make_callback(self, camera, *args), camera.name))
     if case.ingest == "node-executor":  # the subscriptions go on the node itself, served by its executor
-        CameraIngest._subscriber_node = lambda self, owner: owner  # type: ignore[method-assign]
+        CameraIngest.subscriber_node = lambda self, owner: owner  # type: ignore[method-assign]
     names = [f"cam{i}" for i in range(case.cameras)]
     params: dict[str, Any] = {"model": model, "local.device": "cpu", "cameras.names": names}
-    params.update({f"cameras.{n}.topic": t for n, t in zip(names, camera_topics)})
+    params.update({f"cameras.{n}.topic": t for n, t in zip(names, camera_topics, strict=True)})
     node = ReasonerNode(node_name=NODE_NAME, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-    return node, MultiThreadedExecutor(num_threads=len(names) + node.settings.max_queue + 4)  # as in main()
+    return node, MultiThreadedExecutor(num_threads=len(names) + node.parts.settings.max_queue + 4)  # as in main()
 
 
 def node_process(case: Case, model: str, prefix: str, args: argparse.Namespace, conn: Any) -> None:
@@ -236,7 +248,7 @@ def node_process(case: Case, model: str, prefix: str, args: argparse.Namespace, 
                "takes_ns": probe.takes_ns, "callbacks": probe.callbacks})
     conn.poll(300.0)  # keep serving (the goal in flight) until the cameras and their client have stopped
     if hasattr(node, "cancel_all_goals"):
-        node.cancel_all_goals(wait=5.0)
+        node.parts.goals.cancel_all(wait=5.0)
     executor.shutdown(timeout_sec=5.0)
     node.destroy_node()
     rclpy.try_shutdown()
@@ -290,7 +302,7 @@ def summarise(case: Case, figures: dict[str, Any], sent_info: dict[str, Any], se
     mb = lambda b: b / 2**20  # noqa: E731
     rss = figures["rss"]
 
-    def rss_at(second: float) -> Optional[float]:
+    def rss_at(second: float) -> float | None:
         later = [value for t, value in rss if t >= second]
         return mb(later[0]) if later and second < seconds else None
 
@@ -354,7 +366,7 @@ def compare_table(before: dict[str, Any], after: dict[str, Any]) -> str:
         b = earlier.get(key(r))
         if b is None:
             continue
-        pair = lambda name, digits: f"{fmt(b[name], digits)} → {fmt(r[name], digits)}"  # noqa: E731
+        pair = lambda name, digits, b=b, r=r: f"{fmt(b[name], digits)} → {fmt(r[name], digits)}"  # noqa: E731
         rows.append([r["cameras"], r["size"], r["encoding"], "yes" if r["goal"] else "no",
                      f"{b['delivered']:.1%} → {r['delivered']:.1%}", pair("callback_ms_p50", 3),
                      pair("callback_ms_p99", 3), f"{b['cpu_share']:.1%} → {r['cpu_share']:.1%}",
@@ -372,7 +384,7 @@ def cases_from(args: argparse.Namespace) -> list[Case]:
     return list(dict.fromkeys(cases))
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cameras", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1920x1080"], help="WIDTHxHEIGHT ...")
@@ -400,7 +412,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.compare:
         before, after = (json.loads(path.read_text()) for path in args.compare)
@@ -414,7 +426,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     import torch  # noqa: F401
     import transformers.models.qwen2_5_vl.modeling_qwen2_5_vl  # noqa: F401
 
-    import cosmos_reason_ros.ros.node.reasoner_node
 
     info = machine_info()
     results = []

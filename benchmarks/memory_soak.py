@@ -21,13 +21,21 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from common import (isolate_dds, machine_info, machine_line, markdown_table, require_installed_package,
-                    tiny_model_dir, use_dds_profile, write_json)
+from common import (
+    isolate_dds,
+    machine_info,
+    machine_line,
+    markdown_table,
+    require_installed_package,
+    tiny_model_dir,
+    use_dds_profile,
+    write_json,
+)
 
 
-def rss_mb(pid: int) -> Optional[float]:
+def rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = [f"cam{i}" for i in range(args.cameras)]
     params = [f"model:={model}", f"cameras.names:=[{','.join(names)}]",
               f"generation.max_new_tokens:={args.max_new_tokens}", "frames.stale_after:=5.0"]
-    params += [f"cameras.{n}.topic:={t}" for n, t in zip(names, topics)]
+    params += [f"cameras.{n}.topic:={t}" for n, t in zip(names, topics, strict=True)]
     if args.mode == "storm":
         params += ["busy_policy:=queue", f"max_queue:={max(args.burst, 4)}"]
     command = [str(installed_reasoner()), "--ros-args", "-r", "__node:=soak_reasoner"]
@@ -135,13 +143,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         if not goals.client.wait_for_server(timeout_sec=90):
             raise RuntimeError("the reasoner's action server did not come up")
+        from cosmos_reason_ros.action import ReasonAboutTask
+
+        not_ready = f"code_{ReasonAboutTask.Result.MODEL_NOT_READY}"
         end_warm = time.monotonic() + 90
         while time.monotonic() < end_warm:  # the model loads in the background
             before = dict(goals.outcomes)
             goals.send(8)
             while goals.pending:
                 time.sleep(0.05)
-            if goals.outcomes.get("ok", 0) > before.get("ok", 0):
+            answered = {k for k, n in goals.outcomes.items() if n > before.get(k, 0)} - {not_ready, "rejected"}
+            if answered:  # the model ran (8 tokens may cut the answer off: that is an answer too)
                 break
             time.sleep(0.5)
         goals.outcomes.clear()
@@ -205,7 +217,7 @@ def report(result: dict[str, Any]) -> str:
             f"{spread:.0f} MB; outcomes {result['outcomes']}\n")
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mode", choices=["soak", "storm"], default="soak")
     parser.add_argument("--minutes", type=float, default=15.0)
@@ -222,7 +234,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     require_installed_package()
     args = parse_args(argv)
     result = run(args)

@@ -3,7 +3,7 @@
 
 For each case the package's own path runs on synthetic camera frames: ``prepare_clips`` (fit the frames to
 the budget, resize to multiples of the token size, draw the timestamp strip where the family wants it),
-then the backend's ``_preprocess`` (chat template, the real Qwen-VL processor making ``pixel_values`` and
+then the backend's ``preprocess`` (chat template, the real Qwen-VL processor making ``pixel_values`` and
 grid tensors, moving them to the model's device and dtype). The processor is what a real checkpoint
 uses; only the weights are tiny, and they are not involved, so token counts and times are those of the
 7B/8B models' preprocessing on this CPU. The table shows what a ``video.max_visual_tokens`` budget buys:
@@ -21,10 +21,20 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, parse_size,
-                    require_installed_package, scene_frame, tiny_model_dir, write_json)
+from common import (
+    fmt,
+    isolate_dds,
+    machine_info,
+    machine_line,
+    markdown_table,
+    parse_size,
+    require_installed_package,
+    scene_frame,
+    tiny_model_dir,
+    write_json,
+)
 
 
 @dataclass
@@ -58,9 +68,9 @@ def load_backend(family: str) -> Any:
 
 def run_case(backend: Any, family_name: str, size: str, frames: int, budget_tokens: int, max_frame_pixels: int,
              repeats: int) -> Result:
-    from cosmos_reason_ros.core.modes.prompts import build_prompt
     from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
     from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.core.modes.prompts import build_prompt
     from cosmos_reason_ros.ros.node.parameters import SPECS
 
     width, height = parse_size(size)
@@ -73,7 +83,7 @@ def run_case(backend: Any, family_name: str, size: str, frames: int, budget_toke
         t0 = time.perf_counter()
         prepared = prepare_clips([clip], backend.family, budget)
         t1 = time.perf_counter()
-        _, visual = backend._preprocess(build_prompt(backend.family, Mode.DECOMPOSE, "put the red cup on the tray",
+        _, visual = backend.preprocess(build_prompt(backend.family, Mode.DECOMPOSE, "put the red cup on the tray",
                                                           prepared))
         t2 = time.perf_counter()
         prepare.append((t1 - t0) * 1e3)
@@ -82,7 +92,8 @@ def run_case(backend: Any, family_name: str, size: str, frames: int, budget_toke
     return Result(family=family_name, camera=size, frames_in=frames, budget=budget_tokens,
                   max_frame_pixels=max_frame_pixels, frames_kept=pixels.shape[0],
                   model_frame=f"{pixels.shape[2]}x{pixels.shape[1]}", visual_tokens=prepared[0].visual_tokens,
-                  processor_visual_tokens=visual, prepare_ms=statistics.median(prepare), processor_ms=statistics.median(processor))
+                  processor_visual_tokens=visual, prepare_ms=statistics.median(prepare),
+                  processor_ms=statistics.median(processor))
 
 
 def table(results: list[Result]) -> str:
@@ -93,7 +104,7 @@ def table(results: list[Result]) -> str:
           fmt(r.prepare_ms, 1), fmt(r.processor_ms, 1), fmt(r.total_ms, 1)] for r in results])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=["reason1", "reason2"], choices=["reason1", "reason2"])
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1920x1080"], help="camera WIDTHxHEIGHT ...")

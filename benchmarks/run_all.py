@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -65,7 +65,7 @@ RUNS: list[tuple[str, str, list[str], list[str]]] = [
      ["--families", "reason1", "--sizes", "1920x1080", "--max-frame-pixels", "921600"],
      ["--families", "reason1", "--sizes", "640x480", "--frames", "4", "--budgets", "4096",
       "--max-frame-pixels", "921600", "--repeats", "1"]),
-    # Standing watches (issue 16): 3 watches at 1 s, a goal every 5 s.
+    # Standing watches: 3 watches at 1 s, a goal every 5 s.
     ("watch_latency", "watch_latency.py",
      ["--goals", "12", "--goal-period", "5", "--watches", "3", "--watch-period", "1"],
      ["--goals", "2", "--goal-period", "1", "--watches", "3", "--watch-period", "1"]),
@@ -75,8 +75,9 @@ RUNS: list[tuple[str, str, list[str], list[str]]] = [
 def ensure_environment(argv: list[str]) -> None:
     """Re-execute under scripts/env.sh (venv, ROS 2, the install space) unless already there."""
     try:
-        import cosmos_reason_ros.action  # noqa: F401
         import numpy  # noqa: F401
+
+        import cosmos_reason_ros.action  # noqa: F401
         return
     except ImportError:
         if os.environ.get("COSMOS_BENCH_REEXEC") == "1":
@@ -101,7 +102,8 @@ def measure(out_dir: Path, quick: bool) -> float:
     for name, script, full, quick_args in RUNS:
         print(f"[run_all] {name}: {script} {' '.join(quick_args if quick else full)}", file=sys.stderr, flush=True)
         began = time.monotonic()
-        command = [sys.executable, str(HERE / script), *(quick_args if quick else full), "--json", str(out_dir / f"{name}.json")]
+        command = [sys.executable, str(HERE / script), *(quick_args if quick else full),
+                   "--json", str(out_dir / f"{name}.json")]
         if subprocess.run(command, stdout=subprocess.DEVNULL).returncode:
             sys.exit(f"{script} failed")
         print(f"[run_all] {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
@@ -111,12 +113,12 @@ def measure(out_dir: Path, quick: bool) -> float:
 
 
 # ------------------------------------------------------------------------------------------- rendering
-def load(out_dir: Path, name: str) -> Optional[dict[str, Any]]:
+def load(out_dir: Path, name: str) -> dict[str, Any] | None:
     path = out_dir / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def ingest_table(data: Optional[dict[str, Any]], render: str = "table") -> str:
+def ingest_table(data: dict[str, Any] | None, render: str = "table") -> str:
     """An ingest run's results as one of ingest.py's tables (``table`` or ``memory_table``)."""
     import ingest
 
@@ -125,14 +127,14 @@ def ingest_table(data: Optional[dict[str, Any]], render: str = "table") -> str:
     return getattr(ingest, render)([ingest.CaseResult(**r) for r in data["results"]])
 
 
-def settings_line(data: Optional[dict[str, Any]], keys: list[str]) -> str:
+def settings_line(data: dict[str, Any] | None, keys: list[str]) -> str:
     if data is None:
         return ""
     settings = data["settings"]
     return "Settings: " + ", ".join(f"{k} {settings[k]}" for k in keys if k in settings) + "."
 
 
-def goal_sections(data: Optional[dict[str, Any]]) -> dict[str, str]:
+def goal_sections(data: dict[str, Any] | None) -> dict[str, str]:
     import goal_overhead as go
     from common import fmt, markdown_table
 
@@ -160,14 +162,15 @@ def goal_sections(data: Optional[dict[str, Any]]) -> dict[str, str]:
     return sections
 
 
-def preprocessing_table(*runs: Optional[dict[str, Any]]) -> str:
+def preprocessing_table(*runs: dict[str, Any] | None) -> str:
     import preprocessing as pp
 
-    results = [pp.Result(**{k: v for k, v in r.items() if k != "total_ms"}) for run in runs if run for r in run["results"]]
+    results = [pp.Result(**{k: v for k, v in r.items() if k != "total_ms"})
+               for run in runs if run for r in run["results"]]
     return pp.table(results) if results else "_not run_"
 
 
-def ratio_section(goal: Optional[dict[str, Any]], matrix: Optional[dict[str, Any]]) -> str:
+def ratio_section(goal: dict[str, Any] | None, matrix: dict[str, Any] | None) -> str:
     """Node overhead per answer next to a 7B model's decode time for a 500-token answer."""
     from common import fmt, markdown_table
 
@@ -205,7 +208,7 @@ def ratio_section(goal: Optional[dict[str, Any]], matrix: Optional[dict[str, Any
     return "\n".join(text)
 
 
-def machine_section(out_dir: Path, wall: Optional[float], quick: bool) -> str:
+def machine_section(out_dir: Path, wall: float | None, quick: bool) -> str:
     from common import machine_line
 
     data = next((d for d in (load(out_dir, name) for name, *_ in RUNS) if d), None)
@@ -222,7 +225,7 @@ def machine_section(out_dir: Path, wall: Optional[float], quick: bool) -> str:
     return "  \n".join(lines)
 
 
-def render(out_dir: Path, wall: Optional[float], quick: bool) -> dict[str, str]:
+def render(out_dir: Path, wall: float | None, quick: bool) -> dict[str, str]:
     matrix, goal = load(out_dir, "ingest_matrix"), load(out_dir, "goal_overhead")
     keys = ["seconds", "warmup", "rate", "torch_threads"]
     sections = {
@@ -242,7 +245,7 @@ def render(out_dir: Path, wall: Optional[float], quick: bool) -> dict[str, str]:
     return sections
 
 
-def watch_section(data: Optional[dict[str, Any]]) -> str:
+def watch_section(data: dict[str, Any] | None) -> str:
     """Standing watches: goal latency with and without watches, each watch's achieved period."""
     if data is None:
         return "_not run_"
@@ -260,11 +263,11 @@ def update_document(path: Path, sections: dict[str, str]) -> None:
                              re.DOTALL)
         if not pattern.search(text):
             sys.exit(f"{path}: markers <!-- generated:{name} --> ... <!-- /generated:{name} --> not found")
-        text = pattern.sub(lambda m: f"{m.group(1)}\n{body.strip()}\n{m.group(2)}", text)
+        text = pattern.sub(lambda m, body=body: f"{m.group(1)}\n{body.strip()}\n{m.group(2)}", text)
     path.write_text(text)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long settings (smoke test only)")

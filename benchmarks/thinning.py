@@ -17,7 +17,6 @@ import random
 import statistics
 import sys
 import time
-from typing import Optional
 
 from common import markdown_table
 
@@ -58,7 +57,7 @@ def callback_rows(repeats: int) -> list[list[str]]:
     return rows
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from cosmos_reason_ros.core.frames.buffer import BufferLimits, FrameBuffer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

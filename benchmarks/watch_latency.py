@@ -24,8 +24,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import (fmt, isolate_dds, machine_info, machine_line, markdown_table, percentile,
-                    require_installed_package, scene_frame, tiny_model_dir, write_json)
+from common import (
+    fmt,
+    isolate_dds,
+    machine_info,
+    machine_line,
+    markdown_table,
+    percentile,
+    require_installed_package,
+    scene_frame,
+    tiny_model_dir,
+    write_json,
+)
 
 NODE_NAME = "bench_watch_reasoner"
 QUESTIONS = ["Is a person inside the robot arm's workspace?", "Has anything fallen off the table?",
@@ -86,14 +96,15 @@ class Session:
             time.sleep(0.01)
 
     def ready(self) -> None:
-        self.wait(lambda: self.node.backend.ready, 120.0, "the model")
+        self.wait(lambda: self.node.parts.model.backend.ready, 120.0, "the model")
         self.wait(self.action.server_is_ready, 20.0, "the action server")
-        self.wait(lambda: len(self.node.ingest.cameras["front"].buffer) >= 10, 20.0, "a second of frames")
+        self.wait(lambda: len(self.node.parts.ingest.cameras["front"].buffer) >= 10, 20.0, "a second of frames")
 
     def goal(self) -> tuple[float, int]:
         """One goal, send → result; (seconds, error code)."""
         started = time.perf_counter()
-        future = self.action.send_goal_async(self.goal_type(task="bring me the red cup", mode=self.goal_type.MODE_DECOMPOSE))
+        future = self.action.send_goal_async(self.goal_type(task="bring me the red cup",
+                                                            mode=self.goal_type.MODE_DECOMPOSE))
         self.wait(future.done, 30.0, "acceptance")
         result = future.result().get_result_async()
         self.wait(result.done, 120.0, "the result")
@@ -171,12 +182,12 @@ def main(argv: list[str] | None = None) -> int:
         session.goal()  # warm the path once; not counted
         without = phase(session, args.goals, args.goal_period)
         session.add_watches(args.watches, args.watch_period)
-        session.wait(lambda: all(e.stats.checks >= 2 for e in session.node.watches.values()), 60.0,
+        session.wait(lambda: all(e.stats.checks >= 2 for e in session.node.parts.watches.entries().values()), 60.0,
                      "two checks of every watch (an achieved period)")
-        started_checks = {n: e.stats.checks for n, e in session.node.watches.items()}
+        started_checks = {n: e.stats.checks for n, e in session.node.parts.watches.entries().items()}
         with_watches = phase(session, args.goals, args.goal_period)
         watches = []
-        for name, entry in session.node.watches.items():
+        for name, entry in session.node.parts.watches.entries().items():
             check_times = entry.check_time
             watches.append({"name": name, "period_s": entry.spec.period,
                             "achieved_period_s": entry.stats.achieved_period,

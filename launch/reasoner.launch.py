@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import os
 import shutil
-
 from typing import TYPE_CHECKING
 
 from ament_index_python.packages import get_package_share_directory
 
 if TYPE_CHECKING:  # launch is imported where it is used, so the helpers below import without it (tests)
-    from launch import LaunchContext, LaunchDescription
     from launch.actions import DeclareLaunchArgument
+
+    from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "cosmos_reason_ros"
 NODE_NAME = "cosmos_reasoner"
@@ -167,8 +167,9 @@ def _rviz(context: LaunchContext) -> list:
 
 
 def generate_launch_description() -> LaunchDescription:
-    from launch import LaunchDescription
     from launch.actions import OpaqueFunction
+
+    from launch import LaunchDescription
 
     return LaunchDescription([
         *_arguments(),

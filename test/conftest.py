@@ -31,7 +31,8 @@ def _tiny_model_key(family: str, teach: bool, scenario: str) -> str:
 
     from cosmos_reason_ros.testing import tiny_model
 
-    source = Path(tiny_model.__file__).read_bytes() + (Path(tiny_model.__file__).parent / "chat_template.jinja").read_bytes()
+    module = Path(tiny_model.__file__)
+    source = module.read_bytes() + (module.parent / "chat_template.jinja").read_bytes()
     digest = hashlib.sha256(source + transformers.__version__.encode()).hexdigest()[:12]
     return f"{family}-{scenario if teach else 'random'}-{digest}"
 
@@ -145,15 +146,48 @@ def rclpy_session():
 
 
 @pytest.fixture
+def make_harness(rclpy_session):
+    """Builds node harnesses for one test: ``make_harness(params, cameras, ready=True, **kwargs)`` returns a
+    ``helpers.ros_harness.Harness`` (``kwargs`` go to its constructor), ready unless ``ready=False``. Every
+    harness it made is closed at teardown, newest first; closing one in the test as well is harmless."""
+    from contextlib import ExitStack
+
+    from helpers.ros_harness import Harness
+
+    with ExitStack() as made:
+        def make(params: dict, cameras: list, *, ready: bool = True, **kwargs) -> Harness:
+            return made.enter_context(Harness.started(params, cameras, ready=ready, **kwargs))
+
+        yield make
+
+
+@pytest.fixture
 def recorder(rclpy_session):
     made: list = []
 
     from helpers.tools import Recorder
 
-    def make(topic: str, compressed: bool = False) -> "Recorder":
+    def make(topic: str, compressed: bool = False) -> Recorder:
         made.append(Recorder(topic, compressed))
         return made[-1]
 
     yield make
     for r in made:
         r.close()
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` skip with a stated reason where there is no CUDA, and run where there is."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if gpu_tests and not _cuda_available():
+        skip = pytest.mark.skip(reason="needs CUDA (marked gpu): no CUDA device here")
+        for item in gpu_tests:
+            item.add_marker(skip)

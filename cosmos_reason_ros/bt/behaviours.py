@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import py_trees
 from py_trees.common import Access, Status
@@ -20,7 +21,7 @@ from cosmos_reason_ros.core.names import mode_value, stage_name, verdict_name
 _log = logging.getLogger(__name__)
 
 #: ``succeed_on`` choices → the verdicts that count as SUCCESS (None: any plan the node returned).
-SUCCEED_ON: dict[str, Optional[frozenset[int]]] = {
+SUCCEED_ON: dict[str, frozenset[int] | None] = {
     "any_plan": None,
     "feasible": frozenset({int(Verdict.FEASIBLE)}),
     "infeasible": frozenset({int(Verdict.INFEASIBLE)}),
@@ -49,7 +50,7 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
     runs, the goal is canceled on the node; a goal still waiting for acceptance is canceled on acceptance.
     """
 
-    def __init__(self, name: str, task: Optional[str] = None, *, task_key: Optional[str] = None,
+    def __init__(self, name: str, task: str | None = None, *, task_key: str | None = None,
                  mode: str | int = "decompose", cameras: Sequence[str] = (),
                  action_name: str = "/cosmos_reasoner/reason", succeed_on: str = "any_plan",
                  server_timeout: float = 5.0, plan_key: str = "/cosmos/plan",
@@ -147,7 +148,7 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
     def _reset_goal(self) -> None:
         self._goal_future: Any = None
         self._result_future: Any = None
-        self._failure: Optional[str] = None
+        self._failure: str | None = None
         self._started = time.monotonic()
         self.last_feedback = None
 

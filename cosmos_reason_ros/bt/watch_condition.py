@@ -5,7 +5,7 @@ at once) and never blocks a tick: ``update`` reads the newest WatchStates the ca
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import py_trees
 from py_trees.common import Access, Status
@@ -30,7 +30,7 @@ class WatchCondition(py_trees.behaviour.Behaviour):
 
     def __init__(self, name: str, watch: str, *, topic: str = "/cosmos_reasoner/watch_states",
                  succeed_on: str = "cleared", unknown_succeeds: bool = False,
-                 state_key: Optional[str] = None) -> None:
+                 state_key: str | None = None) -> None:
         super().__init__(name)
         if succeed_on not in WATCH_SUCCEED_ON:
             raise ValueError(f"succeed_on must be one of {sorted(WATCH_SUCCEED_ON)}, not {succeed_on!r}")

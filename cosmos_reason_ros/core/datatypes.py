@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
@@ -96,8 +95,8 @@ class ModelLocation:
     """
 
     label: str
-    box: Optional[tuple[float, float, float, float]] = None
-    point: Optional[tuple[float, float]] = None
+    box: tuple[float, float, float, float] | None = None
+    point: tuple[float, float] | None = None
     confidence: float = CONFIDENCE_UNKNOWN
     camera: str = ""
     frame: int = -1
@@ -238,7 +237,7 @@ class Frame:
 
     pixels: np.ndarray
     stamp: float
-    stamp_ns: Optional[int] = None
+    stamp_ns: int | None = None
     #: Source-image px per px of ``pixels``: > 1 when the frame was decoded at a reduced size (a JPEG decode
     #: reduction); locations are mapped back to the camera's own image with it.
     source_scale: float = 1.0
@@ -261,7 +260,7 @@ class SeenFrames:
     camera: str
     stamps: list[float]
     frame_id: str = ""
-    stamps_ns: list[Optional[int]] = field(default_factory=list)  # exact stamps where known
+    stamps_ns: list[int | None] = field(default_factory=list)  # exact stamps where known
 
 
 @dataclass
@@ -296,8 +295,9 @@ class GenerationOutput:
         """(text, stop reason) of every generated sequence, in order."""
         if not self.texts:
             return [(self.text, self.stats.stop_reason)]
-        reasons = self.stop_reasons if len(self.stop_reasons) == len(self.texts) else [self.stats.stop_reason] * len(self.texts)
-        return list(zip(self.texts, reasons))
+        reasons = (self.stop_reasons if len(self.stop_reasons) == len(self.texts)
+                   else [self.stats.stop_reason] * len(self.texts))
+        return list(zip(self.texts, reasons, strict=True))
 
 
 @dataclass
@@ -310,6 +310,6 @@ class ReasoningResult:
     generation: GenerationOutput
     seen: list[SeenFrames]
     model_id: str
-    prompt_text: Optional[str] = None
+    prompt_text: str | None = None
     frame_warnings: list[str] = field(default_factory=list)  # fewer frames than asked, and why; merged cameras
     objects: list = field(default_factory=list)  # core.grounding.ImageLocation per located object (source pixels)

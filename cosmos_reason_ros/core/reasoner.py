@@ -10,29 +10,36 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
+from cosmos_reason_ros.core.answers.parsing import parse_output
+from cosmos_reason_ros.core.datatypes import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
+from cosmos_reason_ros.core.errors import (
+    CanceledError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    ModelNotReadyError,
+    ParseError,
+)
+from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+from cosmos_reason_ros.core.grounding.coordinates import ground_outcome
 from cosmos_reason_ros.core.models.backend import GenerationRequest, ModelBackend, SamplingParams, StreamEvent
-from cosmos_reason_ros.core.errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, ParseError
 from cosmos_reason_ros.core.models.families import ModelFamily
 from cosmos_reason_ros.core.modes.plausibility import combine_runs
-from cosmos_reason_ros.core.answers.parsing import parse_output
-from cosmos_reason_ros.core.grounding.coordinates import ground_outcome
 from cosmos_reason_ros.core.modes.prompts import GROUNDABLE, build_prompt
 from cosmos_reason_ros.core.text_safety import has_visible_text, sanitize_text
-from cosmos_reason_ros.core.datatypes import CameraClip, Mode, ReasoningResult, SeenFrames, Stage
-from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+
 
 @dataclass(frozen=True)
 class SamplingOverrides:
     """Sampling settings that replace the family's defaults; None keeps the family's value."""
 
-    temperature: Optional[float] = None
-    top_p: Optional[float] = None
-    top_k: Optional[int] = None
-    repetition_penalty: Optional[float] = None
-    seed: Optional[int] = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+    seed: int | None = None
 
     def apply(self, family: ModelFamily, max_new_tokens: int) -> SamplingParams:
         base = family.sampling
@@ -79,8 +86,8 @@ class TaskRequest:
     clips: Sequence[CameraClip]
     max_new_tokens: int
     cancel: threading.Event = field(default_factory=threading.Event)
-    deadline: Optional[float] = None  # time.monotonic() value
-    on_progress: Optional[ProgressCallback] = None
+    deadline: float | None = None  # time.monotonic() value
+    on_progress: ProgressCallback | None = None
     runs: int = 1  # Mode.CRITIC: judge the clip this many times (sampled), one batched call; 0 = 1
     ground_targets: bool = False  # DECOMPOSE / NEXT_ACTION: locate the steps' target objects too
 

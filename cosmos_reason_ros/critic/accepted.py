@@ -14,8 +14,8 @@ from cosmos_reason_ros.critic.inputs import KINDS, ClipSpec, Settings, decode
 
 def _whole_source(record: dict[str, Any], settings: Settings) -> bool:
     """Whether the clip is the whole file or folder (then it is copied as it is, not re-encoded)."""
-    return record.get("kind") in KINDS and record.get("kind") != "bag" and settings.window <= 0 and settings.start <= 0 \
-        and settings.end <= 0
+    return (record.get("kind") in KINDS and record.get("kind") != "bag" and settings.window <= 0
+            and settings.start <= 0 and settings.end <= 0)
 
 
 def export(record: dict[str, Any], folder: Path, settings: Settings, link: bool) -> Path:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cosmos_reason_ros.core.errors import FrameDecodeError
 from cosmos_reason_ros.core.datatypes import Frame
-from cosmos_reason_ros.critic.inputs import CORRUPT_FRAME, IMAGE_TYPES, NO_FRAMES_IN_WINDOW, NO_TOPIC, UNREADABLE_INPUT, InputError
+from cosmos_reason_ros.core.errors import FrameDecodeError
+from cosmos_reason_ros.critic.errors import CORRUPT_FRAME, NO_FRAMES_IN_WINDOW, NO_TOPIC, UNREADABLE_INPUT, InputError
+
+#: The message types a recording's camera topic may have.
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
 def _reader(path: Path) -> Any:
@@ -58,7 +61,10 @@ def bag_span(path: Path, topic: str) -> float:
 
 def decode_bag(path: Path, topic: str, start: float, end: float, times: list[float]) -> list[Frame]:
     """The frames nearest to ``times`` (s) among the topic's messages in ``start..end``."""
-    from cosmos_reason_ros.ros.cameras.image_conversion import compressed_to_rgb, image_to_rgb  # ROS-free: numpy and OpenCV only
+    from cosmos_reason_ros.ros.cameras.image_conversion import (  # ROS-free: numpy and OpenCV only
+        compressed_to_rgb,
+        image_to_rgb,
+    )
 
     reader = _reader(path)
     try:
@@ -80,8 +86,8 @@ def decode_bag(path: Path, topic: str, start: float, end: float, times: list[flo
                 pixels = (compressed_to_rgb(message) if connection.msgtype.endswith("CompressedImage")
                           else image_to_rgb(message))
             except FrameDecodeError as e:
-                raise InputError(CORRUPT_FRAME, f"{path.name}: {topic} frame at {(stamps[index] - origin) / 1e9:.3f} s: "
-                                                f"{e}") from e
+                raise InputError(CORRUPT_FRAME, f"{path.name}: {topic} frame at "
+                                                f"{(stamps[index] - origin) / 1e9:.3f} s: {e}") from e
             except Exception as e:  # a message that does not deserialise
                 raise InputError(CORRUPT_FRAME, f"{path.name}: {topic} message at "
                                                 f"{(stamps[index] - origin) / 1e9:.3f} s cannot be read "

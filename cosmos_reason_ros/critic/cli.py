@@ -9,8 +9,9 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 EXIT_OK = 0  # every clip was judged (whatever the verdicts)
 EXIT_CLIP_ERRORS = 1  # the run finished, but some clips have an error record (see the summary)
@@ -21,11 +22,13 @@ EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: the report holds every clip finished
 
 EPILOG = f"""exit codes:
   {EXIT_OK}    every clip was judged (whatever the verdicts)
-  {EXIT_CLIP_ERRORS}    finished, but some clips have an error record (unreadable input, missing topic, parse failure...)
+  {EXIT_CLIP_ERRORS}    finished, but some clips have an error record (unreadable input, missing topic, \
+parse failure...)
   {EXIT_USAGE}    bad command line
   {EXIT_MODEL}    the model could not be loaded or reached: nothing was judged
   {EXIT_NO_CLIPS}    the inputs hold no clip
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C, SIGTERM): the report keeps every finished clip; rerun the same command to resume
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C, SIGTERM): the report keeps every finished clip; rerun the same command \
+to resume
 
 Reruns skip clips already in the report (by path, size, mtime, topic and window); --retry-errors judges
 failed ones again. Use a new --report for another model or prompt settings."""
@@ -114,7 +117,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--workers must be >= 1 and --jobs >= 0")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(parser, args)

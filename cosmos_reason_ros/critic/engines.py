@@ -16,21 +16,23 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from cosmos_reason_ros.core.datatypes import Frame
-from cosmos_reason_ros.critic.inputs import ClipSpec, InputError, Settings, decode
+from cosmos_reason_ros.critic.errors import InputError
+from cosmos_reason_ros.critic.inputs import ClipSpec, Settings, decode
 from cosmos_reason_ros.critic.judge import Judge, JudgeConfig, error_record, judge_spec
 
 OnRecord = Callable[[dict[str, Any]], None]
 
 
 def run_local(specs: Sequence[ClipSpec], config: JudgeConfig, settings: Settings, on_record: OnRecord,
-              jobs: int = 1, cancel: Optional[threading.Event] = None) -> None:
+              jobs: int = 1, cancel: threading.Event | None = None) -> None:
     """Judge ``specs`` here; at most ``jobs`` clips in flight. Ctrl-C stops the clips in flight (their
     records are not written, so a rerun judges them) and re-raises."""
     cancel = cancel or threading.Event()
@@ -65,7 +67,7 @@ def _pack(frames: list[Frame]) -> bytes:
 
 def _unpack(data: bytes) -> list[Frame]:
     with np.load(io.BytesIO(data)) as arrays:
-        return [Frame(pixels, float(stamp)) for pixels, stamp in zip(arrays["pixels"], arrays["stamps"])]
+        return [Frame(pixels, float(stamp)) for pixels, stamp in zip(arrays["pixels"], arrays["stamps"], strict=True)]
 
 
 def _decode_row(row: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +92,7 @@ class _CriticActor:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         records = []
         for spec_json, frames, error, decode_s in zip(batch["spec"], batch["frames"], batch["error"],
-                                                      batch["decode_s"]):
+                                                      batch["decode_s"], strict=True):
             spec = ClipSpec(**json.loads(spec_json))
             if error:
                 found = json.loads(error)
@@ -105,7 +107,7 @@ class _CriticActor:
 
 def run_ray(specs: Sequence[ClipSpec], config: JudgeConfig, settings: Settings, on_record: OnRecord, *,
             address: str = "", workers: int = 1, gpus_per_worker: float = 0.0, cpus_per_worker: float = 0.5,
-            decode_cpus: float = 0.25, num_cpus: Optional[int] = None) -> None:
+            decode_cpus: float = 0.25, num_cpus: int | None = None) -> None:
     """Judge ``specs`` on Ray: a local instance (``num_cpus``), or the cluster at ``address``.
 
     Decoding asks for other resources than the actors (``decode_cpus`` vs ``cpus_per_worker`` and GPUs),

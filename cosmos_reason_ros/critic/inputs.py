@@ -12,38 +12,29 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
 from cosmos_reason_ros.core.datatypes import Frame
+from cosmos_reason_ros.critic.bags import bag_span, decode_bag
+from cosmos_reason_ros.critic.errors import (
+    CORRUPT_FRAME,
+    EMPTY_INPUT,
+    NO_FRAMES_IN_WINDOW,
+    NOT_FOUND,
+    UNREADABLE_INPUT,
+    UNSUPPORTED_INPUT,
+    InputError,
+)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 BAG_SUFFIXES = (".db3", ".mcap")
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-
-# Error codes of a clip record (the report's "error.code"); one name per way an input can fail.
-NOT_FOUND = "NOT_FOUND"  # the path does not exist
-UNSUPPORTED_INPUT = "UNSUPPORTED_INPUT"  # not a video, image folder or rosbag2 recording
-EMPTY_INPUT = "EMPTY_INPUT"  # a zero-length file, a video without frames, a folder without images
-UNREADABLE_INPUT = "UNREADABLE_INPUT"  # the file exists but cannot be opened or parsed as what it claims to be
-NO_TOPIC = "NO_TOPIC"  # the recording has no image topic of that name (or no --topic was given)
-NO_FRAMES_IN_WINDOW = "NO_FRAMES_IN_WINDOW"  # the window holds no frame
-CORRUPT_FRAME = "CORRUPT_FRAME"  # a frame in the window cannot be decoded
-
-
-class InputError(Exception):
-    """A clip that cannot be read, with its code (one of the constants above)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
 
 #: What a source can be: a video file, an image-sequence folder or a rosbag2 recording (ClipSpec.kind).
 KINDS = ("video", "images", "bag")
@@ -110,7 +101,8 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _is_bag_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / "metadata.yaml").is_file() or any(p.suffix in BAG_SUFFIXES for p in path.iterdir()))
+    return path.is_dir() and ((path / "metadata.yaml").is_file()
+                              or any(p.suffix in BAG_SUFFIXES for p in path.iterdir()))
 
 
 def expand(inputs: Iterable[str]) -> Iterator[tuple[Path, str]]:
@@ -183,7 +175,6 @@ def _span(path: Path, kind: str, settings: Settings) -> float:
         return _video_span(path)
     if kind == "images":
         return len(_image_files(path)) / settings.image_rate
-    from cosmos_reason_ros.critic.bags import bag_span
     return bag_span(path, settings.topic)
 
 
@@ -229,7 +220,6 @@ def decode(spec: ClipSpec, settings: Settings) -> list[Frame]:
         return _decode_video(path, times)
     if spec.kind == "images":
         return _decode_images(path, times, settings.image_rate)
-    from cosmos_reason_ros.critic.bags import decode_bag
     return decode_bag(path, spec.topic, spec.start, spec.end, times)
 
 

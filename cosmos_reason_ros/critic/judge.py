@@ -10,15 +10,26 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
+from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode, ReasoningResult
+from cosmos_reason_ros.core.errors import (
+    BackendUnavailableError,
+    CanceledError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    ModelError,
+    ModelNotReadyError,
+    OutOfMemoryError,
+    ParseError,
+    ReasonerError,
+)
 from cosmos_reason_ros.core.models.backend import ModelBackend
-from cosmos_reason_ros.core.errors import BackendUnavailableError, CanceledError, DeadlineExceededError, InvalidRequestError, ModelError, ModelNotReadyError, OutOfMemoryError, ParseError, ReasonerError
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL
 from cosmos_reason_ros.core.models.openai_request import OpenAIConfig
 from cosmos_reason_ros.core.reasoner import Reasoner, SamplingOverrides, TaskRequest
-from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode, ReasoningResult
-from cosmos_reason_ros.critic.inputs import ClipSpec, InputError
+from cosmos_reason_ros.critic.errors import InputError
+from cosmos_reason_ros.critic.inputs import ClipSpec
 from cosmos_reason_ros.critic.report import RECORD_VERSION
 
 # Error codes of model-side failures (inputs have theirs in ``inputs``); the most specific class first.
@@ -47,11 +58,11 @@ class JudgeConfig:
     runs: int = 1  # sampled judgments per clip (N-run agreement)
     focus: str = ""  # what to pay attention to ("" = the whole clip)
     max_new_tokens: int = 2048
-    temperature: Optional[float] = None  # None = the family's default
-    top_p: Optional[float] = None
-    seed: Optional[int] = None
+    temperature: float | None = None  # None = the family's default
+    top_p: float | None = None
+    seed: int | None = None
     timeout: float = 0.0  # s per clip; 0 = none
-    accept: Optional[float] = None  # score threshold (None: accept what is judged plausible)
+    accept: float | None = None  # score threshold (None: accept what is judged plausible)
 
     def build_backend(self) -> ModelBackend:
         if self.backend == "openai":
@@ -77,7 +88,7 @@ def base_record(spec: ClipSpec, config: JudgeConfig) -> dict[str, Any]:
 
 
 def error_record(spec: ClipSpec, config: JudgeConfig, code: str, message: str,
-                 timings: Optional[dict[str, float]] = None) -> dict[str, Any]:
+                 timings: dict[str, float] | None = None) -> dict[str, Any]:
     record = base_record(spec, config)
     record.update(error={"code": code, "message": message}, timings=timings or {})
     return record
@@ -86,8 +97,8 @@ def error_record(spec: ClipSpec, config: JudgeConfig, code: str, message: str,
 class Judge:
     """A loaded model and the Reasoner around it; ``__call__`` judges one decoded clip."""
 
-    def __init__(self, config: JudgeConfig, backend: Optional[ModelBackend] = None,
-                 cancel: Optional[threading.Event] = None) -> None:
+    def __init__(self, config: JudgeConfig, backend: ModelBackend | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.config = config
         self.cancel = cancel or threading.Event()  # set on Ctrl-C: the clip being judged stops between tokens
         self.backend = backend or config.build_backend()

@@ -12,8 +12,9 @@ import csv
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 #: Version of the record layout, written in every record.
 RECORD_VERSION = 1
@@ -29,7 +30,7 @@ class Report:
         self.path = Path(path)
         self.records: dict[str, dict[str, Any]] = {}
         self.dropped = 0  # lines that were not a complete record (a partial last line, garbage)
-        self._file: Optional[Any] = None
+        self._file: Any | None = None
         self._load()
 
     def _load(self) -> None:
@@ -75,7 +76,7 @@ class Report:
             self._file = None
 
 
-def is_accepted(record: dict[str, Any], threshold: Optional[float]) -> bool:
+def is_accepted(record: dict[str, Any], threshold: float | None) -> bool:
     """Plausible (no threshold), or a score of at least ``threshold`` on the record's scale."""
     if record.get("error") or record.get("verdict") == "unknown":
         return False
@@ -85,7 +86,7 @@ def is_accepted(record: dict[str, Any], threshold: Optional[float]) -> bool:
     return isinstance(score, (int, float)) and score >= threshold
 
 
-def write_csv(records: Iterable[dict[str, Any]], path: Path, threshold: Optional[float]) -> None:
+def write_csv(records: Iterable[dict[str, Any]], path: Path, threshold: float | None) -> None:
     """One row per clip: where it is, the verdict, and whether it is accepted."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
@@ -109,7 +110,7 @@ def _label(record: dict[str, Any]) -> str:
     return f"{name}{topic} [{window[0]:.1f}-{window[1]:.1f} s]" if window else f"{name}{topic}"
 
 
-def summary_text(records: list[dict[str, Any]], threshold: Optional[float], rejected_limit: int = 10) -> str:
+def summary_text(records: list[dict[str, Any]], threshold: float | None, rejected_limit: int = 10) -> str:
     """One screen: counts, the score histogram, errors by code and the rejected clips."""
     errors = Counter(r["error"]["code"] for r in records if r.get("error"))
     judged = [r for r in records if not r.get("error")]
@@ -132,9 +133,11 @@ def summary_text(records: list[dict[str, Any]], threshold: Optional[float], reje
         lines.append("errors: " + ", ".join(f"{code} {count}" for code, count in sorted(errors.items())))
     rejected = [r for r in records if not is_accepted(r, threshold)]
     if rejected:
-        lines.append(f"rejected ({len(rejected)}{', first ' + str(rejected_limit) if len(rejected) > rejected_limit else ''}):")
+        first = f", first {rejected_limit}" if len(rejected) > rejected_limit else ""
+        lines.append(f"rejected ({len(rejected)}{first}):")
         for record in rejected[:rejected_limit]:
-            why = record["error"]["code"] if record.get("error") else f"{record.get('verdict')} score {record.get('score')}"
+            why = (record["error"]["code"] if record.get("error")
+                   else f"{record.get('verdict')} score {record.get('score')}")
             lines.append(f"  {_label(record)}: {why}")
     return "\n".join(lines)
 

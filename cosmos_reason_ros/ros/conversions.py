@@ -5,22 +5,31 @@ The one place where stamps are converted (``to_time``, ``seconds``, ``now_second
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, PointStamped
 from std_msgs.msg import Header
 
+from cosmos_reason_ros.core.datatypes import (
+    CONFIDENCE_UNKNOWN,
+    SCORE_UNKNOWN,
+    Critique,
+    Feasibility,
+    GenerationStats,
+    ReasoningResult,
+    SeenFrames,
+    Subtask,
+)
 from cosmos_reason_ros.core.grounding.coordinates import ImageLocation
-
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, SCORE_UNKNOWN, Critique, Feasibility, GenerationStats, ReasoningResult, SeenFrames, Subtask
-from cosmos_reason_ros.msg import CameraFrames, CritiqueFinding, FeasibilityJudgment, GenerationStats as GenerationStatsMsg
-from cosmos_reason_ros.msg import Subtask as SubtaskMsg
+from cosmos_reason_ros.msg import CameraFrames, CritiqueFinding, FeasibilityJudgment, LocatedObject, TaskPlan
 from cosmos_reason_ros.msg import Critique as CritiqueMsg
-from cosmos_reason_ros.msg import LocatedObject, TaskPlan
+from cosmos_reason_ros.msg import GenerationStats as GenerationStatsMsg
+from cosmos_reason_ros.msg import Subtask as SubtaskMsg
 
 
-def to_time(seconds: float, exact_ns: Optional[int] = None) -> Time:
+def to_time(seconds: float, exact_ns: int | None = None) -> Time:
     """Stamp → builtin_interfaces/Time: the exact nanoseconds when known, else the float seconds."""
     nanoseconds = exact_ns if exact_ns is not None else max(0, round(seconds * 1e9))
     return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
@@ -44,7 +53,7 @@ def now_seconds(node: Any) -> float:
 def frame_stamps(seen: SeenFrames) -> list[Time]:
     """The stamps of the frames a model saw, exact to the nanosecond where the core kept them."""
     exact = seen.stamps_ns if len(seen.stamps_ns) == len(seen.stamps) else [None] * len(seen.stamps)
-    return [to_time(t, ns) for t, ns in zip(seen.stamps, exact)]
+    return [to_time(t, ns) for t, ns in zip(seen.stamps, exact, strict=True)]
 
 
 def subtask_msg(step: Subtask) -> SubtaskMsg:
@@ -55,7 +64,8 @@ def subtask_msg(step: Subtask) -> SubtaskMsg:
 
 
 def feasibility_msg(judgment: Feasibility, header: Header, task: str) -> FeasibilityJudgment:
-    confidence = judgment.confidence if judgment.confidence != CONFIDENCE_UNKNOWN else FeasibilityJudgment.CONFIDENCE_UNKNOWN
+    confidence = (judgment.confidence if judgment.confidence != CONFIDENCE_UNKNOWN
+                  else FeasibilityJudgment.CONFIDENCE_UNKNOWN)
     return FeasibilityJudgment(header=header, task=task, verdict=int(judgment.verdict), confidence=float(confidence),
                                explanation=judgment.explanation, blocking_factors=list(judgment.blocking_factors))
 
@@ -68,7 +78,8 @@ def critique_msg(critique: Critique) -> CritiqueMsg:
         confidence=float(critique.confidence if critique.confidence != CONFIDENCE_UNKNOWN
                          else CritiqueMsg.CONFIDENCE_UNKNOWN),
         explanation=critique.explanation,
-        findings=[CritiqueFinding(name=f.name, analysis=f.analysis, anomaly=bool(f.anomaly)) for f in critique.findings],
+        findings=[CritiqueFinding(name=f.name, analysis=f.analysis, anomaly=bool(f.anomaly))
+                  for f in critique.findings],
         run_verdicts=[int(run.plausible) for run in critique.runs],
         run_scores=[float(run.score) for run in critique.runs],
         run_errors=[run.error for run in critique.runs])
@@ -129,8 +140,8 @@ def located_msg(obj: ImageLocation, index: int) -> LocatedObject:
         msg.has_point, msg.point_x, msg.point_y = True, float(obj.point[0]), float(obj.point[1])
     if obj.position is not None:
         msg.has_position = True
-        msg.position = PointStamped(header=Header(stamp=to_time(0.0, obj.position_stamp_ns), frame_id=obj.position_frame_id),
-                                    point=Point(x=obj.position[0], y=obj.position[1], z=obj.position[2]))
+        header = Header(stamp=to_time(0.0, obj.position_stamp_ns), frame_id=obj.position_frame_id)
+        msg.position = PointStamped(header=header, point=Point(x=obj.position[0], y=obj.position[1], z=obj.position[2]))
     msg.position_status = obj.position_status
     return msg
 
@@ -139,7 +150,7 @@ def located_msgs(objects: Sequence[ImageLocation]) -> list[LocatedObject]:
     return [located_msg(obj, i) for i, obj in enumerate(objects)]
 
 
-def detection_type() -> Optional[Any]:
+def detection_type() -> Any | None:
     """vision_msgs/Detection2DArray, or None where vision_msgs is not installed (it is not a dependency)."""
     try:
         from vision_msgs.msg import Detection2DArray

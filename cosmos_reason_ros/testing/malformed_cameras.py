@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -141,8 +141,9 @@ def _stamp(ns: int, odd: bool) -> Any:
 def publish(node: Any, topics: list[str], rate: float, jitter: float, with_bad: bool, size: tuple[int, int],
             stop: threading.Event, seed: int = 0) -> dict[str, Any]:
     """Publish until ``stop``; return the valid stamps (ns) per topic and the malformed frames sent per kind."""
-    from cosmos_reason_ros.ros.qos import SENSOR_DATA
     from sensor_msgs.msg import CompressedImage, Image
+
+    from cosmos_reason_ros.ros.qos import SENSOR_DATA
 
     width, height = size
     rng = random.Random(seed)
@@ -191,7 +192,7 @@ def publish(node: Any, topics: list[str], rate: float, jitter: float, with_bad: 
     return {"valid": sent, "bad": bad_sent}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import rclpy
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -25,9 +25,10 @@ import json
 import re
 import sys
 import time
+from collections.abc import Sequence
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
-from typing import Optional, Sequence
 
 #: Special tokens of the Qwen-VL vocabularies, in the order their ids are assigned after the BPE vocabulary.
 SPECIAL_TOKENS = (
@@ -169,7 +170,7 @@ def _json_chunks(line: str) -> list[str]:
     keys = [f'"{k}": ' for k in TAUGHT_ANSWER]
     cuts = sorted(line.index(k) for k in keys[1:])
     bounds = [0, *cuts, len(line)]
-    return [line[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [line[a:b] for a, b in pairwise(bounds)]
 
 
 def _chat_template() -> str:
@@ -364,7 +365,8 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(known)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(critic=scenario if scenario in CRITIC_SCENARIOS or scenario in GROUNDED_SCENARIOS else "")
+    taught = scenario in CRITIC_SCENARIOS or scenario in GROUNDED_SCENARIOS
+    tokenizer = build_tokenizer(critic=scenario if taught else "")
     model = build_model(family, tokenizer, seed=seed)
     processor = build_processor(family, tokenizer)
     if teach_answer:
@@ -380,7 +382,7 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
     return out
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path, help="directory to write the model into")
     parser.add_argument("--family", choices=("reason1", "reason2"), default="reason1")
@@ -388,7 +390,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="keep the random weights (the model then emits arbitrary tokens)")
     parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *CRITIC_SCENARIOS), default="reachable",
                         help="taught answer: reachable (feasible plan, default), blocked (infeasible), "
-                             "grounded (the feasible plan with located objects), critic_plausible or critic_artifact (a critic verdict)")
+                             "grounded (the feasible plan with located objects), critic_plausible or "
+                             "critic_artifact (a critic verdict)")
     parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

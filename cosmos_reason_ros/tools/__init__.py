@@ -3,8 +3,6 @@ recording as a camera); the console-script entry points, which say in one line w
 """
 from __future__ import annotations
 
-from typing import Optional
-
 # ------------------------------------------------------------------------------ console scripts (pip install)
 #: What the ROS tools import that only a ROS 2 environment provides: rclpy, and this package's message and
 #: action modules, which only a colcon build generates (a pip-installed package has the core alone).
@@ -12,7 +10,7 @@ ROS_MODULES = ("rclpy", "cosmos_reason_ros.msg", "cosmos_reason_ros.action")
 EXIT_NO_ROS = 69  # EX_UNAVAILABLE
 
 
-def missing_ros(prog: str) -> Optional[str]:
+def missing_ros(prog: str) -> str | None:
     """One line saying what is missing and how to get it, or None when the ROS tools can run here."""
     import importlib
 

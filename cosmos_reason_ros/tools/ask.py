@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 from cosmos_reason_ros.core.names import MODE_NAMES, mode_name, stage_name, verdict_name
 
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------ output
-def truncation_note(result: Any) -> Optional[str]:
+def truncation_note(result: Any) -> str | None:
     """Why the answer is incomplete, when it was cut off by the token budget (or is a salvaged plan)."""
     from cosmos_reason_ros.action import ReasonAboutTask
     from cosmos_reason_ros.core.datatypes import Completeness
@@ -106,7 +107,9 @@ def truncation_note(result: Any) -> Optional[str]:
 
 
 def stamp_dict(stamp: Any) -> dict[str, Any]:
-    return {"sec": stamp.sec, "nanosec": stamp.nanosec, "seconds": stamp.sec + stamp.nanosec * 1e-9}
+    from cosmos_reason_ros.ros.conversions import seconds  # ROS messages: imported once a plan is printed
+
+    return {"sec": stamp.sec, "nanosec": stamp.nanosec, "seconds": seconds(stamp)}
 
 
 def message_to_dict(msg: Any) -> Any:
@@ -141,8 +144,9 @@ def located_lines(obj: Any) -> list[str]:
     """One located object: camera pixels (box as x_min,y_min - x_max,y_max), point, 3D point or why not."""
     where = []
     if obj.has_box:
-        where.append(f"box ({obj.bbox_center_x - obj.bbox_size_x / 2:.1f}, {obj.bbox_center_y - obj.bbox_size_y / 2:.1f})"
-                     f"-({obj.bbox_center_x + obj.bbox_size_x / 2:.1f}, {obj.bbox_center_y + obj.bbox_size_y / 2:.1f}) px")
+        half_x, half_y = obj.bbox_size_x / 2, obj.bbox_size_y / 2
+        where.append(f"box ({obj.bbox_center_x - half_x:.1f}, {obj.bbox_center_y - half_y:.1f})"
+                     f"-({obj.bbox_center_x + half_x:.1f}, {obj.bbox_center_y + half_y:.1f}) px")
     if obj.has_point:
         where.append(f"point ({obj.point_x:.1f}, {obj.point_y:.1f}) px")
     lines = [f"{obj.label} [{obj.camera}, frame {obj.frame_index}]: {', '.join(where)}"]
@@ -193,13 +197,13 @@ def format_plan(plan: Any) -> str:
 class Progress:
     """Stage changes as ``[ask]`` lines and the streamed text as it comes, on stderr (or nowhere)."""
 
-    def __init__(self, stream: Optional[TextIO]) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
-        self.stage: Optional[int] = None
+        self.stage: int | None = None
         self._line_open = False  # streamed text written without a final newline
         # Feedback can overtake the goal response: hold it until acceptance is printed, so the lines keep
         # the order in which things happened on the node.
-        self._held: Optional[list[Any]] = []
+        self._held: list[Any] | None = []
 
     def note(self, text: str) -> None:
         if self.stream is None:
@@ -242,7 +246,7 @@ class _Interrupt:
         self.event.set()
 
 
-def _spin_until(executor: Any, done: Callable[[], bool], timeout: float, interrupt: Optional[_Interrupt]) -> bool:
+def _spin_until(executor: Any, done: Callable[[], bool], timeout: float, interrupt: _Interrupt | None) -> bool:
     """Spin until ``done()``; False on timeout or (when given) interrupt."""
     end = time.monotonic() + timeout
     while not done():
@@ -252,7 +256,7 @@ def _spin_until(executor: Any, done: Callable[[], bool], timeout: float, interru
     return True
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
     from rclpy.utilities import remove_ros_args

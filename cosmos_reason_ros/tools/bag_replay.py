@@ -10,13 +10,13 @@ reasoner needs ``use_sim_time`` with a /clock, or a large ``frames.stale_after``
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from cosmos_reason_ros.tools.replay import SourceError, _Player
+from cosmos_reason_ros.tools.player import Player, SourceError
 
 IMAGE_TYPES = {"sensor_msgs/msg/Image": "Image", "sensor_msgs/msg/CompressedImage": "CompressedImage"}
 
@@ -53,7 +53,8 @@ class BagSource:
         missing = [t for t in wanted if t not in images]
         if missing or not wanted:
             listing = ", ".join(f"{t} ({m})" for t, m in sorted(found.items())) or "none"
-            what = f"image topic(s) {', '.join(missing)}" if missing else "image topics (sensor_msgs Image or CompressedImage)"
+            what = (f"image topic(s) {', '.join(missing)}" if missing
+                    else "image topics (sensor_msgs Image or CompressedImage)")
             raise SourceError(f"no {what} in rosbag2 recording {self.path}; its topics: {listing}")
         self.topics = {t: images[t] for t in wanted}
         self.message_count = sum(counts[t] for t in wanted)
@@ -66,32 +67,24 @@ class BagSource:
                 yield connection.topic, connection.msgtype, recorded, bytes(raw)
 
 
-class BagPlayer(_Player):
+class BagPlayer(Player):
     """Publishes a bag's image topics at the recorded pace; restamps headers unless asked not to."""
 
     def __init__(self, source: BagSource, args: Any, stop: Any) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.parameter import Parameter
-        from cosmos_reason_ros.ros.qos import SENSOR_DATA
         from rclpy.serialization import deserialize_message
         from sensor_msgs import msg as sensor_msgs
 
-        self.source, self.args, self.stop = source, args, stop
+        from cosmos_reason_ros.ros.qos import SENSOR_DATA
+
+        super().__init__(args, stop)
+        self.source = source
         self._deserialize = deserialize_message
-        overrides = [Parameter("use_sim_time", value=True)] if args.use_sim_time else []
-        self.node = rclpy.create_node(f"replay_{os.getpid()}", parameter_overrides=overrides)
         renames = dict(args.map or [])
         self.types = {topic: getattr(sensor_msgs, IMAGE_TYPES[msgtype]) for topic, msgtype in source.topics.items()}
         self.publishers = {topic: self.node.create_publisher(self.types[topic], renames.get(topic, topic),
                                                              SENSOR_DATA)
                            for topic in source.topics}
-        self.publisher = next(iter(self.publishers.values()))  # _Player's matching waits on one of them
         self.topic = ", ".join(f"{t} -> {p.topic_name}" if p.topic_name != t else t for t, p in self.publishers.items())
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.published = 0
-        self.size = ""
         self.rate = 0.0
 
     def run(self) -> None:
@@ -110,8 +103,7 @@ class BagPlayer(_Player):
                     self._spin_until(lambda: False, 0.5)
             print(f"[replay] {self.published} images in {time.monotonic() - started:.1f} s", file=sys.stderr)
         finally:
-            self.executor.shutdown()
-            self.node.destroy_node()
+            self._close()
 
     def _play(self) -> None:
         while not self.stop.is_set():

@@ -10,16 +10,19 @@ recording (sqlite3 or MCAP) plays its image topics as cameras (``bag_replay``).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
+
+from cosmos_reason_ros.tools import bag_replay
+from cosmos_reason_ros.tools.player import Player, SourceError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 DEFAULT_RATE = 10.0  # Hz when the source has no frame rate of its own
@@ -48,16 +51,12 @@ examples:
 """
 
 
-class SourceError(Exception):
-    """The source cannot be opened or holds no frames."""
-
-
 class FrameSource:
     """BGR frames of a video, an image folder or an image; ``frames()`` is one pass, restartable."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fps: Optional[float] = None
+        self.fps: float | None = None
         self._unreadable: set[Path] = set()
         if path.is_dir():
             self.kind = "folder"
@@ -164,7 +163,7 @@ def compressed_topic(topic: str) -> str:
     return topic if topic.rstrip("/").endswith("/compressed") else f"{topic.rstrip('/')}/compressed"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
     from rclpy.utilities import remove_ros_args
@@ -176,8 +175,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--rate must be positive (or 0: the video's own rate)")
     if args.speed <= 0:
         parser.error("--speed must be positive")
-    from cosmos_reason_ros.tools import bag_replay
-
     try:
         if bag_replay.is_bag(args.source):
             source: Any = bag_replay.BagSource(args.source, args.bag_topic or [])
@@ -185,7 +182,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             if args.bag_topic or args.map or args.original_stamps:
                 parser.error("--bag-topic, --map and --original-stamps need a rosbag2 recording as SOURCE")
-            source, player = FrameSource(args.source), _Player
+            source, player = FrameSource(args.source), FramePlayer
             args.frame_id = args.frame_id or "camera"
     except SourceError as e:
         print(f"[replay] {e}", file=sys.stderr)
@@ -202,28 +199,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return EXIT_OK
 
 
-class _Player:
-    """Owns the node and publisher; paces frames on the steady clock while spinning (for /clock)."""
+class FramePlayer(Player):
+    """Publishes a video's, folder's or image's frames on one topic at a steady rate."""
 
     def __init__(self, source: FrameSource, args: argparse.Namespace, stop: threading.Event) -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.parameter import Parameter
-        from cosmos_reason_ros.ros.qos import SENSOR_DATA
         from sensor_msgs.msg import CompressedImage, Image
 
-        self.source, self.args, self.stop = source, args, stop
+        from cosmos_reason_ros.ros.qos import SENSOR_DATA
+
+        super().__init__(args, stop)
+        self.source = source
         self.rate = args.rate or source.fps or DEFAULT_RATE
-        overrides = [Parameter("use_sim_time", value=True)] if args.use_sim_time else []
-        self.node = rclpy.create_node(f"replay_{os.getpid()}", parameter_overrides=overrides)
         self.message_type = CompressedImage if args.compressed else Image
         self.topic = compressed_topic(args.topic) if args.compressed else args.topic
         self.publisher = self.node.create_publisher(self.message_type, self.topic, SENSOR_DATA)
         self.topic = self.publisher.topic_name  # fully resolved, for the messages below
-        self.executor = SingleThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.published = 0
-        self.size = ""
 
     def run(self) -> None:
         try:
@@ -240,14 +230,7 @@ class _Player:
             print(f"[replay] {self.published} frames on {self.topic} in {time.monotonic() - started:.1f} s",
                   file=sys.stderr)
         finally:
-            self.executor.shutdown()
-            self.node.destroy_node()
-
-    def _spin_until(self, done: Callable[[], bool], timeout: float) -> None:
-        """Spin until ``done()``, a stop request or ``timeout`` s, whichever comes first."""
-        end = time.monotonic() + timeout
-        while not done() and not self.stop.is_set() and time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
+            self._close()
 
     def _play(self) -> None:
         period = 1.0 / self.rate

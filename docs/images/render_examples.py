@@ -40,10 +40,13 @@ def plan(mode: int, task: str = "put the red cup on the tray", verdict: int = 0,
 STEPS = [("pick", "pick up the red cup from the table by its handle, keeping it upright", ["red cup"],
           "the cup is lifted off the table"),
          ("move", "carry the cup over the tray without tilting it", ["red cup", "tray"], "the cup is above the tray"),
-         ("place", "place the red cup on the tray and open the gripper", ["red cup", "tray"], "the cup rests on the tray")]
+         ("place", "place the red cup on the tray and open the gripper", ["red cup", "tray"],
+          "the cup rests on the tray")]
 PLANS = {
-    "decompose": plan(0, verdict=1, confidence=0.9, steps=STEPS, explanation="the cup is within reach and nothing blocks it"),
-    "feasibility": plan(1, task="can the arm reach the red cup on the far side of the table?", verdict=2, confidence=0.8,
+    "decompose": plan(0, verdict=1, confidence=0.9, steps=STEPS,
+                      explanation="the cup is within reach and nothing blocks it"),
+    "feasibility": plan(1, task="can the arm reach the red cup on the far side of the table?", verdict=2,
+                        confidence=0.8,
                         explanation="the cup is beyond the arm's reach and a closed glass door stands between them",
                         blocking=["closed glass door", "cup out of reach (1.4 m)"]),
     "next": plan(2, steps=[STEPS[0]], answer="Pick up the red cup first."),
@@ -65,7 +68,8 @@ def main(out: str) -> None:
     save(visualization.annotate(PLANS["verify_not_done"], front), f"{out}/after-verify-not-done-320x240.png")
     save(visualization.annotate(PLANS["decompose"], front), f"{out}/after-decompose-320x240.png")
     save(visualization.annotate(PLANS["next"], front), f"{out}/after-next-320x240.png")
-    save(visualization.annotate(PLANS["question"], [("front", scene(1920, 1080))]), f"{out}/after-question-1080p.png", 640)
+    save(visualization.annotate(PLANS["question"], [("front", scene(1920, 1080))]),
+         f"{out}/after-question-1080p.png", 640)
     save(visualization.annotate(PLANS["feasibility"], [*front, ("wrist", scene(320, 240, wrist=True))]),
          f"{out}/after-feasibility-two-cameras.png")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import REPO
+
 BENCHMARKS = REPO / "benchmarks"
 
 pytestmark = pytest.mark.slow

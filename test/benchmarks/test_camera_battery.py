@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -37,7 +36,7 @@ def test_thinning_benchmark_reports_the_store_rate():
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "thinning.py"), "--rates", "10", "30", "--jitter", "0.1",
                            "--seconds", "20", "--seeds", "1"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith("| 10") or line.startswith("| 30")]
+    rows = [line.split("|")[1:-1] for line in proc.stdout.splitlines() if line.startswith(("| 10", "| 30"))]
     assert [float(r[4]) for r in rows] == pytest.approx([10.0, 10.0], abs=0.2)  # both cameras stored at 10 Hz
 
 

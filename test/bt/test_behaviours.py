@@ -6,16 +6,16 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
-from pathlib import Path
 
 import py_trees
 import pytest
 from py_trees.common import Access, Status
 
 from cosmos_reason_ros.bt import IterateSubtasks, ReasonAboutTask
+from helpers.paths import REPO
 
 PREFIX = "/test_bt"
-from helpers.paths import REPO
+
 DOC = REPO / "docs" / "behavior-trees.md"
 
 
@@ -27,11 +27,9 @@ def harness(rclpy_session, reason1_model):
     """The taught model on a node named like the default, so `/cosmos_reasoner/reason` is its action."""
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64},
-                [Camera("front", f"{PREFIX}/front/image_raw")])
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started({"model": str(reason1_model), "generation.max_new_tokens": 64},
+                         [Camera("front", f"{PREFIX}/front/image_raw")]) as h:
+        yield h
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +37,10 @@ def blocked(rclpy_session, blocked_model):
     """The model that answers INFEASIBLE; camera "silent" is configured but never publishes."""
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({"model": str(blocked_model), "frames.wait_timeout": 0.3, "generation.max_new_tokens": 64},
-                [Camera("front", f"{PREFIX}/blocked/image_raw")], node_name="bt_blocked", silent=("silent",))
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started({"model": str(blocked_model), "frames.wait_timeout": 0.3, "generation.max_new_tokens": 64},
+                         [Camera("front", f"{PREFIX}/blocked/image_raw")], node_name="bt_blocked",
+                         silent=("silent",)) as h:
+        yield h
 
 
 def tick_until_done(tree: py_trees.trees.BehaviourTree, timeout: float = 30.0, period: float = 0.02,
@@ -182,33 +179,29 @@ def test_task_from_the_blackboard(harness):
     assert reason.feedback_message == "no task text on the blackboard at '/mission/task' (got '  ')"
 
 
-def test_interrupt_cancels_the_goal_on_the_node(rclpy_session, random_model):
+def test_interrupt_cancels_the_goal_on_the_node(make_harness, random_model):
     """A higher-priority branch takes over mid-generation: the running goal is canceled, the node stops fast."""
-    from helpers.ros_harness import Camera, Harness
+    from helpers.ros_harness import Camera
 
-    h = Harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
-                [Camera("front", f"{PREFIX}/random/image_raw")], node_name="bt_random")
-    try:
-        h.wait_ready()
-        takeover = Switch("takeover")
-        reason = ReasonAboutTask("reason", "describe everything", action_name="/bt_random/reason")
-        tree = make_tree(h.helper, py_trees.composites.Selector("priorities", False, [takeover, reason]))
-        end = time.monotonic() + 30
-        while not (reason.last_feedback is not None and reason.last_feedback.tokens_generated > 5):
-            tree.tick()
-            assert reason.status == Status.RUNNING, reason.feedback_message
-            assert time.monotonic() < end, "generation did not start"
-            time.sleep(0.02)
-        takeover.on = True
-        interrupted = time.monotonic()
-        tree.tick()  # the takeover succeeds: the selector stops the running reason behaviour (INVALID)
-        assert tree.root.status == Status.SUCCESS and reason.status == Status.INVALID
-        h.wait_for(lambda: h.node.goal_stats.failed_by_code.get("CANCELED") == 1, 3, "the node to end the goal")
-        assert time.monotonic() - interrupted < 1.5
-        h.wait_for(lambda: h.node.slots.running == 0, 2, "the model slot to free")
-        tree.shutdown()
-    finally:
-        h.close()
+    h = make_harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
+                     [Camera("front", f"{PREFIX}/random/image_raw")], node_name="bt_random")
+    takeover = Switch("takeover")
+    reason = ReasonAboutTask("reason", "describe everything", action_name="/bt_random/reason")
+    tree = make_tree(h.helper, py_trees.composites.Selector("priorities", False, [takeover, reason]))
+    end = time.monotonic() + 30
+    while not (reason.last_feedback is not None and reason.last_feedback.tokens_generated > 5):
+        tree.tick()
+        assert reason.status == Status.RUNNING, reason.feedback_message
+        assert time.monotonic() < end, "generation did not start"
+        time.sleep(0.02)
+    takeover.on = True
+    interrupted = time.monotonic()
+    tree.tick()  # the takeover succeeds: the selector stops the running reason behaviour (INVALID)
+    assert tree.root.status == Status.SUCCESS and reason.status == Status.INVALID
+    h.wait_for(lambda: h.node.parts.goals.stats.failed_by_code.get("CANCELED") == 1, 3, "the node to end the goal")
+    assert time.monotonic() - interrupted < 1.5
+    h.wait_for(lambda: h.node.parts.slots.running == 0, 2, "the model slot to free")
+    tree.shutdown()
 
 
 def test_absent_server_fails_after_the_timeout(rclpy_session):

@@ -20,15 +20,15 @@ def harness(rclpy_session, reason1_model):
     from helpers.fault_injection import ScriptedWatchAnswers, watch_answer
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 400, "frames.max_frames": 2,
-                 "watches.names": ["person"], "watches.person.question": QUESTION, "watches.person.period": 0.2,
-                 "watches.person.raise_after": 1, "watches.person.clear_after": 1},
-                [Camera("front", f"/{NODE}/front/image_raw")], node_name=NODE)
-    h.script = ScriptedWatchAnswers(h.node.backend, defaults={QUESTION: watch_answer("uncertain")})
-    h.wait_ready()
-    yield h
-    h.script.remove()
-    h.close()
+    params = {"model": str(reason1_model), "generation.max_new_tokens": 400, "frames.max_frames": 2,
+              "watches.names": ["person"], "watches.person.question": QUESTION, "watches.person.period": 0.2,
+              "watches.person.raise_after": 1, "watches.person.clear_after": 1}
+    # Not ready yet: the scripted answers go in before the first watch check.
+    with Harness.started(params, [Camera("front", f"/{NODE}/front/image_raw")], ready=False, node_name=NODE) as h:
+        h.script = ScriptedWatchAnswers(h.node.parts.model.backend, defaults={QUESTION: watch_answer("uncertain")})
+        h.wait_ready()
+        yield h
+        h.script.remove()
 
 
 def tick_until(harness, tree, status: Status, timeout: float = 60.0) -> None:

@@ -22,13 +22,36 @@ import numpy as np
 import pytest
 
 import cosmos_reason_ros
-from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
-from cosmos_reason_ros.core.errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelLoadError, ModelNotReadyError, ParseError
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
-from cosmos_reason_ros.core.reasoner import Progress, Reasoner, ReasonerLimits, SamplingOverrides, TaskRequest, clean_task_text
-from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
-from cosmos_reason_ros.core.datatypes import CameraClip, Completion, Frame, GenerationOutput, Mode, ReasoningResult, Stage, Verdict
+from cosmos_reason_ros.core.datatypes import (
+    CameraClip,
+    Completion,
+    Frame,
+    GenerationOutput,
+    Mode,
+    ReasoningResult,
+    Stage,
+    Verdict,
+)
+from cosmos_reason_ros.core.errors import (
+    CanceledError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    ModelLoadError,
+    ModelNotReadyError,
+    ParseError,
+)
 from cosmos_reason_ros.core.frames.video import VideoBudget, clip_tokens, fit_to_multiple
+from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
+from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
+from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
+from cosmos_reason_ros.core.reasoner import (
+    Progress,
+    Reasoner,
+    ReasonerLimits,
+    SamplingOverrides,
+    TaskRequest,
+    clean_task_text,
+)
 from cosmos_reason_ros.testing.tiny_model import TAUGHT_ANSWER, taught_output
 
 #: The modes that answer in JSON (Mode.CRITIC answers in its family's critic format: test_critique.py).
@@ -178,7 +201,7 @@ def test_seen_frames_match_the_clips_exactly(goals: Callable[[str, Mode], Goal],
     seen = goal.result.seen
     assert [s.camera for s in seen] == ["head", "wrist"]
     assert [s.frame_id for s in seen] == ["head_link", "wrist_link"]
-    for s, clip in zip(seen, goal.clips):
+    for s, clip in zip(seen, goal.clips, strict=False):
         assert s.stamps == [f.stamp for f in clip.frames]
         assert s.stamps_ns == [f.stamp_ns for f in clip.frames]
     assert seen[0].stamps_ns[0] == EPOCH_NS  # exact, though float(EPOCH_NS / 1e9) is not
@@ -483,11 +506,11 @@ def test_core_imports_and_runs_with_no_ros_module_importable(reason1_model: Path
     assert report["verdict"] == int(Verdict.FEASIBLE)
     assert report["stop"] == "eos"
     assert report["seen_ns"] == [10_000_000_000, 10_500_000_000]
-    assert {"reasoner", "transformers_backend", "video", "frame_buffer", "prompts", "parsing"} <= set(report["modules"])
+    assert {"reasoner", "transformers_backend", "video", "buffer", "prompts", "parsing"} <= set(report["modules"])
     assert report["attempts"] == [] and report["ros_loaded"] == []
 
 
-# ------------------------------------------------------------------------------------- truncation (issue 12)
+# ------------------------------------------------------------------------------------------------- truncation
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -512,7 +535,8 @@ def test_a_truncated_answer_is_a_parse_error_carrying_the_salvaged_plan(backends
     assert outcome.parsed.feasibility.verdict is Verdict.UNKNOWN  # "feasible" came after the cut
 
 
-def test_the_accept_partial_opt_in_succeeds_with_a_plan_marked_partial(backends: dict[str, TransformersBackend]) -> None:
+def test_the_accept_partial_opt_in_succeeds_with_a_plan_marked_partial(
+        backends: dict[str, TransformersBackend]) -> None:
     from cosmos_reason_ros.core.datatypes import Completeness
     from cosmos_reason_ros.testing.tiny_model import taught_pieces
 

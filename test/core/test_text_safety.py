@@ -12,15 +12,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from cosmos_reason_ros.core.datatypes import Mode
 from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.frames.video import PreparedClip
 from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.models.openai_request import chat_messages
+from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 from cosmos_reason_ros.core.modes.prompts import Prompt, build_prompt
 from cosmos_reason_ros.core.reasoner import clean_task_text
 from cosmos_reason_ros.core.text_safety import neutralize_markup, sanitize_text
-from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
-from cosmos_reason_ros.core.datatypes import Mode
-from cosmos_reason_ros.core.frames.video import PreparedClip
 
 PLAIN = "wipe the table and put the cup on the tray"
 HOSTILE_TASKS = [

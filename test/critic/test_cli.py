@@ -4,8 +4,6 @@ Ray engine on a local Ray instance giving the same records as the local engine; 
 """
 from __future__ import annotations
 
-from helpers.paths import REPO
-
 import csv
 import json
 import os
@@ -19,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from helpers.critic_fixtures import write_bag, write_images, write_video
+from helpers.paths import REPO
+
+pytestmark = pytest.mark.slow  # the critic tool as processes, Ray, a model server
 
 CRITIC = [sys.executable, "-m", "cosmos_reason_ros.critic.cli"]
 
@@ -129,7 +130,8 @@ def test_broken_inputs_give_named_errors_and_the_run_goes_on(inputs, critic_mode
     assert done.returncode == 1, done.stderr[-2000:]
     found = {Path(r["source"]).name: r for r in records(report)}
     codes = {name: (record["error"] or {}).get("code") for name, record in found.items()}
-    assert codes == {"zero.mp4": "EMPTY_INPUT", "garbage.mp4": "UNREADABLE_INPUT", "truncated.mp4": codes["truncated.mp4"],
+    assert codes == {"zero.mp4": "EMPTY_INPUT", "garbage.mp4": "UNREADABLE_INPUT",
+                     "truncated.mp4": codes["truncated.mp4"],
                      "corrupt_seq": "CORRUPT_FRAME", "corrupt_bag": "CORRUPT_FRAME", "other_bag": "NO_TOPIC",
                      "does_not_exist.mp4": "NOT_FOUND", "empty_dir": "EMPTY_INPUT", "push.mp4": None}
     assert codes["truncated.mp4"] in ("UNREADABLE_INPUT", "CORRUPT_FRAME", "EMPTY_INPUT")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -21,7 +22,7 @@ class HungLoadBackend(TransformersBackend):
         super().__init__(config)
         self.release = threading.Event()
 
-    def load(self, progress: Optional[ProgressCallback] = None) -> None:
+    def load(self, progress: ProgressCallback | None = None) -> None:
         from cosmos_reason_ros.core.models.backend import BackendState
 
         self.state = BackendState.LOADING
@@ -32,7 +33,8 @@ class HungLoadBackend(TransformersBackend):
 class FailingGenerate:
     """Fault: the real model's ``generate`` raises ``error_factory()`` for the next ``times`` calls."""
 
-    def __init__(self, backend: TransformersBackend, error_factory: Callable[[], BaseException], times: int = 1) -> None:
+    def __init__(self, backend: TransformersBackend, error_factory: Callable[[], BaseException],
+                 times: int = 1) -> None:
         self._model = backend._model
         self._original = self._model.generate
         self._error_factory = error_factory
@@ -91,8 +93,8 @@ class ScriptedWatchAnswers:
     question leaves ``hold``: a check that takes long, so a test can have a goal arrive while it runs. A held
     check then runs the real model, which sees the cancel at its first decoding step."""
 
-    def __init__(self, backend: TransformersBackend, script: Optional[dict] = None,
-                 defaults: Optional[dict] = None) -> None:
+    def __init__(self, backend: TransformersBackend, script: dict | None = None,
+                 defaults: dict | None = None) -> None:
         self._backend = backend
         self._original = backend.generate
         self.script = {q: list(a) for q, a in (script or {}).items()}
@@ -103,7 +105,7 @@ class ScriptedWatchAnswers:
         self.lock = threading.Lock()
         backend.generate = self._generate  # type: ignore[method-assign]
 
-    def _question(self, request: Any) -> Optional[str]:
+    def _question(self, request: Any) -> str | None:
         from cosmos_reason_ros.core.datatypes import Mode
 
         if getattr(request.prompt, "mode", None) is not Mode.WATCH:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from cosmos_reason_ros.core.models.families import REASON1, REASON2
 from cosmos_reason_ros.core.datatypes import Completeness, Mode, Verdict
+from cosmos_reason_ros.core.models.families import REASON1, REASON2
 
 THINK = "<think>\nThe red cup stands on the table to the left of the tray, in front of the robot.\n</think>\n\n"
 CUP_R2 = {"label": "red cup", "bbox_2d": [412, 300, 520, 488], "point_2d": [466, 394], "camera": "front",

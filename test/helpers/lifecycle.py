@@ -21,10 +21,10 @@ class ManagedRig:
         from rclpy.action import ActionClient
         from rclpy.executors import MultiThreadedExecutor
         from rclpy.qos import qos_profile_sensor_data
-        from helpers.ros_harness import image_msg, synthetic_frame
         from sensor_msgs.msg import Image
 
         from cosmos_reason_ros.ros.node.lifecycle_node import ReasonerLifecycleNode
+        from helpers.ros_harness import image_msg, synthetic_frame
 
         self.name = name
         topic = f"/{name}/front/image_raw"
@@ -56,6 +56,7 @@ class ManagedRig:
 
     def state(self) -> str:
         from lifecycle_msgs.srv import GetState
+
         from helpers.ros_harness import Harness
 
         future = self.get.call_async(GetState.Request())
@@ -65,6 +66,7 @@ class ManagedRig:
     def transition(self, transition_id: int, timeout: float = 30.0) -> bool:
         from lifecycle_msgs.msg import Transition
         from lifecycle_msgs.srv import ChangeState
+
         from helpers.ros_harness import Harness
 
         future = self.change.call_async(ChangeState.Request(transition=Transition(id=transition_id)))

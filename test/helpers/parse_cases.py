@@ -1,4 +1,5 @@
-"""Rows of the parser table for the classes of issue 12, in the shapes Cosmos Reason / Qwen-VL emit.
+"""Rows of the parser table for each class of model output (truncation, prose, repair, ...), in the shapes
+Cosmos Reason / Qwen-VL emit.
 
 Imported by ``test_parsing`` (which holds ``Case`` and runs every row through the same checks, rclpy
 serialisation included). One dict per class; each class has at least three rows.
@@ -7,10 +8,9 @@ from __future__ import annotations
 
 import json
 
+from cosmos_reason_ros.core.datatypes import Completeness, Completion, Mode, Observed, Plausibility, Verdict
 from cosmos_reason_ros.core.models.families import REASON1, REASON2
 from helpers.grounding_cases import grounding_rows
-
-from cosmos_reason_ros.core.datatypes import Completeness, Completion, Mode, Observed, Plausibility, Verdict
 
 THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
 STEP = {"action": "pick", "description": "Pick up the red cup.", "targets": ["red cup"],

@@ -1,7 +1,7 @@
 """Test helper: a parsed outcome, as the node would publish it, through rclpy's real serialisation."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

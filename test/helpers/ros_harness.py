@@ -5,10 +5,12 @@ own node, and goals go through rclpy's ActionClient with the package's generated
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,7 +69,10 @@ class Camera:
 
 
 class Harness:
-    """Owns the node under test, the camera node and the client node, spun on a background executor."""
+    """Owns the node under test, the camera node and the client node, spun on a background executor.
+
+    A context manager: ``with Harness(...) as h:`` closes it on the way out (without waiting for it to be
+    ready; ``Harness.started()`` does both). Tests take ``make_harness`` (conftest) for one built inline."""
 
     def __init__(self, params: dict[str, Any], cameras: list[Camera], backend: Any = None,
                  node_name: str = "cosmos_reasoner", silent: tuple[str, ...] = ()) -> None:
@@ -83,7 +88,8 @@ class Harness:
         self._publishers = {}
         for camera in cameras:
             msg_type = CompressedImage if camera.compressed else Image
-            self._publishers[camera.name] = self.helper.create_publisher(msg_type, camera.topic, qos_profile_sensor_data)
+            self._publishers[camera.name] = self.helper.create_publisher(msg_type, camera.topic,
+                                                                         qos_profile_sensor_data)
             self.helper.create_timer(1.0 / camera.rate, self._publisher_callback(camera))
         self.client = ActionClient(self.helper, ReasonAboutTask, f"/{node_name}/reason")
         self.executor = MultiThreadedExecutor(num_threads=10)
@@ -127,11 +133,11 @@ class Harness:
             raise
 
     def _wait_ready(self, timeout: float) -> None:
-        self.wait_for(lambda: self.node.backend.ready, timeout, "the model to load")
+        self.wait_for(lambda: self.node.parts.model.backend.ready, timeout, "the model to load")
         self.wait_for(lambda: self.client.server_is_ready(), 10.0, "the action server")
         for camera in self.cameras:
             if camera.enabled:
-                buffer = self.node.ingest.cameras[camera.name].buffer
+                buffer = self.node.parts.ingest.cameras[camera.name].buffer
                 self.wait_for(lambda b=buffer: self.buffered_span(b) >= 1.0 or len(b) >= b.limits.max_frames, 15.0,
                               f"a second of frames (or a full buffer) from camera {camera.name}")
 
@@ -143,7 +149,7 @@ class Harness:
 
     # ------------------------------------------------------------------------------------------ goals
     def send(self, task: str = "bring me the red cup", mode: int = ReasonAboutTask.Goal.MODE_DECOMPOSE,
-             feedback: Optional[list] = None, **fields: Any) -> Any:
+             feedback: list | None = None, **fields: Any) -> Any:
         """Send a goal; return its ClientGoalHandle (None if rejected)."""
         goal = ReasonAboutTask.Goal(task=task, mode=mode, **fields)
         future = self.client.send_goal_async(goal, feedback_callback=(lambda fb: feedback.append(fb.feedback))
@@ -172,11 +178,30 @@ class Harness:
             self.wait_for(lambda: any(f.tokens_generated == tokens for f in feedback), 5.0, "the final feedback")
         return status, result, feedback
 
+    @classmethod
+    @contextlib.contextmanager
+    def started(cls, params: dict[str, Any], cameras: list[Camera], *, ready: bool = True,
+                **kwargs: Any) -> Iterator[Harness]:
+        """``with Harness.started(params, cameras, ...) as h:`` a harness (``kwargs`` go to the constructor),
+        ready (``wait_ready()``) unless ``ready=False``, closed when the block ends: normally, by an error, or
+        because it never got ready."""
+        with cls(params, cameras, **kwargs) as harness:
+            if ready:
+                harness.wait_ready()
+            yield harness
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Cancel the node's goals, stop the executor and destroy the nodes; a second call does nothing."""
         if self._closed:
             return
         self._closed = True
-        self.node.cancel_all_goals(wait=5.0)
+        self.node.parts.goals.cancel_all(wait=5.0)
         self.executor.shutdown(timeout_sec=5.0)
         self.client.destroy()
         self.node.destroy_node()
@@ -187,6 +212,6 @@ class Harness:
 class Collector:
     """Subscribes on the harness's helper node and keeps every message."""
 
-    def __init__(self, harness: "Harness", msg_type: Any, topic: str, qos: Any) -> None:
+    def __init__(self, harness: Harness, msg_type: Any, topic: str, qos: Any) -> None:
         self.messages: list = []
         self.subscription = harness.helper.create_subscription(msg_type, topic, self.messages.append, qos)

@@ -18,7 +18,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional
 
 
 def free_port() -> int:
@@ -39,15 +38,15 @@ class ServeProcess:
     the model directory as the model name (the server is pinned to it).
     """
 
-    def __init__(self, model_dir: Path, work_dir: Path, port: Optional[int] = None) -> None:
+    def __init__(self, model_dir: Path, work_dir: Path, port: int | None = None) -> None:
         self.model_dir = str(model_dir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self._work_dir = Path(work_dir)
         self._log_path = self._work_dir / f"serve-{self.port}.log"
-        self._process: Optional[subprocess.Popen] = None
+        self._process: subprocess.Popen | None = None
 
-    def start(self) -> "ServeProcess":
+    def start(self) -> ServeProcess:
         (self._work_dir / "hf_home" / "hub").mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(self._work_dir / "hf_home"),
                    TOKENIZERS_PARALLELISM="false")
@@ -57,7 +56,7 @@ class ServeProcess:
             self._process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
-    def wait_ready(self, timeout: float = 90.0) -> "ServeProcess":
+    def wait_ready(self, timeout: float = 90.0) -> ServeProcess:
         """Block until ``/health`` answers 200; raise ServeUnavailable with the log tail otherwise."""
         assert self._process is not None
         deadline = time.monotonic() + timeout
@@ -92,13 +91,13 @@ class Reply:
     """One scripted answer: an HTTP status with a JSON body, an SSE stream, or no answer at all."""
 
     status: int = 200
-    json_body: Optional[dict] = None
+    json_body: dict | None = None
     sse_events: list[dict] = field(default_factory=list)
     done: bool = True  # end the stream with "data: [DONE]"
     hang: bool = False  # accept the request and never answer
 
 
-def chunk(content: Optional[str] = None, finish: Optional[str] = None, usage: Optional[dict] = None,
+def chunk(content: str | None = None, finish: str | None = None, usage: dict | None = None,
           **delta_fields: str) -> dict:
     """One chat.completion.chunk; ``delta_fields`` adds server-specific fields such as ``reasoning``."""
     delta = {k: v for k, v in dict(content=content, **delta_fields).items() if v is not None}
@@ -111,7 +110,7 @@ class Recorded:
     method: str
     path: str
     headers: dict[str, str]  # names lower-cased (HTTP/1.1 clients may send either case)
-    body: Optional[dict]
+    body: dict | None
 
 
 class FaultInjector:
@@ -123,7 +122,7 @@ class FaultInjector:
 
     def __init__(self, served: tuple[str, ...] = ("scripted-model",)) -> None:
         self.served = served
-        self.models_reply: Optional[Reply] = None
+        self.models_reply: Reply | None = None
         self.chat_replies: list[Reply] = []
         self.requests: list[Recorded] = []
         self._release = threading.Event()
@@ -180,7 +179,7 @@ class FaultInjector:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FaultInjector":
+    def __enter__(self) -> FaultInjector:
         self._thread.start()
         return self
 

@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from cosmos_reason_ros.ros.node.parameters import PARAMETERS
-
 from helpers.paths import REPO
 
 
@@ -40,7 +39,8 @@ def test_installed_params_file_lists_every_parameter_with_its_default():
     for spec in PARAMETERS:
         assert spec.name in values, f"{spec.name} missing from config/reasoner.yaml"
         assert values[spec.name] == spec.default and type(values[spec.name]) is type(spec.default), spec.name
-    cameras = {f"cameras.{n}.{k}" for n in values["cameras.names"] for k in ("topic", "transport", "depth_topic", "camera_info_topic")}
+    keys = ("topic", "transport", "depth_topic", "camera_info_topic")
+    cameras = {f"cameras.{n}.{k}" for n in values["cameras.names"] for k in keys}
     # Standing watches: watches.names (none by default) and each named watch's fields (watch_parameters).
     from cosmos_reason_ros.ros.watches.parameters import WATCH_FIELDS
 
@@ -84,7 +84,8 @@ def test_launch_file_describes_itself():
     tree = ast.parse((installed_share() / "launch" / "reasoner.launch.py").read_text())
     entry = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description")
     assert ast.unparse(entry.returns) == "LaunchDescription"
-    declared = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"]
+    declared = [n for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"]
     names = {n.args[0].value for n in declared}
     assert {"params_file", "namespace", "camera_topic", "cameras", "model", "quantization", "use_sim_time",
             "log_level", "rviz", "backend", "respawn", "fastdds_profile", "lifecycle", "autostart"} <= names
@@ -135,9 +136,10 @@ def test_launch_helpers_without_launch():
                     reason="launch_ros is not installable from the package registry here; this test runs on a "
                            "ROS 2 install (apt) where launch and launch_ros import")
 def test_launch_file_starts_the_node(rclpy_session, reason1_model):
-    import launch
     from launch.actions import IncludeLaunchDescription
     from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    import launch
 
     description = launch.LaunchDescription([IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(installed_share() / "launch" / "reasoner.launch.py")),
@@ -190,7 +192,7 @@ def test_settings_are_generated_from_the_parameter_table():
     from cosmos_reason_ros.ros.node.parameters import Settings
 
     assert [f.name for f in dataclasses.fields(Settings)] == [s.name.replace(".", "_") for s in PARAMETERS]
-    for field, spec in zip(dataclasses.fields(Settings), PARAMETERS):
+    for field, spec in zip(dataclasses.fields(Settings), PARAMETERS, strict=False):
         assert field.type is type(spec.default), spec.name
 
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 from cosmos_reason_ros.ros.node.parameters import PARAMETERS
-
 from helpers.paths import REPO
+
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
 
@@ -44,3 +43,30 @@ def test_tiny_model_time_is_stated_the_same_in_help_and_readme(tmp_path):
     assert "10-15 s on an idle 2-core CPU" in " ".join(help_text.split())
     assert "seconds on a CPU" not in help_text
     assert "# 10-15 s on an idle 2-core CPU" in (REPO / "README.md").read_text()
+
+
+def test_readme_layout_names_every_folder_and_only_modules_that_exist():
+    """The README's layout is the tree: every package folder is shown, and every module it names exists
+    in the folder it is shown under."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    package = REPO / "cosmos_reason_ros"
+    folders = {p.parent.relative_to(package).as_posix() for p in package.rglob("__init__.py")} - {"."}
+    shown: set[str] = set()
+    stack: list[tuple[int, str]] = []  # (indent, folder path relative to the package)
+    for line in block.splitlines()[1:]:
+        indent = len(line) - len(line.lstrip())
+        if indent < 2:  # the package line and the repository-level lines below it
+            continue
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1] if stack else ""
+        first = line.split()[0]
+        if first.endswith("/"):
+            folder = f"{parent}/{first[:-1]}".lstrip("/")
+            shown.add(folder)
+            stack.append((indent, folder))
+        names = re.findall(r"\b(\w+\.py)\b", line.split("  ", 1)[0] if first.endswith("/") else line)
+        for name in names:
+            assert (package / parent / name).is_file(), f"README layout names {parent}/{name}, which does not exist"
+    assert folders <= shown, f"folders missing from the README layout: {sorted(folders - shown)}"

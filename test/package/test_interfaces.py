@@ -2,8 +2,6 @@
 exchange with feedback and cancel, consistent with the core's enums, and compiling from C++."""
 from __future__ import annotations
 
-from helpers.paths import REPO
-
 import os
 import subprocess
 import threading
@@ -16,6 +14,7 @@ from builtin_interfaces.msg import Time
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, Completeness, Completion, Mode, Stage, Verdict
 from cosmos_reason_ros.msg import CameraFrames, FeasibilityJudgment, GenerationStats, Subtask, TaskPlan
+from helpers.paths import REPO
 
 MESSAGES = (Subtask, FeasibilityJudgment, CameraFrames, GenerationStats, TaskPlan)
 Goal, Result, Feedback = ReasonAboutTask.Goal, ReasonAboutTask.Result, ReasonAboutTask.Feedback
@@ -31,7 +30,8 @@ def sample_plan() -> TaskPlan:
                     completeness=TaskPlan.COMPLETENESS_COMPLETE,
                     reasoning="think", raw_answer="{}", parse_warnings=["w"],
                     cameras=[CameraFrames(camera="front", frame_id="f", stamps=[Time(sec=5, nanosec=7)])],
-                    model_id="m", stats=GenerationStats(time_to_first_token=0.125, generated_tokens=3, stop_reason="eos"))
+                    model_id="m",
+                    stats=GenerationStats(time_to_first_token=0.125, generated_tokens=3, stop_reason="eos"))
 
 
 def test_defaults_and_sentinels():
@@ -123,7 +123,8 @@ def test_action_exchange_with_feedback_and_cancel(two_nodes):
     client = ActionClient(client_node, ReasonAboutTask, "/iface/reason")
     assert client.wait_for_server(timeout_sec=10)
     feedback: list = []
-    future = client.send_goal_async(Goal(task="t", mode=Goal.MODE_QUESTION), feedback_callback=lambda f: feedback.append(f.feedback))
+    future = client.send_goal_async(Goal(task="t", mode=Goal.MODE_QUESTION),
+                                    feedback_callback=lambda f: feedback.append(f.feedback))
     wait(future.done)
     handle = future.result()
     assert handle.accepted
@@ -175,7 +176,7 @@ def test_why_the_parser_cleans_strings_a_nul_cuts_and_a_lone_surrogate_breaks_se
 
     back = deserialize_message(serialize_message(TaskPlan(answer="two\x00cups")), TaskPlan)
     assert back.answer != "two\x00cups"
-    with pytest.raises(Exception):
+    with pytest.raises(UnicodeError):  # a lone surrogate cannot be encoded as UTF-8
         serialize_message(TaskPlan(answer="cup \ud83d"))
     for text in ("two\x00cups", "cup \ud83d", "pair \ud83d\ude00"):
         safe = TaskPlan(answer=ros_safe(text))

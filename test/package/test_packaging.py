@@ -56,12 +56,13 @@ def test_wheel_metadata_comes_from_the_single_sources(wheel):
                        "cosmos-reason-make-tiny-model", "cosmos-reason-critic"):
             assert re.search(rf"^{script} = cosmos_reason_ros\.", scripts, re.M), script
         names = set(whl.namelist())
-    for module in ("core/video.py", "core/parsing.py", "ros/reasoner_node.py", "tools/ask.py", "bt/behaviours.py",
-                   "testing/chat_template.jinja", "critic/cli.py", "core/critique.py",
-                   "core/grounding.py", "core/depth_projection.py", "ros/depth.py"):
-        assert f"cosmos_reason_ros/{module}" in names, module
-    for module in ("core/watches.py", "ros/watch_service.py", "bt/watch_condition.py"):  # standing watches
-        assert f"cosmos_reason_ros/{module}" in names, module
+    # Every module of every subpackage (core/answers/..., ros/node/..., watches, grounding) and the template.
+    source = REPO / "cosmos_reason_ros"
+    modules = sorted(p.relative_to(source).as_posix() for p in source.rglob("*")
+                     if p.suffix in (".py", ".jinja") and "__pycache__" not in p.parts)
+    assert len(modules) > 60
+    missing = [m for m in modules if f"cosmos_reason_ros/{m}" not in names]
+    assert not missing, f"not in the wheel: {missing}"
     assert not any(n.startswith(("test/", "benchmarks/")) for n in names)
 
 
@@ -85,7 +86,8 @@ from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 frames = [Frame(pixels=np.zeros((480, 640, 3), np.uint8), stamp=float(i)) for i in range(4)]
 clips = prepare_clips([CameraClip(camera="front", frames=frames)], REASON1, VideoBudget(max_visual_tokens=1024))
 print("tokens", clips[0].visual_tokens)
-outcome = parse_output('<think>x</think>\\n<answer>{{"feasible": "yes", "confidence": 0.9}}</answer>', REASON1, Mode.FEASIBILITY)
+answer = '<think>x</think>\\n<answer>{{"feasible": "yes", "confidence": 0.9}}</answer>'
+outcome = parse_output(answer, REASON1, Mode.FEASIBILITY)
 print("verdict", outcome.ok, outcome.parsed.feasibility.verdict.name)
 from cosmos_reason_ros.core.grounding.depth_projection import project_location  # grounding needs no ROS either
 from cosmos_reason_ros.core.grounding.coordinates import locate

@@ -12,7 +12,8 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
+
+import pytest
 
 from helpers.paths import REPO
 
@@ -47,6 +48,7 @@ def test_quickstart_blocks_are_the_documented_steps():
     assert sum(1 for b in blocks if re.search(r"^[^#\n]*\bMODEL=", b, re.M)) == 2  # real weights, tiny model
 
 
+@pytest.mark.slow  # runs the quickstart's commands as processes
 def test_quickstart_prints_a_plan_for_a_video(reason1_model, tmp_path):
     script = []
     for block in quickstart_blocks():

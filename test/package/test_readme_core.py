@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 from helpers.paths import REPO
+
 NO_ROS = "import sys\nfor _name in ('rclpy', 'rosidl_runtime_py', 'sensor_msgs'):\n    sys.modules[_name] = None\n"
 
 
@@ -34,6 +36,7 @@ def write_scene(path: Path) -> None:
     video.release()
 
 
+@pytest.mark.slow  # a Python process without ROS
 def test_core_example_turns_a_video_into_a_plan_without_ros(reason1_model, tmp_path):
     [example] = re.findall(r"```python\n(.*?)```", core_section(), re.S)
     assert len(example.strip().splitlines()) <= 20
@@ -84,7 +87,8 @@ def _console_script(entry: str, blocked: tuple[str, ...]) -> subprocess.Complete
 
 
 def test_console_scripts_say_in_one_line_that_they_need_ros():
-    entries = re.findall(r'"(cosmos-reason\w*(?:-\w+)*) = cosmos_reason_ros\.tools:(\w+)"', (REPO / "setup.py").read_text())
+    entries = re.findall(r'"(cosmos-reason\w*(?:-\w+)*) = cosmos_reason_ros\.tools:(\w+)"',
+                         (REPO / "setup.py").read_text())
     assert {e for e, _ in entries} == {"cosmos-reasoner", "cosmos-reason-ask", "cosmos-reason-replay",
                                        "cosmos-reasoner-lifecycle"}
     for entry, function in entries:
@@ -103,19 +107,19 @@ def test_console_script_runs_the_tool_where_ros_is_there():
     assert "rosbag2" in run.stdout and "usage: replay" in run.stdout
 
 
-def test_watch_snippet_prints_the_plan_and_saves_the_image(rclpy_session, reason1_model, tmp_path):
+@pytest.mark.slow  # the snippet as a process
+def test_watch_snippet_prints_the_plan_and_saves_the_image(make_harness, reason1_model, tmp_path):
     """The README's stand-in for `ros2 topic echo` and rviz, against a node under the default name."""
-    from helpers.ros_harness import Camera, Harness
+    from helpers.ros_harness import Camera
     from helpers.tools import StreamReader
 
     readme = (REPO / "README.md").read_text()
     section = readme.split("### What the setup script's environment lacks", 1)[1].split("\n## ", 1)[0]
     [snippet] = re.findall(r"```python\n(.*?)```", section, re.S)
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64},
-                [Camera("front", "/test_watch/front/image_raw")])
+    h = make_harness({"model": str(reason1_model), "generation.max_new_tokens": 64},
+                     [Camera("front", "/test_watch/front/image_raw")])
     process = None
     try:
-        h.wait_ready()
         status, result, _ = h.run("put the red cup on the tray")
         assert result.error_code == 0, result.error_msg
         (tmp_path / "watch.py").write_text(snippet)
@@ -131,7 +135,6 @@ def test_watch_snippet_prints_the_plan_and_saves_the_image(rclpy_session, reason
         if process is not None:
             process.kill()
             process.wait(timeout=10)
-        h.close()
     import cv2
 
     saved = cv2.imread(str(image))

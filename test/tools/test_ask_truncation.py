@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the installed ask tool as a process
+
 PREFIX = "/test_ask_cut"
 SERVER = ["--server", "/ask_cut_reasoner/reason", "--wait-server", "20", "--cameras", "front"]
 
@@ -25,11 +27,9 @@ def reasoner(rclpy_session, reason1_model):
     """The taught tiny Reason1 model: one piece of its answer per token, so a budget cuts at a known place."""
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64, "generation.temperature": 0.0},
-                [Camera("front", f"{PREFIX}/front/image_raw")], node_name="ask_cut_reasoner")
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started({"model": str(reason1_model), "generation.max_new_tokens": 64, "generation.temperature": 0.0},
+                         [Camera("front", f"{PREFIX}/front/image_raw")], node_name="ask_cut_reasoner") as h:
+        yield h
 
 
 def test_ask_exits_4_when_the_budget_ends_in_the_reasoning(reasoner):

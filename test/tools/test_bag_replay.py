@@ -14,6 +14,8 @@ from action_msgs.msg import GoalStatus
 
 from helpers.tools import installed, pixels, run_tool
 
+pytestmark = pytest.mark.slow  # the installed replay tool as a process
+
 rosbags = pytest.importorskip("rosbags", reason="the rosbags package is not installed (requirements.txt)")
 
 PREFIX = "/test_bags"
@@ -101,26 +103,25 @@ def test_bag_without_the_topic_names_what_it_has(tmp_path):
     bag = write_bag(tmp_path / "bag", "sqlite3")
     done = run_tool("replay", str(bag), "--bag-topic", "/rec/notes")
     assert done.returncode == 1
-    assert "no image topic(s) /rec/notes" in done.stderr and "/rec/front/image_raw (sensor_msgs/msg/Image)" in done.stderr
+    assert "no image topic(s) /rec/notes" in done.stderr
+    assert "/rec/front/image_raw (sensor_msgs/msg/Image)" in done.stderr
     done = run_tool("replay", str(tmp_path / "video.mp4"), "--original-stamps")
     assert done.returncode == 2 and "need a rosbag2 recording" in done.stderr
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
-def test_bag_as_the_nodes_camera(rclpy_session, reason1_model, tmp_path, storage):
+def test_bag_as_the_nodes_camera(make_harness, reason1_model, tmp_path, storage):
     """The recording looping as camera "front" of the real node, which answers a goal from its frames."""
-    from helpers.ros_harness import Harness
-
     topic = f"{PREFIX}/node_{storage}/front/image_raw"
     bag = write_bag(tmp_path / "bag", storage)
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64, "cameras.front.topic": topic},
-                [], node_name=f"bag_reasoner_{storage}", silent=("front",))
+    h = make_harness({"model": str(reason1_model), "generation.max_new_tokens": 64, "cameras.front.topic": topic},
+                     [], ready=False, node_name=f"bag_reasoner_{storage}", silent=("front",))
     process = subprocess.Popen([str(installed("replay")), str(bag), "--bag-topic", "/rec/front/image_raw",
                                 "--map", f"/rec/front/image_raw={topic}"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         h.wait_ready()
-        buffer = h.node.ingest.cameras["front"].buffer
+        buffer = h.node.parts.ingest.cameras["front"].buffer
         h.wait_for(lambda: len(buffer) >= FRAMES + 2 or process.poll() is not None, 30, "the bag to loop")
         assert process.poll() is None, process.stderr.read()
         status, result, _ = h.run("put the red cup on the tray", wait=90)
@@ -134,4 +135,3 @@ def test_bag_as_the_nodes_camera(rclpy_session, reason1_model, tmp_path, storage
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
-        h.close()

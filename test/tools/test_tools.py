@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from helpers.tools import StreamReader, installed, pixels, run_tool
+
+pytestmark = pytest.mark.slow  # the installed tools as processes
 
 PREFIX = "/test_tools"
 
@@ -24,11 +23,10 @@ def reasoner(rclpy_session, reason1_model):
     """The taught tiny model, camera "front" publishing, camera "silent" configured but never publishing."""
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({"model": str(reason1_model), "frames.wait_timeout": 0.3, "generation.max_new_tokens": 64},
-                [Camera("front", f"{PREFIX}/front/image_raw")], node_name="ask_reasoner", silent=("silent",))
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started({"model": str(reason1_model), "frames.wait_timeout": 0.3, "generation.max_new_tokens": 64},
+                         [Camera("front", f"{PREFIX}/front/image_raw")], node_name="ask_reasoner",
+                         silent=("silent",)) as h:
+        yield h
 
 
 SERVER = ["--server", "/ask_reasoner/reason", "--wait-server", "20"]
@@ -102,32 +100,29 @@ def test_ask_usage_error_exits_64(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_ctrl_c_cancels_the_goal_and_exits_130(rclpy_session, random_model):
+def test_ctrl_c_cancels_the_goal_and_exits_130(make_harness, random_model):
     """Random weights generate until the 4000-token budget: plenty of time to press Ctrl-C mid-thought."""
-    from helpers.ros_harness import Camera, Harness
+    from helpers.ros_harness import Camera
 
-    h = Harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
-                [Camera("front", f"{PREFIX}/random/image_raw")], node_name="ask_random")
+    h = make_harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0},
+                     [Camera("front", f"{PREFIX}/random/image_raw")], node_name="ask_random")
+    process = subprocess.Popen([str(installed("ask")), "describe everything", "--server", "/ask_random/reason",
+                                "--wait-server", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr = StreamReader(process.stderr)
     try:
-        h.wait_ready()
-        process = subprocess.Popen([str(installed("ask")), "describe everything", "--server", "/ask_random/reason",
-                                    "--wait-server", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        stderr = StreamReader(process.stderr)
-        try:
-            h.wait_for(lambda: "[ask] thinking" in stderr.text or process.poll() is not None, 30, "generation")
-            assert process.poll() is None, stderr.text
-            process.send_signal(signal.SIGINT)
-            returncode = process.wait(timeout=10)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        assert returncode == 130, stderr.join()
-        assert "[ask] interrupted: canceling the goal" in stderr.join()
-        assert "[ask] goal canceled: CANCELED" in stderr.text
-        h.wait_for(lambda: h.node.goal_stats.failed_by_code.get("CANCELED") == 1, 5, "the node to count the cancel")
-        assert h.node.slots.running == 0
+        h.wait_for(lambda: "[ask] thinking" in stderr.text or process.poll() is not None, 30, "generation")
+        assert process.poll() is None, stderr.text
+        process.send_signal(signal.SIGINT)
+        returncode = process.wait(timeout=10)
     finally:
-        h.close()
+        if process.poll() is None:
+            process.kill()
+    assert returncode == 130, stderr.join()
+    assert "[ask] interrupted: canceling the goal" in stderr.join()
+    assert "[ask] goal canceled: CANCELED" in stderr.text
+    h.wait_for(lambda: h.node.parts.goals.stats.failed_by_code.get("CANCELED") == 1, 5,
+               "the node to count the cancel")
+    assert h.node.parts.slots.running == 0
 
 
 # --------------------------------------------------------------------------------------------- replay
@@ -161,7 +156,7 @@ def test_replay_video_once_at_its_own_fps(recorder, tmp_path):
 
 def test_replay_image_folder_in_name_order(recorder, tmp_path):
     colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
-    for name, colour in zip(("b_02.png", "a_01.png", "c_03.png"), (colours[1], colours[0], colours[2])):
+    for name, colour in zip(("b_02.png", "a_01.png", "c_03.png"), (colours[1], colours[0], colours[2]), strict=False):
         cv2.imwrite(str(tmp_path / name), np.full((48, 64, 3), colour, np.uint8))
     (tmp_path / "notes.txt").write_text("not an image")
     r = recorder(f"{PREFIX}/folder/image_raw")

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Optional
 
+from cosmos_reason_ros.core.answers.json_repair import skip_object
 from cosmos_reason_ros.core.answers.text import AnswerBlock
-from cosmos_reason_ros.core.answers.json_repair import _skip_object
 from cosmos_reason_ros.core.datatypes import Mode
 
 _OPENING = re.compile(r"^\s*(?:```[A-Za-z0-9_-]*\s*)?\[\s*\{")
 
 
-def bare_array_as_objects(block: AnswerBlock, mode: Mode) -> tuple[AnswerBlock, Optional[str]]:
+def bare_array_as_objects(block: AnswerBlock, mode: Mode) -> tuple[AnswerBlock, str | None]:
     """(the block with its leading array wrapped in {"objects": ...}, the warning), or (block, None)."""
     if mode is not Mode.LOCATE:
         return block, None
@@ -26,7 +25,7 @@ def bare_array_as_objects(block: AnswerBlock, mode: Mode) -> tuple[AnswerBlock, 
     if match is None:
         return block, None
     start = block.text.index("[", 0, match.end())
-    end = _skip_object(block.text, start)
+    end = skip_object(block.text, start)
     text = block.text
     if end is None:  # cut off: the wrapper stays open too
         wrapped = text[:start] + '{"objects": ' + text[start:]

@@ -7,15 +7,24 @@ is a new row. Every coercion (a synonym, a wrong type, a renamed key) is reporte
 """
 from __future__ import annotations
 
-import json
-import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, TypeVar
 
-from cosmos_reason_ros.core.modes.plausibility import critique_from_prose, critique_satisfied, read_critique_fields
 from cosmos_reason_ros.core.answers.locations import is_location_list, locate_satisfied, read_locate, read_objects
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, Completion, Feasibility, Mode, Observation, Observed, ParsedAnswer, Subtask, Verdict
+from cosmos_reason_ros.core.answers.values import as_confidence, as_text
+from cosmos_reason_ros.core.datatypes import (
+    Completion,
+    Feasibility,
+    Mode,
+    Observation,
+    Observed,
+    ParsedAnswer,
+    Subtask,
+    Verdict,
+)
+from cosmos_reason_ros.core.modes.plausibility import critique_from_prose, critique_satisfied, read_critique_fields
 
 _Choice = TypeVar("_Choice", Verdict, Completion)
 _SCHEMA_WORDS = ("yes", "no", "uncertain")  # the words the prompts ask for: read without a warning
@@ -40,8 +49,8 @@ def _leading_pattern(words: Any) -> re.Pattern[str]:
     cup is out of reach", "**Yes**, because ...", "Not feasible: ...". "Yes the ..." has no separator."""
     phrases = sorted({w for w in words if len(w) > 1}, key=len, reverse=True)
     alternation = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases)
-    return re.compile(rf"^[\s*_\"'`]*({alternation})[*_\"'`]*(?:\s*([-\u2013\u2014:;,.!(\[/\n])|\s+(?:because|since|as)\b"
-                      rf"|\s*$)\s*(.*?)\s*$", re.I | re.S)
+    return re.compile(rf"^[\s*_\"'`]*({alternation})[*_\"'`]*"
+                      rf"(?:\s*([-\u2013\u2014:;,.!(\[/\n])|\s+(?:because|since|as)\b|\s*$)\s*(.*?)\s*$", re.I | re.S)
 
 
 _LEADING_VERDICT = _leading_pattern(VERDICT_WORDS)
@@ -92,17 +101,6 @@ def normal_keys(obj: dict, warnings: list[str]) -> dict[str, Any]:
     return fields
 
 
-def as_text(value: Any, key: str, warnings: list[str]) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    warnings.append(f"{key}: expected text, got {type(value).__name__}")
-    if isinstance(value, list):
-        return "; ".join(text for text in (as_text(item, key, []) for item in value) if text)
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _as_list(value: Any, key: str, warnings: list[str]) -> list:
     """A list as given; a lone value becomes a one-item list (with a warning); None an empty one."""
     if value is None or isinstance(value, list):
@@ -144,34 +142,7 @@ def as_choice(value: Any, key: str, words: dict[str, _Choice], default: _Choice,
     return words[word], reason
 
 
-def _as_confidence(value: Any, warnings: list[str]) -> float:
-    """A probability in [0, 1]; percentages (85, "85%") are scaled; anything else is CONFIDENCE_UNKNOWN."""
-    if value is None:
-        return CONFIDENCE_UNKNOWN
-    number, percent = math.nan, False
-    if isinstance(value, str):
-        percent = value.strip().endswith("%")
-        try:
-            number = float(value.strip().rstrip("%"))
-        except ValueError:
-            pass
-        if not percent and not math.isnan(number):
-            warnings.append(f"confidence: read the text {value!r:.60} as a number")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    if math.isnan(number):
-        warnings.append(f"confidence: {value!r:.60} is not a number")
-        return CONFIDENCE_UNKNOWN
-    if percent or 1.0 < number <= 100.0:
-        number /= 100.0
-        warnings.append(f"confidence: read {value!r:.60} as a percentage")
-    if not 0.0 <= number <= 1.0:
-        warnings.append(f"confidence: {value!r:.60} is out of range")
-        return CONFIDENCE_UNKNOWN
-    return number
-
-
-def _as_subtask(value: Any, index: int, warnings: list[str]) -> Optional[Subtask]:
+def _as_subtask(value: Any, index: int, warnings: list[str]) -> Subtask | None:
     """One step from an object, or from plain text (which then is only its description)."""
     if isinstance(value, str):
         if value.strip():
@@ -217,7 +188,7 @@ def _read_feasibility(fields: dict, parsed: ParsedAnswer, warnings: list[str]) -
     verdict, reason = as_choice(fields.get("feasible"), "feasible", VERDICT_WORDS, Verdict.UNKNOWN, warnings)
     explanation = as_text(fields.get("explanation"), "explanation", []) or reason
     parsed.feasibility = Feasibility(
-        verdict=verdict, confidence=_as_confidence(fields.get("confidence"), warnings), explanation=explanation,
+        verdict=verdict, confidence=as_confidence(fields.get("confidence"), warnings), explanation=explanation,
         blocking_factors=_as_text_list(fields.get("blocking_factors"), "blocking_factors", warnings))
     parsed.answer = parsed.answer or explanation
 
@@ -284,15 +255,17 @@ def _read_observed(fields: dict, parsed: ParsedAnswer, warnings: list[str]) -> N
     elif value is not None:
         warnings.append(f"observed: unrecognised value {value!r:.60}")
     explanation = as_text(fields.get("explanation"), "explanation", []) or reason
-    parsed.observation = Observation(answer=answer, confidence=_as_confidence(fields.get("confidence"), warnings),
+    parsed.observation = Observation(answer=answer, confidence=as_confidence(fields.get("confidence"), warnings),
                                      explanation=explanation)
     parsed.answer = parsed.answer or explanation
 
 
-def _observed_from_prose(prose: str, warnings: list[str]) -> Optional[ParsedAnswer]:
+def _observed_from_prose(prose: str, warnings: list[str]) -> ParsedAnswer | None:
     """A watch answer written as prose that opens with yes or no ("Yes - a person is at the arm")."""
     leading = _LEADING_OBSERVED.match(prose)
-    answer = OBSERVED_WORDS.get(re.sub(r"\s+", " ", leading.group(1).lower())) if leading else None
+    if leading is None:
+        return None
+    answer = OBSERVED_WORDS.get(re.sub(r"\s+", " ", leading.group(1).lower()))
     if answer not in (Observed.YES, Observed.NO):
         return None
     warnings.append(f"no usable JSON; took the watch answer from the leading {leading.group(1)!r} of the prose")
@@ -309,7 +282,7 @@ class ModeRule:
     prose_verdict: bool = False  # a leading verdict word in plain prose counts (e.g. "No, the cup is ...")
     prose_completion: bool = False
     prose_reply: bool = False  # plain prose is the reply itself
-    prose: Optional[Callable[[str, list[str]], Optional[ParsedAnswer]]] = None  # the mode's own prose reader
+    prose: Callable[[str, list[str]], ParsedAnswer | None] | None = None  # the mode's own prose reader
 
 
 _REFUSAL = (Verdict.INFEASIBLE, Verdict.UNCERTAIN)
@@ -321,7 +294,8 @@ MODE_RULES: dict[Mode, ModeRule] = {
         lambda p, f: bool(p.subtasks) or p.feasibility.verdict in _REFUSAL, prose_verdict=True),
     Mode.FEASIBILITY: ModeRule((_read_feasibility,), 'a "feasible" verdict (yes, no or uncertain)',
                                lambda p, f: bool(p.feasibility.verdict), prose_verdict=True),
-    Mode.NEXT_ACTION: ModeRule((_read_next_action, read_objects), 'a "next_action" step (or an explicit null: no step needed)',
+    Mode.NEXT_ACTION: ModeRule((_read_next_action, read_objects),
+                               'a "next_action" step (or an explicit null: no step needed)',
                                lambda p, f: bool(p.subtasks) or _says_no_step(f)),
     Mode.VERIFY_COMPLETION: ModeRule((_read_completion,), 'a "completed" judgment (yes or no)',
                                      lambda p, f: bool(p.completion), prose_completion=True),
@@ -347,7 +321,7 @@ def from_object(obj: dict, mode: Mode, warnings: list[str]) -> tuple[ParsedAnswe
     return parsed, "" if rule.satisfied(parsed, fields) else f"the answer lacks {rule.need}"
 
 
-def from_prose(prose: str, mode: Mode, warnings: list[str]) -> Optional[ParsedAnswer]:
+def from_prose(prose: str, mode: Mode, warnings: list[str]) -> ParsedAnswer | None:
     """What plain prose can still give: a QUESTION reply, or the verdict of a leading choice word. A leading
     "Answer:" label (markdown too) is not part of the reply."""
     rule = MODE_RULES[mode]

@@ -14,7 +14,8 @@ Work is bounded on brace-laden garbage.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, NamedTuple, Optional
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 _PLAIN = {'"': re.compile(r'[^"\\]+'), "'": re.compile(r"[^'\\]+")}
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -31,7 +32,8 @@ _MAX_CANDIDATES = 64  # '{' positions tried per text: bounds the work on brace-l
 _MAX_DEPTH = 64  # deeper nesting is garbage, not an answer
 
 _MISSING = object()
-CUT_BEFORE_ANYTHING = "the JSON object was cut off before any of its elements was finished"  # nothing finished at this position
+#: Nothing of the object was finished where the text ends.
+CUT_BEFORE_ANYTHING = "the JSON object was cut off before any of its elements was finished"
 
 
 class _Invalid(Exception):
@@ -194,7 +196,7 @@ class _Reader:
         self.pos = self.end
         return _MISSING, False
 
-    def escape(self, i: int) -> tuple[Optional[str], int]:
+    def escape(self, i: int) -> tuple[str | None, int]:
         """The text of the escape at ``text[i] == '\\'`` and where the string goes on; None when the text
         ends inside it."""
         text = self.text
@@ -273,8 +275,10 @@ class Found(NamedTuple):
     dropped: int = 0  # unfinished elements dropped (only when not complete)
 
 
-def _skip_object(text: str, start: int) -> Optional[int]:
-    """Where the bracketed span opened at ``start`` ends (string-aware), or None when it never closes."""
+def skip_object(text: str, start: int) -> int | None:
+    """Where the bracketed span opened at ``start`` ends (string-aware), or None when it never closes.
+
+    Public for ``bare_arrays``, which finds where a bare answer array ends with the reader's own rules."""
     depth, i, end, plain = 0, start, len(text), _PLAIN['"']
     while i < end:
         char = text[i]
@@ -308,7 +312,7 @@ def find_objects(text: str) -> Iterator[Found]:
         try:
             value, finished = reader.container("{", "}")
         except (_Invalid, RecursionError):
-            end = _skip_object(text, start)
+            end = skip_object(text, start)
             # Resume after the whole span, read or not: an inner object is never taken for the answer.
             start = text.find("{", end if end is not None else start + 1)
             continue
@@ -340,7 +344,7 @@ def no_object_reason(text: str) -> str:
     return "a JSON object in the answer could not be parsed, even after repairs"
 
 
-def extract_json(text: str) -> tuple[Optional[Any], list[str]]:
+def extract_json(text: str) -> tuple[Any | None, list[str]]:
     """The first JSON object in ``text`` that reads, with the repairs it needed; a truncated object holds
     only its finished parts (see the module docstring). (None, [why]) when there is none."""
     for found in find_objects(text):

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Optional
+from typing import Any
 
+from cosmos_reason_ros.core.answers.values import as_confidence, as_text
 from cosmos_reason_ros.core.datatypes import ModelLocation, ParsedAnswer
 
 _BOX_KEYS = ("bbox_2d", "box_2d", "bbox", "box", "bounding_box", "bounding_box_2d", "bbox2d")
@@ -45,7 +46,7 @@ def is_location_list(value: Any) -> bool:
     return _has_location(value) or (isinstance(value, list) and any(_has_location(v) for v in value))
 
 
-def _number(value: Any, what: str, warnings: list[str]) -> Optional[float]:
+def _number(value: Any, what: str, warnings: list[str]) -> float | None:
     if isinstance(value, str):
         try:
             number = float(value.strip())
@@ -59,7 +60,7 @@ def _number(value: Any, what: str, warnings: list[str]) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
-def _numbers(value: Any, count: int, what: str, warnings: list[str]) -> Optional[list[float]]:
+def _numbers(value: Any, count: int, what: str, warnings: list[str]) -> list[float] | None:
     """``count`` finite numbers from a list (nested pairs flattened) or a corner object, else None."""
     if isinstance(value, dict):
         fields = {_key(k): v for k, v in value.items()}
@@ -87,7 +88,7 @@ def json_shape(value: Any) -> str:
     return f"{len(value)} values" if isinstance(value, list) else type(value).__name__
 
 
-def _box(value: Any, what: str, warnings: list[str]) -> Optional[tuple[float, float, float, float]]:
+def _box(value: Any, what: str, warnings: list[str]) -> tuple[float, float, float, float] | None:
     numbers = _numbers(value, 4, what, warnings)
     if numbers is None:
         return None
@@ -110,10 +111,8 @@ def _first(fields: dict, keys: tuple[str, ...], what: str, warnings: list[str]) 
     return None
 
 
-def read_location(value: Any, index: int, warnings: list[str]) -> Optional[ModelLocation]:
+def read_location(value: Any, index: int, warnings: list[str]) -> ModelLocation | None:
     """One located object, or None (with a warning) when it has neither a usable box nor point."""
-    from cosmos_reason_ros.core.answers.fields import _as_confidence, as_text
-
     if not isinstance(value, dict):
         warnings.append(f"object {index}: ignored a {type(value).__name__}")
         return None
@@ -131,7 +130,7 @@ def read_location(value: Any, index: int, warnings: list[str]) -> Optional[Model
     frame = fields.get("frame", fields.get("frame_index"))
     frame_number = _number(frame, f"{what} frame", warnings) if frame is not None else None
     return ModelLocation(label=label or f"object {index}", box=box, point=point,
-                         confidence=_as_confidence(fields.get("confidence", fields.get("score")), warnings),
+                         confidence=as_confidence(fields.get("confidence", fields.get("score")), warnings),
                          camera=as_text(fields.get("camera"), "camera", warnings),
                          frame=int(frame_number) if frame_number is not None and frame_number >= 0 else -1)
 

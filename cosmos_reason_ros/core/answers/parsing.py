@@ -27,16 +27,30 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Optional
 
-from cosmos_reason_ros.core.answers.fields import MODE_RULES, from_object, from_prose
-from cosmos_reason_ros.core.answers.text import AnswerBlock, clean, split_output
 from cosmos_reason_ros.core.answers.bare_arrays import bare_array_as_objects
-from cosmos_reason_ros.core.modes.plausibility import finish_outcome
+from cosmos_reason_ros.core.answers.fields import MODE_RULES, from_object, from_prose
+from cosmos_reason_ros.core.answers.json_repair import (  # noqa: F401
+    CUT_BEFORE_ANYTHING,
+    extract_json,
+    find_objects,
+    no_object_reason,
+    surroundings,
+)
+from cosmos_reason_ros.core.answers.text import AnswerBlock, clean, split_output
+from cosmos_reason_ros.core.datatypes import (
+    Completeness,
+    Critique,
+    CritiqueFinding,
+    Feasibility,
+    Mode,
+    ParsedAnswer,
+    ParseOutcome,
+    Subtask,
+)
 from cosmos_reason_ros.core.models.families import ModelFamily
-from cosmos_reason_ros.core.answers.json_repair import CUT_BEFORE_ANYTHING, extract_json, find_objects, no_object_reason, surroundings  # noqa: F401
+from cosmos_reason_ros.core.modes.plausibility import finish_outcome
 from cosmos_reason_ros.core.text_safety import ros_safe
-from cosmos_reason_ros.core.datatypes import Completeness, Critique, CritiqueFinding, Feasibility, Mode, ParsedAnswer, ParseOutcome, Subtask
 
 #: Stop reasons that end generation before the model did.
 CUT_STOPS = ("max_tokens", "deadline", "canceled")
@@ -47,7 +61,7 @@ class _Reading:
     """What one answer block gave: usable content (possibly partial), or why not."""
 
     text: str
-    parsed: Optional[ParsedAnswer] = None
+    parsed: ParsedAnswer | None = None
     error: str = ""
     warnings: list[str] = field(default_factory=list)
     complete: bool = True  # nothing of what was read was cut off
@@ -103,9 +117,9 @@ def _read_json_or_prose(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
             return _Reading(block.text, ParsedAnswer(answer=block.text), "", warnings, True, True)
         reading.warnings = first_notes + reading.warnings[1:]
     warnings = list(reading.warnings)
-    parsed = from_prose(block.text, mode, warnings) if prose_complete else None
-    if parsed is not None:
-        return _Reading(block.text, parsed, "", warnings, True, True)
+    from_text = from_prose(block.text, mode, warnings) if prose_complete else None
+    if from_text is not None:
+        return _Reading(block.text, from_text, "", warnings, True, True)
     if MODE_RULES[mode].prose is not None:  # prose is the mode's own format: say what it lacks, not "JSON"
         error = first_error or f"the answer lacks {MODE_RULES[mode].need}"
     else:
@@ -113,7 +127,7 @@ def _read_json_or_prose(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
     return _Reading(block.text, None, error, warnings, prose_complete)
 
 
-def _cut_message(where: str, stop_reason: str, tokens: Optional[int], max_new_tokens: Optional[int]) -> str:
+def _cut_message(where: str, stop_reason: str, tokens: int | None, max_new_tokens: int | None) -> str:
     """Where the answer was cut, after how many tokens, and what to change."""
     after = f" after {tokens} tokens" if tokens is not None else ""
     if stop_reason == "deadline":
@@ -126,7 +140,7 @@ def _cut_message(where: str, stop_reason: str, tokens: Optional[int], max_new_to
             "generation.max_new_tokens parameter) so the model can finish its answer")
 
 
-def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[Optional[ParsedAnswer], str]:
+def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[ParsedAnswer | None, str]:
     """The answer when the model wrote none after its reasoning: only a complete object that ends it."""
     objects = [found for found in find_objects(reasoning) if found.complete]
     if not objects:
@@ -144,13 +158,13 @@ def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[Op
     return parsed, ""
 
 
-def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens: Optional[int],
-           max_new_tokens: Optional[int], accept_partial: bool) -> ParseOutcome:
+def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens: int | None,
+           max_new_tokens: int | None, accept_partial: bool) -> ParseOutcome:
     split = split_output(text, family)
     warnings, cut = split.warnings, stop_reason in CUT_STOPS or split.cut_tag
 
-    def outcome(reading: Optional[_Reading], ok: bool, error: str = "", partial: bool = False,
-                parsed: Optional[ParsedAnswer] = None, truncated: bool = False) -> ParseOutcome:
+    def outcome(reading: _Reading | None, ok: bool, error: str = "", partial: bool = False,
+                parsed: ParsedAnswer | None = None, truncated: bool = False) -> ParseOutcome:
         content = parsed if parsed is not None else (reading.parsed if reading and (ok or partial) else None)
         completeness = Completeness.NONE if content is None or content == ParsedAnswer() else (
             Completeness.PARTIAL if partial else Completeness.COMPLETE)
@@ -249,7 +263,7 @@ def split_reasoning(text: str, family: ModelFamily) -> tuple[str, str, list[str]
 
 
 def parse_output(text: str, family: ModelFamily, mode: Mode, *, stop_reason: str = "",
-                 generated_tokens: Optional[int] = None, max_new_tokens: Optional[int] = None,
+                 generated_tokens: int | None = None, max_new_tokens: int | None = None,
                  accept_partial: bool = False) -> ParseOutcome:
     """Turn one model output into a ParseOutcome for ``mode``.
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional
 
-from cosmos_reason_ros.core.models.families import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, ModelFamily
 from cosmos_reason_ros.core.answers.json_repair import find_objects
+from cosmos_reason_ros.core.models.families import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, ModelFamily
 
 # Chat-template tokens that leak when a backend decodes without skipping special tokens.
 _SPECIAL_TOKEN = re.compile(r"<\|im_start\|>(?:system|user|assistant)?|<\|[A-Za-z0-9_]{1,40}\|>")
@@ -88,7 +87,7 @@ class _Tagged:
         pieces.append(self.text[cursor:max(cursor, end)])
         return "".join(pieces).strip()
 
-    def positions(self, tag: str, start: int = 0, end: Optional[int] = None) -> list[int]:
+    def positions(self, tag: str, start: int = 0, end: int | None = None) -> list[int]:
         end = len(self.text) if end is None else end
         return [pos for pos, name in self.tags if name == tag and start <= pos < end]
 

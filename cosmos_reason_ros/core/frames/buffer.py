@@ -15,8 +15,9 @@ import bisect
 import dataclasses
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Generic, Optional, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 Payload = TypeVar("Payload")
 Decoded = TypeVar("Decoded")
@@ -75,8 +76,8 @@ class FrameBuffer(Generic[Payload]):
         self._lock = threading.Lock()
         self._recent_arrivals: deque[float] = deque(maxlen=64)
         self._tokens = 1.0  # store tokens available: the first frame is stored, the burst builds up in pauses
-        self._token_stamp: Optional[float] = None  # stamp up to which tokens have accrued
-        self._pending: Optional[BufferedFrame[Payload]] = None  # a jumped frame waiting for the next to confirm it
+        self._token_stamp: float | None = None  # stamp up to which tokens have accrued
+        self._pending: BufferedFrame[Payload] | None = None  # a jumped frame waiting for the next to confirm it
         self._alternates: dict[float, BufferedFrame[Payload]] = {}  # stored frame's stamp → the thinned one after it
 
     def _jumps(self, frame: BufferedFrame[Payload], reference: BufferedFrame[Payload]) -> bool:
@@ -147,11 +148,11 @@ class FrameBuffer(Generic[Payload]):
                 return False
         if not self._take_token(frame.stamp):
             self.counters.thinned += 1
-            newest = self._frames[-1] if self._frames else None
-            if self.limits.keep_alternates and newest is not None and newest.stamp not in self._alternates:
+            stored = self._frames[-1] if self._frames else None
+            if self.limits.keep_alternates and stored is not None and stored.stamp not in self._alternates:
                 # Kept (not counted as stored) so that a stored frame that proves undecodable has a stand-in
                 # the thinning would otherwise have thrown away.
-                self._alternates[newest.stamp] = BufferedFrame(frame.stamp, frame.received, frame.payload,
+                self._alternates[stored.stamp] = BufferedFrame(frame.stamp, frame.received, frame.payload,
                                                                frame.nbytes, alternate=True)
                 self._bytes += frame.nbytes
             return False
@@ -217,7 +218,7 @@ class FrameBuffer(Generic[Payload]):
                 frames = sorted(frames + list(self._alternates.values()), key=lambda f: (f.stamp, f.alternate))
             return frames
 
-    def latest(self) -> Optional[BufferedFrame[Payload]]:
+    def latest(self) -> BufferedFrame[Payload] | None:
         with self._lock:
             return self._frames[-1] if self._frames else None
 
@@ -306,7 +307,7 @@ class Choice(Generic[Payload, Decoded]):
 
 
 def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
-                     decode: Callable[[BufferedFrame[Payload]], Optional[Decoded]]) -> Choice[Payload, Decoded]:
+                     decode: Callable[[BufferedFrame[Payload]], Decoded | None]) -> Choice[Payload, Decoded]:
     """For each target of ``grid`` the nearest frame that decodes, never one frame twice.
 
     First every target takes the nearest frame within the tolerance; a frame that fails to decode

@@ -13,12 +13,13 @@ Plain Python (``struct``, ``zlib``): no ROS, no OpenCV.
 """
 from __future__ import annotations
 
+import array
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Union
 
-Buffer = Union[bytes, bytearray, memoryview, "array.array[int]"]  # noqa: F821  (anything with the buffer protocol)
+Buffer = Union[bytes, bytearray, memoryview, "array.array[int]"]  # anything with the buffer protocol
 
 JPEG_MAGIC = b"\xff\xd8"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -53,7 +54,7 @@ class ImageHeader:
     height: int
 
 
-def codec_of_format(format_string: str) -> Optional[str]:
+def codec_of_format(format_string: str) -> str | None:
     """The codec a CompressedImage ``format`` names: ``jpeg``, ``png``, ``""`` when empty, None when another.
 
     image_transport writes e.g. ``jpeg``, ``png``, ``rgb8; jpeg compressed bgr8``; ``compressedDepth``

@@ -13,15 +13,15 @@ if all clips together still exceed ``max_visual_tokens``, frames shrink uniforml
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
+from cosmos_reason_ros.core.datatypes import CameraClip
 from cosmos_reason_ros.core.errors import InvalidRequestError
 from cosmos_reason_ros.core.models.families import ModelFamily
-from cosmos_reason_ros.core.datatypes import CameraClip
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class PreparedClip:
     fps: float  # sampling rate of the clip (frames per second of scene time)
     visual_tokens: int
     frame_id: str = ""
-    source_stamps_ns: list[Optional[int]] = field(default_factory=list)  # exact stamps where known
+    source_stamps_ns: list[int | None] = field(default_factory=list)  # exact stamps where known
     dropped_frames: int = 0  # frames removed to meet the token budget
     timestamp_overlay: bool = False  # each frame carries its time ("N.NNs") on a black strip below it
     notes: list[str] = field(default_factory=list)
@@ -173,7 +173,7 @@ def draw_timestamp_strip(image: np.ndarray, seconds: float, strip_height: int) -
     return out
 
 
-def resize_frame(pixels: np.ndarray, height: int, width: int, out: Optional[np.ndarray] = None) -> np.ndarray:
+def resize_frame(pixels: np.ndarray, height: int, width: int, out: np.ndarray | None = None) -> np.ndarray:
     """Resize one H×W×3 uint8 frame, into ``out`` when given (area averaging when shrinking, linear when
     growing).
 
@@ -216,7 +216,7 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
     f = family.pixels_per_token_side
     overlay = budget.timestamp_overlay and family.timestamp_overlay
     prepared = []
-    for clip, (keep, h, w) in zip(clips, plan):
+    for clip, (keep, h, w) in zip(clips, plan, strict=True):
         frames = [clip.frames[i] for i in _evenly_spaced(len(clip.frames), keep)]
         out_h = h + (f if overlay else 0)
         # One array for the clip: each frame is resized straight into it, the strip rows stay black.
@@ -228,7 +228,8 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
         stamps = [fr.stamp for fr in frames]
         notes = []
         if keep < len(clip.frames):
-            notes.append(f"dropped {len(clip.frames) - keep} of {len(clip.frames)} frames to fit the visual-token budget")
+            notes.append(f"dropped {len(clip.frames) - keep} of {len(clip.frames)} frames to fit the visual-token "
+                         "budget")
         prepared.append(
             PreparedClip(
                 camera=clip.camera,

@@ -24,12 +24,19 @@ values are clamped with a warning, and a box left empty by the clamp is dropped 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
-from cosmos_reason_ros.core.models.families import ModelFamily
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, OBJECT_NOT_LOCATED, Mode, ModelLocation, ParseOutcome, Subtask
+from cosmos_reason_ros.core.datatypes import (
+    CONFIDENCE_UNKNOWN,
+    OBJECT_NOT_LOCATED,
+    Mode,
+    ModelLocation,
+    ParseOutcome,
+    Subtask,
+)
 from cosmos_reason_ros.core.frames.video import PreparedClip
+from cosmos_reason_ros.core.models.families import ModelFamily
 
 
 @dataclass(frozen=True)
@@ -52,13 +59,6 @@ class FrameGeometry:
         """Model-image px (inside the frame rows) → camera-image px."""
         return x * self.source_width / self.model_width, y * self.source_height / self.content_height
 
-    def to_model(self, x: float, y: float, scale: int) -> tuple[float, float]:
-        """Camera-image px → the model's coordinate (the inverse; for tests, examples and prompts)."""
-        mx, my = x * self.model_width / self.source_width, y * self.content_height / self.source_height
-        if scale:
-            return mx * scale / self.model_width, my * scale / self.model_height
-        return mx, my
-
 
 def geometry_of(clip: PreparedClip, index: int) -> FrameGeometry:
     """The geometry of frame ``index`` of a prepared clip."""
@@ -76,14 +76,14 @@ class ImageLocation:
     camera: str
     frame_index: int  # index of the frame in the camera's clip (= in the plan's CameraFrames.stamps)
     stamp: float  # s, the frame's stamp
-    stamp_ns: Optional[int]
+    stamp_ns: int | None
     frame_id: str
     image_width: int
     image_height: int
-    box: Optional[tuple[float, float, float, float]] = None  # x_min, y_min, x_max, y_max
-    point: Optional[tuple[float, float]] = None  # x, y
+    box: tuple[float, float, float, float] | None = None  # x_min, y_min, x_max, y_max
+    point: tuple[float, float] | None = None  # x, y
     confidence: float = CONFIDENCE_UNKNOWN
-    position: Optional[tuple[float, float, float]] = None  # m, in position_frame_id (set by the ROS shell)
+    position: tuple[float, float, float] | None = None  # m, in position_frame_id (set by the ROS shell)
     position_frame_id: str = ""
     position_stamp_ns: int = 0
     position_status: str = ""  # why position is None ("" when it is set)
@@ -175,7 +175,7 @@ def link_targets(subtasks: Sequence[Subtask], located: Sequence[ImageLocation], 
     for step in subtasks:
         step.object_indices = [names.index(_name(t)) if _name(t) in names else OBJECT_NOT_LOCATED
                                for t in step.target_objects]
-        missing += [t for t, i in zip(step.target_objects, step.object_indices) if i == OBJECT_NOT_LOCATED]
+        missing += [t for t, i in zip(step.target_objects, step.object_indices, strict=True) if i == OBJECT_NOT_LOCATED]
     if missing:
         unique = list(dict.fromkeys(missing))
         warnings.append(f"ground_targets: {len(unique)} target(s) not located: {', '.join(unique)[:200]}")

@@ -20,8 +20,8 @@ CameraInfo's K. Conventions:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class Intrinsics:
     height: int
 
     @classmethod
-    def from_k(cls, k: Sequence[float], width: int, height: int) -> "Intrinsics":
+    def from_k(cls, k: Sequence[float], width: int, height: int) -> Intrinsics:
         return cls(float(k[0]), float(k[4]), float(k[2]), float(k[5]), int(width), int(height))
 
     def valid(self) -> bool:
@@ -60,15 +60,16 @@ def _valid(values: np.ndarray, settings: DepthSettings) -> np.ndarray:
     return values[(values >= settings.min_m) & (values <= settings.max_m)]
 
 
-def sample_depth(depth_m: np.ndarray, anchor: tuple[float, float], box: Optional[tuple[float, float, float, float]],
-                 use_box: bool, colour_size: tuple[int, int], settings: DepthSettings) -> tuple[Optional[float], str]:
+def sample_depth(depth_m: np.ndarray, anchor: tuple[float, float], box: tuple[float, float, float, float] | None,
+                 use_box: bool, colour_size: tuple[int, int], settings: DepthSettings) -> tuple[float | None, str]:
     """(median depth in m, "") or (None, why). ``anchor`` and ``box`` in colour-image px; ``colour_size`` is
     (width, height) of the colour image."""
     height, width = depth_m.shape[:2]
     sx, sy = width / colour_size[0], height / colour_size[1]
     if use_box and box is not None:
         cx, cy = (box[0] + box[2]) / 2 * sx, (box[1] + box[3]) / 2 * sy
-        half_w, half_h = (box[2] - box[0]) * sx * settings.box_fraction / 2, (box[3] - box[1]) * sy * settings.box_fraction / 2
+        half_w = (box[2] - box[0]) * sx * settings.box_fraction / 2
+        half_h = (box[3] - box[1]) * sy * settings.box_fraction / 2
         # Pixels whose centres (u + 0.5) lie in [cx - half_w, cx + half_w); at least the one holding the centre.
         u0, u1 = math.ceil(cx - half_w - 0.5), math.ceil(cx + half_w - 0.5)
         v0, v1 = math.ceil(cy - half_h - 0.5), math.ceil(cy + half_h - 0.5)
@@ -96,8 +97,8 @@ def back_project(x: float, y: float, z: float, k: Intrinsics) -> tuple[float, fl
 
 
 def project_location(depth_m: np.ndarray, k: Intrinsics, anchor: tuple[float, float],
-                     box: Optional[tuple[float, float, float, float]], use_box: bool, colour_size: tuple[int, int],
-                     settings: DepthSettings = DepthSettings()) -> tuple[Optional[tuple[float, float, float]], str]:
+                     box: tuple[float, float, float, float] | None, use_box: bool, colour_size: tuple[int, int],
+                     settings: DepthSettings = DepthSettings()) -> tuple[tuple[float, float, float] | None, str]:
     """The 3D point of a located object (anchor: its point, or its box centre), or (None, why)."""
     if not k.valid():
         return None, "the CameraInfo has no usable K (fx, fy must be > 0)"

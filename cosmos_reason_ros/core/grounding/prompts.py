@@ -7,10 +7,10 @@ bottom-right corner) and ``point_2d`` ([x, y]).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from cosmos_reason_ros.core.models.families import ModelFamily
 from cosmos_reason_ros.core.frames.video import PreparedClip
+from cosmos_reason_ros.core.models.families import ModelFamily
 
 OBJECTS_PLACEHOLDER = (
     '[{"label": "<the object, as the task names it>", "camera": "<camera name>", '
@@ -41,8 +41,8 @@ def coordinates_instruction(family: ModelFamily, clips: Sequence[PreparedClip], 
         return (f"Write every coordinate as an integer from 0 to {n}, normalised separately along each axis of "
                 f"the frame: x from 0 (left edge) to {n} (right edge), y from 0 (top edge) to {n} (bottom "
                 f"edge). {corners}")
-    sizes = "; ".join(f"camera {quote(clip.camera)}: {clip.pixels.shape[2]}x{clip.content_height or clip.pixels.shape[1]}"
-                      for clip in clips)
+    sizes = "; ".join(f"camera {quote(clip.camera)}: "
+                      f"{clip.pixels.shape[2]}x{clip.content_height or clip.pixels.shape[1]}" for clip in clips)
     return ("Write every coordinate as an integer pixel position in the frame as you see it, origin at its "
             "top-left corner, x to the right, y down; frame sizes (width x height, the time strip below a frame "
             f"not included): {sizes}. {corners}")

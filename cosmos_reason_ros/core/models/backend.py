@@ -11,12 +11,12 @@ import abc
 import enum
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
+from cosmos_reason_ros.core.datatypes import GenerationOutput
 from cosmos_reason_ros.core.models.families import THINK_CLOSE, ModelFamily
 from cosmos_reason_ros.core.modes.prompts import Prompt
-from cosmos_reason_ros.core.datatypes import GenerationOutput
 
 
 class BackendState(enum.Enum):
@@ -37,7 +37,7 @@ class SamplingParams:
     top_k: int = 0
     repetition_penalty: float = 1.05
     max_new_tokens: int = 1024
-    seed: Optional[int] = None  # fixed seed for reproducible sampling; None = nondeterministic
+    seed: int | None = None  # fixed seed for reproducible sampling; None = nondeterministic
     ignore_eos: bool = False  # generate exactly max_new_tokens (benchmarks: a fixed output length)
 
 
@@ -63,15 +63,15 @@ class GenerationRequest:
     prompt: Prompt
     sampling: SamplingParams
     cancel: threading.Event = field(default_factory=threading.Event)
-    deadline: Optional[float] = None  # time.monotonic() value after which generation stops
-    on_stream: Optional[Callable[[StreamEvent], None]] = None
+    deadline: float | None = None  # time.monotonic() value after which generation stops
+    on_stream: Callable[[StreamEvent], None] | None = None
     #: Sequences to sample for this prompt (the critic's N-run agreement), in one call where the backend can
     #: batch. 1 = the single streamed sequence; with more, ``on_stream`` may report only the first sequence
     #: (transformers: one event when all are done; a server: the first sequence as it streams), and
     #: ``GenerationOutput.texts`` holds them all.
     n: int = 1
 
-    def stop_reason(self) -> Optional[str]:
+    def stop_reason(self) -> str | None:
         """"canceled" or "deadline" when generation must stop now, else None. Cheap: called every step."""
         if self.cancel.is_set():
             return "canceled"
@@ -88,8 +88,8 @@ class ModelBackend(abc.ABC):
 
     def __init__(self) -> None:
         self.state = BackendState.UNLOADED
-        self.load_error: Optional[str] = None
-        self.family: Optional[ModelFamily] = None
+        self.load_error: str | None = None
+        self.family: ModelFamily | None = None
 
     @property
     @abc.abstractmethod
@@ -110,7 +110,7 @@ class ModelBackend(abc.ABC):
         return f"model {name} is not loaded (state: {self.state.value})"
 
     @abc.abstractmethod
-    def load(self, progress: Optional[ProgressCallback] = None) -> None:
+    def load(self, progress: ProgressCallback | None = None) -> None:
         """Load (or connect to) the model; raise ModelLoadError (or a subclass) on failure."""
 
     @abc.abstractmethod
@@ -127,7 +127,7 @@ class ModelBackend(abc.ABC):
         """Accelerator memory in bytes ({} when not applicable)."""
         return {}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional on purpose: a backend with nothing to release keeps it
         """Release the model: weights, connections, accelerator memory. Idempotent; ``load()`` may follow
         (a managed node unloads on deactivate and loads again on activate). The node calls it for a
         backend it built, on destroy and on deactivate, after its loader thread ended."""

@@ -7,7 +7,6 @@ the same architecture work unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from cosmos_reason_ros.core.errors import ModelLoadError
 
@@ -106,7 +105,7 @@ FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (REASON1, REASON2)}
 DEFAULT_MODEL = "nvidia/Cosmos-Reason1-7B"
 
 
-def family_for_model_type(model_type: str, override: Optional[str] = None) -> ModelFamily:
+def family_for_model_type(model_type: str, override: str | None = None) -> ModelFamily:
     """Pick the family from a config's ``model_type``; ``override`` ("reason1"/"reason2") wins if given."""
     if override and override != "auto":
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 from cosmos_reason_ros.core.errors import ModelLoadError, ModelNotFoundError
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL
@@ -91,14 +90,14 @@ def check_local_weights(path: Path) -> None:
 def _chain(error: BaseException) -> list[BaseException]:
     """The error and its causes, outermost first (bounded, cycle-safe)."""
     seen: list[BaseException] = []
-    current: Optional[BaseException] = error
+    current: BaseException | None = error
     while current is not None and current not in seen and len(seen) < 20:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
 
 
-def _find(error: BaseException, *names: str) -> Optional[BaseException]:
+def _find(error: BaseException, *names: str) -> BaseException | None:
     """The first error in the chain whose type (or a base of it) is called one of ``names``."""
     for item in _chain(error):
         if any(cls.__name__ in names for cls in type(item).__mro__):
@@ -139,7 +138,7 @@ def config_error(error: BaseException, model: str, local: bool, offline: bool, r
     return hub_error(error, model, offline, revision, "config")
 
 
-def _declared_model_type(model: str) -> Optional[str]:
+def _declared_model_type(model: str) -> str | None:
     try:
         value = json.loads((Path(model).expanduser() / "config.json").read_text(encoding="utf-8")).get("model_type")
     except (OSError, ValueError, AttributeError):

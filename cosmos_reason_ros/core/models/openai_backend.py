@@ -20,17 +20,37 @@ import os
 import queue
 import threading
 import time
-from typing import Any, Awaitable, Callable, Optional, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx2
 import openai
 
-from cosmos_reason_ros.core.models.backend import BackendState, GenerationRequest, ModelBackend, ProgressCallback, StreamEvent
-from cosmos_reason_ros.core.errors import BackendUnavailableError, ModelError, ModelLoadError, ModelNotFoundError, ModelNotReadyError
-from cosmos_reason_ros.core.errors import ReasonerError
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, THINK_CLOSE, THINK_OPEN, ModelFamily, family_for_model_type
-from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig, request_fields  # noqa: F401 (re-exported)
 from cosmos_reason_ros.core.datatypes import GenerationOutput, GenerationStats
+from cosmos_reason_ros.core.errors import (
+    BackendUnavailableError,
+    ModelError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    ReasonerError,
+)
+from cosmos_reason_ros.core.models.backend import (
+    BackendState,
+    GenerationRequest,
+    ModelBackend,
+    ProgressCallback,
+    StreamEvent,
+)
+from cosmos_reason_ros.core.models.families import (
+    REASON1,
+    REASON2,
+    THINK_CLOSE,
+    THINK_OPEN,
+    ModelFamily,
+    family_for_model_type,
+)
+from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig, request_fields  # noqa: F401 (re-exported)
 
 _LOG = logging.getLogger(__name__)
 
@@ -42,7 +62,7 @@ _EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos")
 _T = TypeVar("_T")
 
 
-def family_from_name(model: str) -> Optional[ModelFamily]:
+def family_from_name(model: str) -> ModelFamily | None:
     """The family a served name suggests ("...Reason2..." → REASON2), or None. Only a hint: names are free."""
     lowered = model.lower()
     return next((family for family in (REASON2, REASON1) if family.name in lowered), None)
@@ -62,14 +82,14 @@ class _Run:
     def __init__(self, request: GenerationRequest, started: float) -> None:
         self.request = request
         self.started = started
-        self.events: queue.SimpleQueue[Optional[StreamEvent]] = queue.SimpleQueue()  # None ends the request
+        self.events: queue.SimpleQueue[StreamEvent | None] = queue.SimpleQueue()  # None ends the request
         self.text = ""
         self.chunks = 0
-        self.first: Optional[float] = None
-        self.last: Optional[float] = None
+        self.first: float | None = None
+        self.last: float | None = None
         self.usage: Any = None
-        self.finish: Optional[str] = None
-        self.stop_reason: Optional[str] = None
+        self.finish: str | None = None
+        self.stop_reason: str | None = None
         self._thinking = False
         self.others: dict[int, list] = {}  # sequence index > 0 → [text, thinking, finish_reason]
 
@@ -149,11 +169,11 @@ class OpenAIBackend(ModelBackend):
     def __init__(self, config: OpenAIConfig) -> None:
         super().__init__()
         self.config = config
-        self._client: Optional[openai.AsyncOpenAI] = None
+        self._client: openai.AsyncOpenAI | None = None
         self._secret = ""
         self._auth_headers: dict[str, Any] = {}
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._thread: Optional[threading.Thread] = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._send_extra_sampling = True
         self._warned_ignores_n = False  # logged once: the server streamed fewer sequences than n
 
@@ -166,7 +186,7 @@ class OpenAIBackend(ModelBackend):
         return self.config.media == "images"
 
     # ----------------------------------------------------------------------------------------- loading
-    def load(self, progress: Optional[ProgressCallback] = None) -> None:
+    def load(self, progress: ProgressCallback | None = None) -> None:
         """Connect and check that the server serves ``model``; raises BackendUnavailableError or ModelLoadError."""
         report = progress or (lambda message: None)
         self.state = BackendState.LOADING
@@ -287,7 +307,8 @@ class OpenAIBackend(ModelBackend):
         missing = [i for i in range(1, request.n) if i not in run.others]
         return self._fill_missing(request, output, missing) if missing else output
 
-    def _fill_missing(self, request: GenerationRequest, output: GenerationOutput, missing: list[int]) -> GenerationOutput:
+    def _fill_missing(self, request: GenerationRequest, output: GenerationOutput,
+                      missing: list[int]) -> GenerationOutput:
         """A server that ignores ``n`` (it streamed fewer sequences): the missing ones, one request each."""
         if not self._warned_ignores_n:
             self._warned_ignores_n = True
@@ -350,7 +371,7 @@ class OpenAIBackend(ModelBackend):
                                           "was finished", partial=run.output())
 
     # ----------------------------------------------------------------------------------- retry, errors
-    async def _retrying(self, attempt: Callable[[], Awaitable[_T]], deadline: Optional[float]) -> _T:
+    async def _retrying(self, attempt: Callable[[], Awaitable[_T]], deadline: float | None) -> _T:
         """``attempt()``, again after connection failures, HTTP 429 and 5xx, with doubling waits that end
         before ``deadline``. A read timeout is not retried: the server is up but too slow."""
         retry = 0

@@ -13,8 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cosmos_reason_ros.core.models.backend import GenerationRequest
 from cosmos_reason_ros.core.errors import ModelError
+from cosmos_reason_ros.core.models.backend import GenerationRequest
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL
 from cosmos_reason_ros.core.modes.prompts import Prompt, quote_text
 
@@ -61,7 +61,7 @@ def chat_messages(prompt: Prompt, media: str, quality: int) -> list[dict[str, An
             content.append({"type": "video_url", "video_url": {"url": f"data:video/jpeg;base64,{frames}"}})
         else:
             camera = quote_text(part.camera)  # user data: cleaned and neutralised like the prompt's labels
-            for i, (frame, t) in enumerate(zip(part.pixels, part.timestamps), start=1):
+            for i, (frame, t) in enumerate(zip(part.pixels, part.timestamps, strict=False), start=1):
                 url = f"data:image/jpeg;base64,{encode_jpeg(frame, quality)}"
                 content += [{"type": "text", "text": f"{camera} frame {i} of {part.num_frames} at {t:.2f} s:"},
                             {"type": "image_url", "image_url": {"url": url}}]

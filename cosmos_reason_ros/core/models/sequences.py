@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cosmos_reason_ros.core.models.backend import GenerationRequest, StreamEvent
 from cosmos_reason_ros.core.datatypes import GenerationOutput, GenerationStats
+from cosmos_reason_ros.core.models.backend import GenerationRequest, StreamEvent
 
 
 def generate_sequences(model: Any, tokenizer: Any, inputs: dict, kwargs: dict[str, Any], request: GenerationRequest,

@@ -7,7 +7,7 @@ token ids the streamer already receives, no decoding of the whole text per token
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import cast
 
 import torch
 from transformers import StoppingCriteria
@@ -64,9 +64,9 @@ class CallbackStreamer(BaseStreamer):
         self._started = started
         self._prompt_seen = False
         self.tokens = 0
-        self.first_token_time: Optional[float] = None
-        self.last_token_time: Optional[float] = None
-        self.last_token_id: Optional[int] = None
+        self.first_token_time: float | None = None
+        self.last_token_time: float | None = None
+        self.last_token_id: int | None = None
 
     @property
     def text(self) -> str:
@@ -98,10 +98,11 @@ class RequestStoppingCriteria(StoppingCriteria):
 
     def __init__(self, request: GenerationRequest) -> None:
         self._request = request
-        self.reason: Optional[str] = None
+        self.reason: str | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         reason = self._request.stop_reason()
         if reason is not None:
             self.reason = reason
-        return torch.full((input_ids.shape[0],), reason is not None, dtype=torch.bool, device=input_ids.device)
+        stop = torch.full((input_ids.shape[0],), reason is not None, dtype=torch.bool, device=input_ids.device)
+        return cast(torch.BoolTensor, stop)  # a bool tensor: what transformers' signature calls a BoolTensor

@@ -1,7 +1,7 @@
 """Run Cosmos Reason locally with ``transformers``: load, prepare inputs, generate with streaming.
 
 Loading is separate from construction (``load()``), reports progress and ends with a short warm-up
-generation so the first goal is not the slow one. Generation follows the pipeline split: ``_preprocess``
+generation so the first goal is not the slow one. Generation follows the pipeline split: ``preprocess``
 (prompt → tensors on the device), ``_forward`` (``generate`` under ``torch.inference_mode``, nothing
 else) and ``_postprocess`` (stop reason and timing). Out-of-memory errors free the request's tensors
 and the allocator cache and surface as ``OutOfMemoryError``; the backend stays usable.
@@ -17,18 +17,32 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cosmos_reason_ros.core.models.backend import BackendState, GenerationRequest, ModelBackend, ProgressCallback, SamplingParams
+from cosmos_reason_ros.core.datatypes import GenerationOutput, GenerationStats
+from cosmos_reason_ros.core.errors import (
+    DependencyMissingError,
+    ModelError,
+    ModelLoadError,
+    ModelNotReadyError,
+    OutOfMemoryError,
+)
+from cosmos_reason_ros.core.frames.video import PreparedClip
 from cosmos_reason_ros.core.models import load_faults as model_faults
-from cosmos_reason_ros.core.errors import DependencyMissingError, ModelError, ModelLoadError, ModelNotReadyError
-from cosmos_reason_ros.core.errors import OutOfMemoryError
+from cosmos_reason_ros.core.models.backend import (
+    BackendState,
+    GenerationRequest,
+    ModelBackend,
+    ProgressCallback,
+    SamplingParams,
+)
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, family_for_model_type
 from cosmos_reason_ros.core.modes.prompts import Prompt
-from cosmos_reason_ros.core.datatypes import GenerationOutput, GenerationStats
-from cosmos_reason_ros.core.frames.video import PreparedClip
+
+if TYPE_CHECKING:  # streaming imports torch: only when generating
+    from cosmos_reason_ros.core.models.streaming import CallbackStreamer, RequestStoppingCriteria
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,7 +95,7 @@ class TransformersBackend(ModelBackend):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_loaded(cls, model: Any, processor: Any, config: TransformersConfig) -> "TransformersBackend":
+    def from_loaded(cls, model: Any, processor: Any, config: TransformersConfig) -> TransformersBackend:
         """A ready backend around a model and processor built in memory (benchmarks, custom loading)."""
         backend = cls(config)
         backend._model, backend._processor, backend._device = model.eval(), processor, model.device
@@ -134,7 +148,8 @@ class TransformersBackend(ModelBackend):
     def _resolve_attention(self, device) -> str:
         attn = self.config.attn_implementation
         if attn not in ATTENTION_IMPLEMENTATIONS:
-            raise ModelLoadError(f"invalid attn_implementation {attn!r}: choose one of {', '.join(ATTENTION_IMPLEMENTATIONS)}")
+            raise ModelLoadError(f"invalid attn_implementation {attn!r}: choose one of "
+                                 f"{', '.join(ATTENTION_IMPLEMENTATIONS)}")
         has_flash = importlib.util.find_spec("flash_attn") is not None
         if attn == "auto":
             return "flash_attention_2" if (has_flash and device.type == "cuda") else "sdpa"
@@ -180,7 +195,7 @@ class TransformersBackend(ModelBackend):
         model = self.config.model
         return str(model_faults.check_local_model_dir(model)) if model_faults.looks_local(model) else model
 
-    def load(self, progress: Optional[ProgressCallback] = None) -> None:
+    def load(self, progress: ProgressCallback | None = None) -> None:
         """Load config, processor and weights, then warm up. Raises ModelLoadError subclasses."""
         report = progress or (lambda message: None)
         self.state = BackendState.LOADING
@@ -221,7 +236,8 @@ class TransformersBackend(ModelBackend):
             self._processor = AutoProcessor.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as e:
             raise model_faults.files_error(e, source, local, offline, revision, "processor") from e
-        report(f"loading weights on {device} as {dtype}, attention {attention}, quantization {self.config.quantization}")
+        report(f"loading weights on {device} as {dtype}, attention {attention}, "
+               f"quantization {self.config.quantization}")
         load_kwargs: dict[str, Any] = dict(kwargs, dtype=dtype, attn_implementation=attention)
         if quantization is not None:
             load_kwargs.update(quantization_config=quantization, device_map={"": device.index or 0})
@@ -263,7 +279,7 @@ class TransformersBackend(ModelBackend):
                 return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
             inputs: Any = None
             try:
-                inputs, visual_tokens = self._preprocess(request.prompt)
+                inputs, visual_tokens = self.preprocess(request.prompt)
                 if request.n > 1:  # K sampled sequences in one generate (the critic's N-run agreement)
                     from cosmos_reason_ros.core.models.sequences import generate_sequences
                     return generate_sequences(self._model, self._processor.tokenizer, inputs,
@@ -315,7 +331,10 @@ class TransformersBackend(ModelBackend):
         fps = clip.fps if clip.fps > 0 else 1.0  # the sampling rate drives temporal position ids
         return {"fps": fps, "total_num_frames": clip.num_frames, "frames_indices": list(range(clip.num_frames))}
 
-    def _preprocess(self, prompt: Prompt):
+    def preprocess(self, prompt: Prompt) -> tuple[dict[str, Any], int]:
+        """The prompt as the model's input tensors on its device and dtype, and its visual token count.
+
+        Public so that ``benchmarks/preprocessing.py`` can time the real processor path on its own."""
         messages, images, videos, metadata = self._conversation(prompt)
         text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
@@ -352,7 +371,8 @@ class TransformersBackend(ModelBackend):
             kwargs["min_new_tokens"] = sampling.max_new_tokens
         return kwargs
 
-    def _forward(self, inputs: dict, request: GenerationRequest, started: float):
+    def _forward(self, inputs: dict, request: GenerationRequest,
+                 started: float) -> tuple[CallbackStreamer, RequestStoppingCriteria]:
         import torch
 
         from cosmos_reason_ros.core.models.streaming import CallbackStreamer, RequestStoppingCriteria
@@ -366,7 +386,8 @@ class TransformersBackend(ModelBackend):
                                  stopping_criteria=[stopping])
         return streamer, stopping
 
-    def _postprocess(self, streamer, stopping, inputs: dict, visual_tokens: int, started: float) -> GenerationOutput:
+    def _postprocess(self, streamer: CallbackStreamer, stopping: RequestStoppingCriteria, inputs: dict,
+                     visual_tokens: int, started: float) -> GenerationOutput:
         finished = time.monotonic()
         eos = self._model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])

@@ -20,11 +20,22 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from cosmos_reason_ros.core.datatypes import (
+    SCORE_UNKNOWN,
+    Completeness,
+    Critique,
+    CritiqueFinding,
+    CritiqueRun,
+    CritiqueScale,
+    ParsedAnswer,
+    ParseOutcome,
+    Plausibility,
+)
 from cosmos_reason_ros.core.models.families import THINK_CLOSE, ModelFamily
 from cosmos_reason_ros.core.text_safety import has_visible_text, neutralize_markup, sanitize_text
-from cosmos_reason_ros.core.datatypes import SCORE_UNKNOWN, Completeness, Critique, CritiqueFinding, CritiqueRun, CritiqueScale, ParsedAnswer, ParseOutcome, Plausibility
 
 #: A Reason2 run with at least this score (1-5) counts as a run without anomaly.
 PLAUSIBLE_MIN_SCORE = 4
@@ -91,15 +102,15 @@ _LEADING_SCORE = re.compile(r"^[\s*_\"'`#]*((?:plausibility\s+)?score\s*(?:is\s*
                             r"[*_]*(?:\s*(?:/|out\s+of)\s*5)?[*_]*(?:\s*([-\u2013\u2014:;,.!(\n])|\s*$)\s*(.*?)\s*$",
                             re.I | re.S)
 #: "Overall score: 2" anywhere in prose that does not open with the score (the last one counts).
-_LABELLED_SCORE = re.compile(r"\bscore\s*(?:is|of)?\s*[:=]?\s*[*_]*([1-5])(?:\.0)?[*_]*(?:\s*(?:/|out\s+of)\s*5)?(?![\d.]*\d)",
-                             re.I)
+_LABELLED_SCORE = re.compile(r"\bscore\s*(?:is|of)?\s*[:=]?\s*[*_]*([1-5])(?:\.0)?[*_]*"
+                             r"(?:\s*(?:/|out\s+of)\s*5)?(?![\d.]*\d)", re.I)
 
 
 def _word(value: Any) -> str:
     return re.sub(r"[\s_-]+", " ", str(value).strip().strip(".!*\"'`").lower()).strip()
 
 
-def _score(value: Any, warnings: list[str]) -> Optional[int]:
+def _score(value: Any, warnings: list[str]) -> int | None:
     """An integer score 1-5 (4.0 and "4" with a warning, "4/5" too); anything else None."""
     if isinstance(value, bool) or value is None:
         return None
@@ -114,7 +125,7 @@ def _score(value: Any, warnings: list[str]) -> Optional[int]:
     return None
 
 
-def _critique_of(anomaly: Optional[bool], score: Optional[int], explanation: str,
+def _critique_of(anomaly: bool | None, score: int | None, explanation: str,
                  warnings: list[str]) -> Critique:
     """One run's critique from what the answer said: the anomaly answer decides; else the score does."""
     from_score = None if score is None else score >= PLAUSIBLE_MIN_SCORE
@@ -133,7 +144,7 @@ def _critique_of(anomaly: Optional[bool], score: Optional[int], explanation: str
 def read_critique_fields(fields: dict, parsed: ParsedAnswer, warnings: list[str]) -> None:
     """MODE_RULES reader for a JSON critic answer: {"anomaly": "no", "score": 4, "explanation": ...}."""
     score = next((_score(fields[k], warnings) for k in _SCORE_KEYS if fields.get(k) is not None), None)
-    anomaly: Optional[bool] = None
+    anomaly: bool | None = None
     for key in _PLAUSIBLE_KEYS:
         word = _word(fields.get(key, ""))
         if word in _ANOMALY_WORDS and word not in ("approve", "reject"):
@@ -172,7 +183,7 @@ def critique_satisfied(parsed: ParsedAnswer, fields: dict) -> bool:
     return parsed.critique.plausible is not Plausibility.UNKNOWN
 
 
-def critique_from_prose(prose: str, warnings: list[str]) -> Optional[ParsedAnswer]:
+def critique_from_prose(prose: str, warnings: list[str]) -> ParsedAnswer | None:
     """A prose critic answer: a leading Yes/No (anomaly found?), Approve/Reject, or a score 1-5."""
     score_match, word_match = _LEADING_SCORE.match(prose), _LEADING_WORD.match(prose)
     if score_match and not score_match.group(1) and score_match.group(3) in (".", ")") and score_match.group(4):
@@ -186,7 +197,8 @@ def critique_from_prose(prose: str, warnings: list[str]) -> Optional[ParsedAnswe
     elif word_match:
         critique = _critique_of(_ANOMALY_WORDS[_word(word_match.group(1))], None, word_match.group(2), warnings)
         if _word(word_match.group(1)) not in ("yes", "no"):
-            warnings.append(f"read {word_match.group(1)!r} as {'an anomaly' if critique.plausible is Plausibility.IMPLAUSIBLE else 'no anomaly'}")
+            meaning = "an anomaly" if critique.plausible is Plausibility.IMPLAUSIBLE else "no anomaly"
+            warnings.append(f"read {word_match.group(1)!r} as {meaning}")
     else:
         return None
     return ParsedAnswer(answer=critique.explanation, critique=critique)
@@ -242,7 +254,7 @@ def finish_outcome(outcome: ParseOutcome, text: str, stop_reason: str) -> ParseO
     return outcome
 
 
-def aggregate(outcomes: Sequence[ParseOutcome]) -> tuple[Optional[int], Critique]:
+def aggregate(outcomes: Sequence[ParseOutcome]) -> tuple[int | None, Critique]:
     """N-run agreement: (index of the run whose outcome stands for all, the combined critique).
 
     The verdict is the majority of the judged runs (a tie is IMPLAUSIBLE: curation keeps only what most

@@ -25,16 +25,21 @@ after ``</think>``. The JSON keys are the same in every mode where they mean the
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Union
 
-from cosmos_reason_ros.core.modes.plausibility import critic_instruction, critic_system
-from cosmos_reason_ros.core.errors import InvalidRequestError
-from cosmos_reason_ros.core.models.families import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, ModelFamily
-from cosmos_reason_ros.core.grounding.prompts import GROUND_TARGETS_INSTRUCTION, LOCATE_INSTRUCTION, OBJECTS_PLACEHOLDER, coordinates_instruction
-from cosmos_reason_ros.core.text_safety import has_visible_text, neutralize_markup, sanitize_text
 from cosmos_reason_ros.core.datatypes import Mode
+from cosmos_reason_ros.core.errors import InvalidRequestError
 from cosmos_reason_ros.core.frames.video import PreparedClip
+from cosmos_reason_ros.core.grounding.prompts import (
+    GROUND_TARGETS_INSTRUCTION,
+    LOCATE_INSTRUCTION,
+    OBJECTS_PLACEHOLDER,
+    coordinates_instruction,
+)
+from cosmos_reason_ros.core.models.families import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, ModelFamily
+from cosmos_reason_ros.core.modes.plausibility import critic_instruction, critic_system
+from cosmos_reason_ros.core.text_safety import has_visible_text, neutralize_markup, sanitize_text
 
 __all__ = ["Prompt", "build_prompt", "camera_label", "quote_text", "sanitize_text", "schema_text", "SCHEMA_KEYS"]
 
@@ -124,8 +129,8 @@ class Prompt:
     """A ready-to-send request: the system text and the user message parts, media before the instruction."""
 
     system: str
-    parts: list[Union[str, PreparedClip]]
-    mode: Optional[Mode]  # None for prompts that are not a task (the backend's warm-up)
+    parts: list[str | PreparedClip]
+    mode: Mode | None  # None for prompts that are not a task (the backend's warm-up)
 
     def user_text(self) -> str:
         """The text parts joined by newlines: what logs show and what text-only backends receive."""
@@ -217,7 +222,7 @@ def build_prompt(family: ModelFamily, mode: Mode, task: str, clips: Sequence[Pre
     reserved = tuple(reserved)
     if not clips:
         raise InvalidRequestError("no camera clips given")
-    parts: list[Union[str, PreparedClip]] = []
+    parts: list[str | PreparedClip] = []
     for clip in clips:
         parts.append(camera_label(clip, reserved))
         parts.append(clip)

@@ -22,12 +22,12 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional, Sequence
 
+from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, Observed
 from cosmos_reason_ros.core.errors import InvalidRequestError
 from cosmos_reason_ros.core.text_safety import has_visible_text, sanitize_text
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, Observed
 
 #: Which answer raises the alert (parameter ``watches.<name>.raise_on``).
 RAISE_ON = ("yes", "no")
@@ -137,21 +137,21 @@ class WatchTracker:
         self.reason = "not checked yet"
         self.raising = 0  # consecutive answers equal to raise_on
         self.clearing = 0  # consecutive other answers
-        self.last: Optional[CheckResult] = None
-        self.cleared_at: Optional[float] = None  # when it last became CLEARED
+        self.last: CheckResult | None = None
+        self.cleared_at: float | None = None  # when it last became CLEARED
         self.suppressed = 0  # raises held back by the cool-down
 
     @property
     def raise_answer(self) -> Observed:
         return Observed.YES if self.spec.raise_on == "yes" else Observed.NO
 
-    def cooling_until(self) -> Optional[float]:
+    def cooling_until(self) -> float | None:
         """When the cool-down ends (None when there is none to wait for)."""
         if self.cleared_at is None or self.spec.cooldown <= 0:
             return None
         return self.cleared_at + self.spec.cooldown
 
-    def observe(self, result: CheckResult, now: float) -> Optional[Transition]:
+    def observe(self, result: CheckResult, now: float) -> Transition | None:
         """Feed one check's result (``now``: a monotonic time); the transition it caused, if any."""
         self.last = result
         if not result.answered:
@@ -177,12 +177,12 @@ class WatchTracker:
                            f"{self.spec.clear_after - self.clearing} more to clear")
         return None
 
-    def mark_unknown(self, reason: str) -> Optional[Transition]:
+    def mark_unknown(self, reason: str) -> Transition | None:
         """No more checks for now (disabled, the node inactive): UNKNOWN with ``reason``, counts reset."""
         self.raising = self.clearing = 0
         return self._move(WatchState.UNKNOWN, reason)
 
-    def _move(self, state: WatchState, reason: str) -> Optional[Transition]:
+    def _move(self, state: WatchState, reason: str) -> Transition | None:
         previous, self.reason = self.state, reason
         if state == previous:
             return None
@@ -197,7 +197,7 @@ class WatchStats:
     checks: int = 0  # checks that ran to an outcome (an answer or a reason for none)
     skipped: dict[str, int] = field(default_factory=dict)  # cause → count
     last_error: str = ""
-    last_started: Optional[float] = None
+    last_started: float | None = None
     achieved_period: float = -1.0  # s, mean gap between started checks (EWMA); -1 until two have run
 
     def started(self, now: float) -> None:
@@ -215,7 +215,7 @@ class Schedule:
 
     def __init__(self) -> None:
         self._due: dict[str, float] = {}
-        self._last: Optional[str] = None
+        self._last: str | None = None
 
     def add(self, name: str, now: float) -> None:
         self._due[name] = now  # a new (or re-enabled) watch is checked at once
@@ -228,7 +228,7 @@ class Schedule:
         if name in self._due:
             self._due[name] = started + period
 
-    def next_due(self, now: float) -> Optional[str]:
+    def next_due(self, now: float) -> str | None:
         """The due watch after the one handed out last (round-robin), or None when none is due."""
         names = list(self._due)
         if not names:
@@ -240,7 +240,7 @@ class Schedule:
                 return name
         return None
 
-    def wait_time(self, now: float) -> Optional[float]:
+    def wait_time(self, now: float) -> float | None:
         """s until the next watch is due (0 when one is due now; None when there are none)."""
         return max(0.0, min(self._due.values()) - now) if self._due else None
 
@@ -252,10 +252,10 @@ class ModelTurn:
     def __init__(self, goals_busy: Callable[[], bool]) -> None:
         self._goals_busy = goals_busy
         self._lock = threading.Condition()
-        self._check_stop: Optional[threading.Event] = None
+        self._check_stop: threading.Event | None = None
         self.preempted_by_goal = False
 
-    def begin_check(self) -> Optional[threading.Event]:
+    def begin_check(self) -> threading.Event | None:
         """The stop event of a check that may start now, or None while a goal runs or waits."""
         with self._lock:
             if self._goals_busy() or self._check_stop is not None:
@@ -275,7 +275,7 @@ class ModelTurn:
             if self._check_stop is not None:
                 self._check_stop.set()
 
-    def take_for_goal(self, stop: Optional[threading.Event] = None, timeout: float = 30.0) -> bool:
+    def take_for_goal(self, stop: threading.Event | None = None, timeout: float = 30.0) -> bool:
         """Called by a goal before it uses the model: stop a running check and wait (bounded, or until
         ``stop``) until it has let go. True when the model is the goal's."""
         end = time.monotonic() + timeout

@@ -22,19 +22,20 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
+from cosmos_reason_ros.core.datatypes import CameraClip
 from cosmos_reason_ros.core.errors import InvalidRequestError, NoFramesError, StaleFramesError
 from cosmos_reason_ros.core.frames.buffer import BufferLimits, choose_decodable, time_grid
-from cosmos_reason_ros.core.datatypes import CameraClip
 
 if TYPE_CHECKING:
     from cosmos_reason_ros.ros.cameras.ingest import Camera
     from cosmos_reason_ros.ros.node.parameters import Settings
 
 
-def buffer_limits(s: "Settings") -> BufferLimits:
+def buffer_limits(s: Settings) -> BufferLimits:
     """The per-camera buffer bounds from the ``buffer.*`` parameters."""
     return BufferLimits(max_seconds=s.buffer_seconds, max_frames=s.buffer_max_frames,
                         max_bytes=int(s.buffer_max_megabytes * 2**20),
@@ -49,7 +50,7 @@ def buffer_span(limits: BufferLimits) -> float:
     return min(limits.max_seconds, (limits.max_frames - 1) * limits.min_interval)
 
 
-def check_limits(s: "Settings") -> list[str]:
+def check_limits(s: Settings) -> list[str]:
     """Start-up check that the buffer parameters agree with what goals may ask for; the problems, as text."""
     limits = buffer_limits(s)
     problems = []
@@ -84,7 +85,7 @@ class FrameRequest:
 
 
 
-def frame_request(goal: Any, s: "Settings", configured: Sequence[str]) -> FrameRequest:
+def frame_request(goal: Any, s: Settings, configured: Sequence[str]) -> FrameRequest:
     """Check a goal's ``cameras``, ``history_seconds`` and ``max_frames`` (INVALID_GOAL with the reason)."""
     unknown = [c for c in goal.cameras if c not in configured]
     if unknown:
@@ -121,7 +122,7 @@ def frame_request(goal: Any, s: "Settings", configured: Sequence[str]) -> FrameR
     return request
 
 
-def wait_for_frames(cameras: Sequence["Camera"], s: "Settings", deadline: float, stop: threading.Event,
+def wait_for_frames(cameras: Sequence[Camera], s: Settings, deadline: float, stop: threading.Event,
                     on_stop: Callable[[str], None], now: Callable[[], float]) -> None:
     """Wait (up to ``frames.wait_timeout``) until every camera has a frame no older than ``frames.stale_after``."""
     until = min(time.monotonic() + s.frames_wait_timeout, deadline)
@@ -143,7 +144,7 @@ def wait_for_frames(cameras: Sequence["Camera"], s: "Settings", deadline: float,
         time.sleep(0.02)
 
 
-def collect_clips(cameras: Mapping[str, "Camera"], request: FrameRequest, s: "Settings", deadline: float,
+def collect_clips(cameras: Mapping[str, Camera], request: FrameRequest, s: Settings, deadline: float,
                   stop: threading.Event, on_stop: Callable[[str], None], now: Callable[[], float],
                   warn: Callable[[str], Any]) -> list[CameraClip]:
     """Wait for fresh frames from every requested camera, choose them on one time grid, decode them.
@@ -151,7 +152,9 @@ def collect_clips(cameras: Mapping[str, "Camera"], request: FrameRequest, s: "Se
     Frames that fail to decode are replaced by the nearest decodable ones in the window
     (``choose_decodable``); a shortfall becomes a warning in the clip (and one log line per camera).
     """
-    from cosmos_reason_ros.ros.cameras.ingest import FrameDecoder  # rclpy-free callers pass cameras that never need it imported
+    from cosmos_reason_ros.ros.cameras.ingest import (
+        FrameDecoder,  # rclpy-free callers pass cameras that never need it imported
+    )
 
     chosen = [cameras[n] for n in request.cameras]
     wait_for_frames(chosen, s, deadline, stop, on_stop, now)
@@ -181,7 +184,7 @@ def collect_clips(cameras: Mapping[str, "Camera"], request: FrameRequest, s: "Se
     return clips
 
 
-def shortfall_reason(frames: Sequence[Any], grid: Any, got: int, failed: int) -> Optional[str]:
+def shortfall_reason(frames: Sequence[Any], grid: Any, got: int, failed: int) -> str | None:
     """Why a camera gave ``got`` frames for a grid that asks more, or None when it gave them all."""
     if got >= len(grid.targets):
         return None

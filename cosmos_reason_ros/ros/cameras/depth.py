@@ -14,15 +14,16 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from cosmos_reason_ros.core.grounding.depth_projection import DepthSettings, Intrinsics, project_location
 from cosmos_reason_ros.core.grounding.coordinates import ImageLocation
+from cosmos_reason_ros.core.grounding.depth_projection import DepthSettings, Intrinsics, project_location
 from cosmos_reason_ros.ros.cameras.image_conversion import image_rows
 from cosmos_reason_ros.ros.conversions import stamp_ns
 
@@ -53,7 +54,7 @@ class DepthCamera:
     info_topic: str
     keep_seconds: float
     frames: deque = field(default_factory=lambda: deque(maxlen=MAX_DEPTH_FRAMES))  # (stamp_ns, msg), by stamp
-    info: Optional[Any] = None
+    info: Any | None = None
     received: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     warned: set = field(default_factory=set)
@@ -73,7 +74,7 @@ class DepthCamera:
     def on_info(self, msg: Any) -> None:
         self.info = msg
 
-    def nearest(self, stamp: int) -> tuple[Optional[Any], float]:
+    def nearest(self, stamp: int) -> tuple[Any | None, float]:
         """The buffered depth message nearest in stamp, and its offset in s (inf when none)."""
         with self.lock:
             stamps = [s for s, _ in self.frames]
@@ -107,7 +108,7 @@ def settings_from(s: Any) -> tuple[DepthSettings, float]:
             s.depth_max_offset)
 
 
-def add_positions(objects: Sequence[ImageLocation], depth: Optional[DepthIngest], s: Any,
+def add_positions(objects: Sequence[ImageLocation], depth: DepthIngest | None, s: Any,
                   warn: Callable[[str], Any]) -> None:
     """Set the 3D point (or the reason there is none) of every located object."""
     settings, tolerance = settings_from(s)
@@ -115,7 +116,8 @@ def add_positions(objects: Sequence[ImageLocation], depth: Optional[DepthIngest]
     for obj in objects:
         camera = depth.cameras.get(obj.camera) if depth is not None else None
         if camera is None:
-            obj.position_status = f"no depth camera configured for camera {obj.camera} (cameras.{obj.camera}.depth_topic)"
+            obj.position_status = (f"no depth camera configured for camera {obj.camera} "
+                                   f"(cameras.{obj.camera}.depth_topic)")
             continue
         position_for(obj, camera, settings, tolerance, warn, decoded)
 
@@ -132,7 +134,7 @@ def _decoded(msg: Any, cache: dict[int, Any]) -> np.ndarray:
 
 
 def position_for(obj: ImageLocation, camera: DepthCamera, settings: DepthSettings, tolerance: float,
-                 warn: Callable[[str], Any], cache: Optional[dict[int, Any]] = None) -> None:
+                 warn: Callable[[str], Any], cache: dict[int, Any] | None = None) -> None:
     info = camera.info
     if info is None:
         obj.position_status = f"no CameraInfo received on {camera.info_topic}"

@@ -10,7 +10,7 @@ OpenCV conversion handles the encodings below.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,7 +38,7 @@ RAW_ENCODINGS: dict[str, int] = {
 _PACKED_YUV = ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
 
 
-def _cv_bridge() -> Optional[Any]:
+def _cv_bridge() -> Any | None:
     try:
         from cv_bridge import CvBridge  # type: ignore[import-not-found]
     except ImportError:
@@ -57,14 +57,14 @@ class Rejection:
     message: str
 
 
-def check_stamp(msg: Any) -> Optional[Rejection]:
+def check_stamp(msg: Any) -> Rejection | None:
     """An all-zero header stamp is a driver that never set it: such frames would look like a time jump."""
     if msg.header.stamp.sec == 0 and msg.header.stamp.nanosec == 0:
         return Rejection("no_stamp", "header stamp is zero (never set)")
     return None
 
 
-def check_image(msg: Any) -> Optional[Rejection]:
+def check_image(msg: Any) -> Rejection | None:
     """Why a raw Image cannot be used, or None if it is decodable. O(1): no pixel access.
 
     Accepted: ``step`` at least ``width`` × bytes per pixel (rows may be padded, as sensor_msgs/Image
@@ -94,7 +94,7 @@ def check_image(msg: Any) -> Optional[Rejection]:
     return None
 
 
-def check_compressed(msg: Any) -> Optional[Rejection]:
+def check_compressed(msg: Any) -> Rejection | None:
     """Why a CompressedImage cannot be used, or None: format string, magic bytes, header and end of the
     container (``core.image_headers``, microseconds; nothing is decoded)."""
     try:
@@ -128,7 +128,8 @@ def _raw_to_rgb(msg: Any) -> np.ndarray:
         # 16-bit images (often depth) are stretched to the full 8-bit range of this frame.
         values = image_rows(msg, 2, np.uint16).reshape(h, w).astype(np.float32)
         low, high = float(values.min()), float(values.max())
-        scaled = np.zeros((h, w), np.uint8) if high <= low else ((values - low) * (255.0 / (high - low))).astype(np.uint8)
+        scaled = (np.zeros((h, w), np.uint8) if high <= low
+                  else ((values - low) * (255.0 / (high - low))).astype(np.uint8))
         return cv2.cvtColor(scaled, cv2.COLOR_GRAY2RGB)
     packed = np.ascontiguousarray(image_rows(msg, 2)).reshape(h, w, 2)
     code = cv2.COLOR_YUV2RGB_UYVY if encoding in ("yuv422", "uyvy") else cv2.COLOR_YUV2RGB_YUY2

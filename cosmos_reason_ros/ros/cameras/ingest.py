@@ -7,14 +7,14 @@ frames chosen. Malformed images are counted per kind and logged once per camera 
 before they can take a store-rate slot; the node keeps serving.
 
 The subscriptions live on a small companion node, ``<node>_cameras`` in the same namespace (it answers
-parameter services, so graph-wide ``ros2 param`` calls never wait on it), spun by a SingleThreadedExecutor on a thread of its own, not on the node's
-MultiThreadedExecutor. rclpy's MultiThreadedExecutor rebuilds its wait set over every entity of the node
-(parameter services, the action server, timers) several times per message and, in Kilted's rclpy, yields a
-task again and again while it waits in the thread pool's queue (ros2/rclpy#1452): measured, that cost
-about 4× the CPU per 1080p frame and lost frames at 2 cameras (docs/benchmarks.md). Topic names are
-resolved by the node itself, so its remappings (node-specific ones included) and ``~`` still apply; the
-companion node takes no command-line arguments of its own. It follows the node's life: it is destroyed
-when the node is.
+parameter services, so graph-wide ``ros2 param`` calls never wait on it), spun by a SingleThreadedExecutor
+on a thread of its own, not on the node's MultiThreadedExecutor. rclpy's MultiThreadedExecutor rebuilds its
+wait set over every entity of the node (parameter services, the action server, timers) several times per
+message and, in Kilted's rclpy, yields a task again and again while it waits in the thread pool's queue
+(ros2/rclpy#1452): measured, that cost about 4× the CPU per 1080p frame and lost frames at 2 cameras
+(docs/benchmarks.md). Topic names are resolved by the node itself, so its remappings (node-specific ones
+included) and ``~`` still apply; the companion node takes no command-line arguments of its own. It follows
+the node's life: it is destroyed when the node is.
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ import atexit
 import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import rclpy
 import rclpy.executors
@@ -35,14 +36,22 @@ from rclpy.parameter import Parameter
 from rclpy.task import Future
 from sensor_msgs.msg import CompressedImage, Image
 
+from cosmos_reason_ros.core.datatypes import CameraClip, Frame
 from cosmos_reason_ros.core.errors import FrameDecodeError
 from cosmos_reason_ros.core.frames.buffer import BufferedFrame, BufferLimits, FrameBuffer
-from cosmos_reason_ros.core.datatypes import CameraClip, Frame
-from cosmos_reason_ros.ros.cameras.image_conversion import Rejection, check_compressed, check_image, check_stamp, compressed_to_rgb, image_to_rgb, reduction_for
 from cosmos_reason_ros.ros.cameras.depth import DepthIngest
+from cosmos_reason_ros.ros.cameras.image_conversion import (
+    Rejection,
+    check_compressed,
+    check_image,
+    check_stamp,
+    compressed_to_rgb,
+    image_to_rgb,
+    reduction_for,
+)
 from cosmos_reason_ros.ros.conversions import seconds, stamp_ns
-from cosmos_reason_ros.ros.qos import camera_subscription
 from cosmos_reason_ros.ros.node.parameters import CameraConfig
+from cosmos_reason_ros.ros.qos import camera_subscription
 
 #: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
 _CONTEXT_SHUT_DOWN = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
@@ -90,7 +99,7 @@ class _Companion:
         self.executor = executor
         self.stop: Future = Future()  # done when closed, when the owner is gone, or at interpreter exit
         self.orphaned = False  # the owner was destroyed without close()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._spinning = False
         self._destroyed = False
@@ -147,10 +156,10 @@ class CameraIngest:
     def __init__(self, node: Node, cameras: list[CameraConfig], limits: BufferLimits, reliable: bool,
                  depth: int) -> None:
         self._log = node.get_logger()
-        self._companion: Optional[_Companion] = None  # set by _subscriber_node
+        self._companion: _Companion | None = None  # set by subscriber_node
         self.cameras: dict[str, Camera] = {}
         qos = camera_subscription(reliable, depth)
-        subscriber = self._subscriber_node(node)
+        subscriber = self.subscriber_node(node)
         for config in cameras:
             # A compressed camera's thinned frames are small: one after each stored frame is kept aside as a
             # stand-in in case the stored one fails to decode (its container looked fine, its data is not).
@@ -159,15 +168,18 @@ class CameraIngest:
             msg_type = CompressedImage if config.compressed else Image
             check = check_compressed if config.compressed else check_image
             subscription = subscriber.create_subscription(
-                msg_type, node.resolve_topic_name(config.topic), self._callback(camera, check), qos,
+                msg_type, node.resolve_topic_name(config.topic), self.camera_callback(camera, check), qos,
                 callback_group=MutuallyExclusiveCallbackGroup())
-            self._log.info("camera %s: %s (%s)" % (config.name, getattr(subscription, "topic_name", config.topic),
-                                                    msg_type.__name__))
+            topic = getattr(subscription, "topic_name", config.topic)
+            self._log.info(f"camera {config.name}: {topic} ({msg_type.__name__})")
         # Aligned depth images and their CameraInfo, for the 3D points of located objects (ros.depth).
         self.depth = DepthIngest(node, subscriber, cameras, qos, limits.max_seconds)
 
-    def _subscriber_node(self, owner: Node) -> Node:
-        """Create the companion node and start its executor thread (it ends when ``owner`` is destroyed)."""
+    def subscriber_node(self, owner: Node) -> Node:
+        """Create the companion node and start its executor thread (it ends when ``owner`` is destroyed).
+
+        The node the camera subscriptions go on; a method of its own so that ``benchmarks/ingest.py`` can
+        put them on ``owner`` instead, to measure what the companion buys."""
         # No global arguments: a `__node:=` / `__ns:=` remapping meant for the node must not rename this one
         # too, and topic remappings already applied when the node resolved the camera topics. Nothing but the
         # subscriptions and the parameter services (so `ros2 param list` gets an answer from every node) is
@@ -200,7 +212,9 @@ class CameraIngest:
         if self._companion is not None:
             self._companion.close(timeout)
 
-    def _callback(self, camera: Camera, check: Callable[[Any], Optional[Rejection]]) -> Callable[[Any], None]:
+    def camera_callback(self, camera: Camera, check: Callable[[Any], Rejection | None]) -> Callable[[Any], None]:
+        """The subscription callback of one camera; a method of its own so that ``benchmarks/ingest.py`` can
+        wrap it to time it."""
         def on_image(msg: Any) -> None:
             self._ingest(camera, check, msg)
             # Hand the GIL over between frames: a camera that floods the topic must not starve the node's
@@ -209,15 +223,15 @@ class CameraIngest:
 
         return on_image
 
-    def _ingest(self, camera: Camera, check: Callable[[Any], Optional[Rejection]], msg: Any) -> None:
+    def _ingest(self, camera: Camera, check: Callable[[Any], Rejection | None], msg: Any) -> None:
         received = time.monotonic()
         rejection = check_stamp(msg) or check(msg)
         if rejection is not None:
             camera.buffer.note_rejected(received)
             camera.last_reject_reason = rejection.message
             camera.malformed_by_kind[rejection.kind] = camera.malformed_by_kind.get(rejection.kind, 0) + 1
-            camera.warn_once(rejection.kind, "camera %s: skipping malformed image (%s): %s (logged once per kind)"
-                             % (camera.name, rejection.kind, rejection.message), self._log.warning)
+            camera.warn_once(rejection.kind, f"camera {camera.name}: skipping malformed image ({rejection.kind}): "
+                             f"{rejection.message} (logged once per kind)", self._log.warning)
             return
         camera.frame_id = msg.header.frame_id
         camera.buffer.offer(seconds(msg.header.stamp), msg, len(msg.data), received)
@@ -243,7 +257,7 @@ class FrameDecoder:
         self.failures = 0
         self.full_width = 0  # px, the camera image's own width (from the first frame, decoded whole)
 
-    def __call__(self, frame: BufferedFrame) -> Optional[Frame]:
+    def __call__(self, frame: BufferedFrame) -> Frame | None:
         camera = self.camera
         try:
             if camera.config.compressed:
@@ -259,8 +273,8 @@ class FrameDecoder:
             camera.decode_failures += 1
             camera.last_reject_reason = e.message
             camera.buffer.discard(frame)
-            camera.warn_once("decode", "camera %s: cannot decode a frame, skipping it: %s (logged once)"
-                             % (camera.name, e.message), self.warn)
+            camera.warn_once("decode", f"camera {camera.name}: cannot decode a frame, skipping it: {e.message} "
+                             "(logged once)", self.warn)
             return None
         stamp = frame.payload.header.stamp
         # A JPEG decoded at 1/r of its size (r = 2, 4, 8): pixel i covers source pixels [r·i, r·i + r).

@@ -1,33 +1,51 @@
-"""The ``~/reason`` action: goal intake, turn-taking on the model, execution and outcomes.
+"""How a goal runs: the ``~/reason`` action server, goal intake, turn-taking on the model, execution, outcomes.
 
-``GoalExecution`` is mixed into the reasoner nodes (plain and lifecycle, ``reasoner_node``); it reads the
-node's ``settings``, ``backend``, ``ingest``, ``slots`` and publishers. Goals are validated on acceptance,
-take their turn through ``GoalSlots`` (no executor thread waits while a goal is queued), stream feedback
-and always end with a terminal status and a named error code, also when the node shuts down
-(``end_all_goals``: SHUTDOWN, the result sent before the action server goes away).
+``GoalServer`` is the goals part of the reasoner nodes (plain and lifecycle): constructed with what it uses
+(the node, the settings source, the model part, the cameras, the outputs, the model turn it shares with
+standing watches), and driven through ``configure`` / ``activate`` / ``deactivate`` / ``cleanup``. Goals
+are validated on acceptance, take their turn through ``GoalSlots`` (no executor thread waits while a goal
+is queued), stream feedback and always end with a terminal status and a named error code, also when the
+node shuts down (``end_all``: SHUTDOWN, the result sent before the action server goes away).
 """
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 import traceback
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import Any
 
-from rclpy.action import CancelResponse, GoalResponse
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 
 from cosmos_reason_ros.action import ReasonAboutTask
-from cosmos_reason_ros.core.models.backend import BackendState
-from cosmos_reason_ros.core.errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError, NoFramesError, ReasonerError
-from cosmos_reason_ros.core.reasoner import Reasoner, ReasonerLimits, SamplingOverrides, TaskRequest
 from cosmos_reason_ros.core.datatypes import CameraClip, GenerationStats, Mode, ReasoningResult, Stage
-from cosmos_reason_ros.core.frames.video import VideoBudget
+from cosmos_reason_ros.core.errors import (
+    CanceledError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    ModelNotReadyError,
+    NoFramesError,
+    ReasonerError,
+)
+from cosmos_reason_ros.core.models.backend import BackendState
+from cosmos_reason_ros.core.modes.watches import ModelTurn
+from cosmos_reason_ros.core.reasoner import TaskRequest
 from cosmos_reason_ros.msg import FeasibilityJudgment, TaskPlan
-from cosmos_reason_ros.ros.cameras import clips as clip_collection, depth
-from cosmos_reason_ros.ros.goals.slots import GoalSlot
+from cosmos_reason_ros.ros import qos
+from cosmos_reason_ros.ros.cameras import clips as clip_collection
+from cosmos_reason_ros.ros.cameras import depth
+from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
+from cosmos_reason_ros.ros.conversions import now_seconds, plan_msg, stats_msg
 from cosmos_reason_ros.ros.goals.error_codes import code_name, error_code_for
 from cosmos_reason_ros.ros.goals.feedback import FeedbackThrottle
-from cosmos_reason_ros.ros.conversions import plan_msg, stats_msg
-from cosmos_reason_ros.ros.node.parameters import Settings
+from cosmos_reason_ros.ros.goals.slots import GoalSlot, GoalSlots
+from cosmos_reason_ros.ros.node import process_memory
+from cosmos_reason_ros.ros.node.diagnostics import GoalStats, goals_status
+from cosmos_reason_ros.ros.node.model import ModelPart
+from cosmos_reason_ros.ros.node.parameters import Settings, SettingsSource
+from cosmos_reason_ros.ros.outputs.publishers import OutputsPart
 
 Result = ReasonAboutTask.Result
 
@@ -40,9 +58,9 @@ class GoalRecord:
     started: float  # time.monotonic() at acceptance
     settings: Settings  # the parameters as they were at acceptance
     goal_uuid: bytes = b""  # the action goal id, to find rclpy's result future
-    request: Optional[TaskRequest] = None
-    error: Optional[ReasonerError] = None  # validation failure, reported by the execute callback
-    feedback: Optional[FeedbackThrottle] = None
+    request: TaskRequest | None = None
+    error: ReasonerError | None = None  # validation failure, reported by the execute callback
+    feedback: FeedbackThrottle | None = None
 
 
 def failed_plan(goal: Any, goal_id: str, total_time: float) -> TaskPlan:
@@ -53,20 +71,98 @@ def failed_plan(goal: Any, goal_id: str, total_time: float) -> TaskPlan:
     return plan
 
 
-class GoalExecution:
-    """Action callbacks of the reasoner (a mixin of the node classes)."""
+#: s a finished goal's result stays with the action server for clients that ask late. rclpy's default is
+#: 900 s on Humble and 10 s later; every kept result holds its plan (reasoning text included).
+RESULT_TIMEOUT = 60
+#: s between looks at queued goals that were canceled or passed their deadline.
+QUEUE_CHECK_PERIOD = 0.1
+#: s after the last goal ended, with none running or queued, before freed memory is given back (malloc_trim).
+TRIM_DELAY = 1.0
+#: s a goal waits at most for a running watch check to let go of the model.
+WATCH_RELEASE_TIMEOUT = 30.0
+
+
+class GoalServer:
+    """The goals part: the ``~/reason`` action server and everything a goal goes through."""
+
+    def __init__(self, node: Any, settings: SettingsSource, model: ModelPart, cameras: Callable[[], CameraIngest],
+                 outputs: OutputsPart, slots: GoalSlots, turn: ModelTurn) -> None:
+        """``cameras``: the camera ingest of the current configuration; ``turn``: the model turn shared with
+        standing watches (a goal takes the model from a running check)."""
+        self._node = node
+        self._log = node.get_logger()
+        self._settings = settings
+        self._model = model
+        self._cameras = cameras
+        self._outputs = outputs
+        self.slots = slots
+        self._turn = turn
+        self.stats = GoalStats()
+        self._accepting = False
+        self._records: dict[str, GoalRecord] = {}
+        self._records_lock = threading.Lock()
+        self._trim_due_since: float | None = None  # monotonic time a goal ended since the last malloc_trim
+        self._server: ActionServer | None = None
+        self._timer: Any = None
+
+    @property
+    def accepting(self) -> bool:
+        """Whether goals are accepted now (active, and not shutting down)."""
+        return self._accepting
+
+    # --------------------------------------------------------------------------------------- phases
+    def configure(self) -> None:
+        s = self._settings()
+        self.slots.configure(s.busy_policy, s.max_queue)
+        self._server = ActionServer(
+            self._node, ReasonAboutTask, "~/reason",
+            execute_callback=self._execute, goal_callback=self._on_goal, cancel_callback=self._on_cancel,
+            handle_accepted_callback=self._on_accepted, result_timeout=RESULT_TIMEOUT,
+            goal_service_qos_profile=qos.ACTION_SERVICES, cancel_service_qos_profile=qos.ACTION_SERVICES,
+            result_service_qos_profile=qos.ACTION_SERVICES, callback_group=ReentrantCallbackGroup(),
+        )
+        self._timer = self._node.create_timer(QUEUE_CHECK_PERIOD, self._tick,
+                                              callback_group=MutuallyExclusiveCallbackGroup())
+
+    def activate(self) -> None:
+        self._accepting = True
+
+    def deactivate(self, wait: float = 2.0) -> bool:
+        """End every goal (SHUTDOWN) with its result sent; True if all did within ``wait`` s."""
+        return self.end_all(wait)
+
+    def cleanup(self) -> None:
+        if self._timer is not None:
+            self._node.destroy_timer(self._timer)
+        if self._server is not None:
+            self._server.destroy()
+        self._timer = self._server = None
+
+    def status(self, prefix: str, now_ns: int) -> list:
+        """The goals' diagnostics entry."""
+        return [goals_status(prefix, self.stats, self.slots.running, self.slots.queued)]
+
+    def _tick(self) -> None:
+        """Timer: queued goals that were canceled, or whose deadline passed, end now rather than when their
+        turn comes; the memory the last goals freed goes back to the system once the model is idle (off the
+        goal's path: trimming holds the allocator's lock)."""
+        self.slots.expire()
+        since = self._trim_due_since
+        if since is not None and not self.slots.busy and time.monotonic() - since >= TRIM_DELAY:
+            self._trim_due_since = None
+            process_memory.trim()
 
     # ---------------------------------------------------------------------------------- goal intake
     def _on_goal(self, goal: Any) -> GoalResponse:
         if not self._accepting:
-            self.goal_stats.rejected += 1
-            self.get_logger().warning("goal rejected: the node is not active (shutting down, or inactive)")
+            self.stats.rejected += 1
+            self._log.warning("goal rejected: the node is not active (shutting down, or inactive)")
             return GoalResponse.REJECT
         if not self.slots.admit():
-            self.goal_stats.rejected += 1
-            self.get_logger().warning(f"goal rejected: busy (busy_policy {self.settings.busy_policy})")
+            self.stats.rejected += 1
+            self._log.warning(f"goal rejected: busy (busy_policy {self._settings().busy_policy})")
             return GoalResponse.REJECT
-        self.goal_stats.accepted += 1
+        self.stats.accepted += 1
         return GoalResponse.ACCEPT
 
     def _on_accepted(self, goal_handle: Any) -> None:
@@ -77,17 +173,17 @@ class GoalExecution:
         """
         started = time.monotonic()
         goal_id = bytes(goal_handle.goal_id.uuid).hex()
-        record = GoalRecord(slot=GoalSlot(goal_id), started=started, settings=self.settings,
+        record = GoalRecord(slot=GoalSlot(goal_id), started=started, settings=self._settings(),
                             goal_uuid=bytes(goal_handle.goal_id.uuid))
         record.feedback = FeedbackThrottle(goal_handle, record.settings.feedback_rate, started,
-                                           on_text=self._publish_reasoning)
+                                           on_text=self._outputs.publish_reasoning)
         try:
             record.request = self._validate(goal_handle.request, record.settings, started)
             record.request.cancel = record.slot.stop  # cancel and preemption reach the decoding loop here
         except ReasonerError as e:
             record.error = e
-        with self._goal_slots_lock:
-            self._goal_slots[goal_id] = record
+        with self._records_lock:
+            self._records[goal_id] = record
         if record.error is not None:
             goal_handle.execute()
             return
@@ -100,25 +196,20 @@ class GoalExecution:
             self.slots.stop(record.slot, "shutdown")
 
     def _on_cancel(self, goal_handle: Any) -> CancelResponse:
-        with self._goal_slots_lock:
-            record = self._goal_slots.get(bytes(goal_handle.goal_id.uuid).hex())
+        with self._records_lock:
+            record = self._records.get(bytes(goal_handle.goal_id.uuid).hex())
         if record is not None:
             # A running goal stops at its next decoding step; a queued one is started (to end CANCELED) by
-            # the next ``_expire_queued`` tick, after rclpy has marked it CANCELING.
+            # the next ``_tick``, after rclpy has marked it CANCELING.
             record.slot.client_canceled = True
             record.slot.cancel()
         return CancelResponse.ACCEPT
 
-    def _expire_queued(self) -> None:
-        """Timer: queued goals that were canceled, or whose deadline passed, end now rather than when their
-        turn comes."""
-        self.slots.expire()
-
     # ------------------------------------------------------------------------------------ execution
     def _execute(self, goal_handle: Any) -> Any:
         goal_id = bytes(goal_handle.goal_id.uuid).hex()
-        with self._goal_slots_lock:
-            record = self._goal_slots[goal_id]
+        with self._records_lock:
+            record = self._records[goal_id]
         slot, started, settings = record.slot, record.started, record.settings
         feedback = record.feedback
         result = Result()
@@ -130,16 +221,16 @@ class GoalExecution:
                 slot.cancel()
             if not self.slots.holds_turn(slot):
                 self._raise_stopped(slot, "while queued")
-            self._take_model_from_watches(slot.stop)  # a running watch check lets go of the model first
+            self._take_model_from_watches(slot.stop)
             self._wait_for_model(settings, request.deadline, slot, feedback)
             feedback.stage(Stage.WAITING_FOR_FRAMES)
             request.clips = self._collect_clips(goal_handle.request, settings, request.deadline, slot)
             request.on_progress = feedback.progress
-            outcome = self._reasoner(settings).run(request)
-            depth.add_positions(outcome.objects, self.ingest.depth, settings, self.get_logger().warning)
+            outcome = self._model.reasoner(settings).run(request)
+            depth.add_positions(outcome.objects, self._cameras().depth, settings, self._log.warning)
             feedback.flush()
             plan = plan_msg(outcome, goal_id, time.monotonic() - started, goal_handle.request.return_reasoning)
-            self._publish_outputs(plan, request.clips, settings)
+            self._outputs.publish_plan(plan, request.clips, settings)
             result.plan = plan
             result.error_code = Result.NONE
             self._record_success(plan)
@@ -148,75 +239,68 @@ class GoalExecution:
             feedback.flush()
             self._fail(goal_handle, result, e, slot, goal_id, started)
         except Exception as e:  # a bug, not a model failure: keep serving, report UNKNOWN
-            self.get_logger().error(f"goal {goal_id[:8]} failed unexpectedly: {type(e).__name__}: {e}\n"
-                                    f"{traceback.format_exc().rstrip()}")
+            self._log.error(f"goal {goal_id[:8]} failed unexpectedly: {type(e).__name__}: {e}\n"
+                            f"{traceback.format_exc().rstrip()}")
             result.error_code, result.error_msg = Result.UNKNOWN, f"{type(e).__name__}: {e}"
             result.plan = failed_plan(goal_handle.request, goal_id, time.monotonic() - started)
             self._count_failure(Result.UNKNOWN, result.error_msg)
             self._end(goal_handle, cancel=False)
         finally:
             self.slots.release(slot)
-            with self._goal_slots_lock:
-                self._goal_slots.pop(goal_id, None)
-            self._trim_due = True
+            with self._records_lock:
+                self._records.pop(goal_id, None)
+            self._trim_due_since = time.monotonic()
         return result
 
-    def _reasoner(self, s: Settings) -> Reasoner:
-        """A Reasoner with the current dynamic settings (cheap: plain dataclasses)."""
-        pick = lambda value: None if value < 0 else value  # noqa: E731  (-1 = family default)
-        return Reasoner(
-            self.backend,
-            VideoBudget(max_visual_tokens=s.video_max_visual_tokens, max_frame_pixels=s.video_max_frame_pixels,
-                        min_frame_pixels=min(s.video_min_frame_pixels, s.video_max_frame_pixels),
-                        timestamp_overlay=s.video_timestamp_overlay),
-            SamplingOverrides(temperature=pick(s.generation_temperature), top_p=pick(s.generation_top_p),
-                              top_k=pick(s.generation_top_k), repetition_penalty=pick(s.generation_repetition_penalty),
-                              seed=pick(s.generation_seed)),
-            ReasonerLimits(max_task_chars=s.max_task_chars),
-            accept_partial=s.accept_partial_answers,
-        )
+    def _take_model_from_watches(self, stop: threading.Event) -> None:
+        """A running watch check lets go of the model before the goal uses it."""
+        if not self._turn.take_for_goal(stop, WATCH_RELEASE_TIMEOUT) and not stop.is_set():
+            self._log.warning(f"a watch check did not let go of the model within {WATCH_RELEASE_TIMEOUT:.0f} s")
 
-    # ------------------------------------------------------ validation and frames (moved as one block)
     def _validate(self, goal: Any, s: Settings, started: float) -> TaskRequest:
         """Check the goal's fields; everything wrong with it becomes INVALID_GOAL with a reason."""
         max_new_tokens = goal.max_new_tokens or s.generation_max_new_tokens
-        task, mode = self._reasoner(s).validate(goal.task, goal.mode, max_new_tokens)
+        reasoner = self._model.reasoner(s)
+        task, mode = reasoner.validate(goal.task, goal.mode, max_new_tokens)
         if mode is Mode.WATCH:
             raise InvalidRequestError("MODE_WATCH is for standing watches (the ~/add_watch service), not goals")
-        clip_collection.frame_request(goal, s, list(self.ingest.cameras))  # cameras, history, frame count
+        clip_collection.frame_request(goal, s, list(self._cameras().cameras))  # cameras, history, frame count
         if not 0.0 <= goal.timeout <= 3600.0:
             raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")
         timeout = goal.timeout or s.goal_timeout
         return TaskRequest(task=task, mode=mode, clips=[], max_new_tokens=max_new_tokens, deadline=started + timeout,
-                           runs=self._reasoner(s).validate_runs(goal.critic_runs, mode),
-                           ground_targets=self._reasoner(s).validate_ground_targets(goal.ground_targets, mode))
+                           runs=reasoner.validate_runs(goal.critic_runs, mode),
+                           ground_targets=reasoner.validate_ground_targets(goal.ground_targets, mode))
 
-    def _raise_stopped(self, slot: GoalSlot, where: str) -> None:
+    @staticmethod
+    def _raise_stopped(slot: GoalSlot, where: str) -> None:
         if slot.stop.is_set():
             reason = "preempted" if slot.preempted else "stopped by shutdown" if slot.shutdown else "canceled"
             raise CanceledError(f"{reason} {where}")
         raise DeadlineExceededError(f"deadline passed {where}")
 
     def _wait_for_model(self, s: Settings, deadline: float, slot: GoalSlot, feedback: FeedbackThrottle) -> None:
-        if self.backend.ready:
+        backend = self._model.backend
+        if backend.ready:
             return
-        if self.backend.state is BackendState.FAILED or s.model_wait_timeout <= 0:
-            raise ModelNotReadyError(self.backend.not_ready_message())
+        if backend.state is BackendState.FAILED or s.model_wait_timeout <= 0:
+            raise ModelNotReadyError(backend.not_ready_message())
         feedback.stage(Stage.WAITING_FOR_MODEL)
         until = min(time.monotonic() + s.model_wait_timeout, deadline)
-        while not self.backend.ready:
+        while not backend.ready:
             if slot.stop.wait(0.05):
                 self._raise_stopped(slot, "while waiting for the model")
-            if self.backend.state is BackendState.FAILED or time.monotonic() >= until:
-                raise ModelNotReadyError(f"model {self.backend.model_id!r} not ready after waiting "
-                                         f"{s.model_wait_timeout:.1f} s ({self.backend.state.value})")
+            if backend.state is BackendState.FAILED or time.monotonic() >= until:
+                raise ModelNotReadyError(f"model {backend.model_id!r} not ready after waiting "
+                                         f"{s.model_wait_timeout:.1f} s ({backend.state.value})")
 
     def _collect_clips(self, goal: Any, s: Settings, deadline: float, slot: GoalSlot) -> list[CameraClip]:
-        """Wait (bounded) for fresh frames from every requested camera, choose and decode them (clip_collection)."""
-        request = clip_collection.frame_request(goal, s, list(self.ingest.cameras))
+        """Wait (bounded) for fresh frames from every requested camera, choose and decode them (``clips``)."""
+        cameras = self._cameras().cameras
+        request = clip_collection.frame_request(goal, s, list(cameras))
         return clip_collection.collect_clips(
-            self.ingest.cameras, request, s, deadline, slot.stop, lambda where: self._raise_stopped(slot, where),
-            lambda: self.get_clock().now().nanoseconds * 1e-9, self.get_logger().warning)
+            cameras, request, s, deadline, slot.stop, lambda where: self._raise_stopped(slot, where),
+            lambda: now_seconds(self._node), self._log.warning)
 
     # -------------------------------------------------------------------------------------- outcomes
     def _fail(self, goal_handle: Any, result: Any, error: ReasonerError, slot: GoalSlot, goal_id: str,
@@ -235,7 +319,7 @@ class GoalExecution:
         else:
             result.plan = failed_plan(goal_handle.request, goal_id, time.monotonic() - started)
         self._count_failure(code, message)
-        self.get_logger().warning(f"goal {goal_id[:8]} ended {code_name(code)}: {message}")
+        self._log.warning(f"goal {goal_id[:8]} ended {code_name(code)}: {message}")
         self._end(goal_handle, cancel=code == Result.CANCELED and slot.client_canceled)
 
     @staticmethod
@@ -255,41 +339,47 @@ class GoalExecution:
 
     def _count_failure(self, code: int, message: str) -> None:
         name = code_name(code)
-        self.goal_stats.failed_by_code[name] = self.goal_stats.failed_by_code.get(name, 0) + 1
-        self.goal_stats.last_error = f"{name}: {message}"
+        self.stats.failed_by_code[name] = self.stats.failed_by_code.get(name, 0) + 1
+        self.stats.last_error = f"{name}: {message}"
 
     def _record_success(self, plan: TaskPlan) -> None:
-        stats = self.goal_stats
+        stats = self.stats
         stats.succeeded += 1
         stats.last_total_time = plan.stats.total_time
         stats.last_time_to_first_token = plan.stats.time_to_first_token
         stats.last_tokens_per_second = plan.stats.tokens_per_second
 
     # -------------------------------------------------------------------------------------- shutdown
-    def end_all_goals(self, wait: float = 2.0, reason: str = "shutdown") -> bool:
+    def end_all(self, wait: float = 2.0, reason: str = "shutdown") -> bool:
         """Stop accepting goals; end every running and queued one (SHUTDOWN, or CANCELED for ``reason``
         "cancel"); wait up to ``wait`` s until each result has been handed to rclpy (and so sent to a
         client that asked for it). True if all did."""
         self._accepting = False
-        with self._goal_slots_lock:
-            records = list(self._goal_slots.values())
+        with self._records_lock:
+            records = list(self._records.values())
         for record in records:
             self.slots.stop(record.slot, reason)
-        futures = getattr(self.action_server, "_result_futures", {}) if self.action_server is not None else {}
+        uuids = [r.goal_uuid for r in records]
         end = time.monotonic() + wait
         while time.monotonic() < end:
-            with self._goal_slots_lock:
-                pending = bool(self._goal_slots)
-            if not pending and all(futures[r.goal_uuid].done() for r in records if r.goal_uuid in futures):
+            with self._records_lock:
+                pending = bool(self._records)
+            if not pending and self._results_sent(uuids):
                 return True
             time.sleep(0.01)
         return False
 
-    def cancel_all_goals(self, wait: float = 2.0) -> bool:
+    def _results_sent(self, uuids: list[bytes]) -> bool:
+        """Whether rclpy holds a finished result for every goal in ``uuids``. rclpy has no public way to ask:
+        its ``_result_futures`` map is read where it exists (Humble to Kilted); elsewhere the execute
+        callback's return is taken as the hand-over."""
+        futures = getattr(self._server, "_result_futures", {}) if self._server is not None else {}
+        return all(futures[u].done() for u in uuids if u in futures)
+
+    def cancel_all(self, wait: float = 2.0) -> bool:
         """Cancel every running and queued goal (CANCELED) and wait for them; goals stay accepted after."""
         accepting = self._accepting
         try:
-            return self.end_all_goals(wait, reason="cancel")
+            return self.end_all(wait, reason="cancel")
         finally:
             self._accepting = accepting
-

@@ -11,53 +11,52 @@ square of the answer's length (a 4,000-token answer: docs/benchmarks.md).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+from rclpy.action.server import RCLError
 from rclpy.exceptions import InvalidHandle
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
 from cosmos_reason_ros.action import ReasonAboutTask
+from cosmos_reason_ros.core.datatypes import Stage
 from cosmos_reason_ros.core.reasoner import Progress
 from cosmos_reason_ros.core.text_safety import ros_safe
-from cosmos_reason_ros.core.datatypes import Stage
 
 #: What publishing raises once the action server or the node is gone (shutdown under a running goal).
-_GONE = (InvalidHandle, _rclpy.RCLError)
+_GONE = (InvalidHandle, RCLError)
 
 
-class LiveText(str):
-    """The text generated so far, as given to ``on_text``, carrying the goal it belongs to.
+@dataclass(frozen=True)
+class LiveView:
+    """What the live view of a running goal shows (the rviz markers: ``markers.reasoning_marker``): the text
+    generated so far and the goal it belongs to, handed to ``FeedbackThrottle``'s ``on_text``."""
 
-    A ``str`` (callbacks that only want the text use it as one), plus ``task``, ``mode``, ``stage`` and
-    ``tokens`` for a live view of the goal (the rviz markers: visualization.reasoning_marker).
-    """
-
-    task: str
-    mode: int
-    stage: int
-    tokens: int
-    ended: bool  # the goal is over (its result follows; on success the plan's markers replace this view)
+    text: str
+    task: str = ""
+    mode: int = 0
+    stage: int = -1
+    tokens: int = 0
+    ended: bool = False  # the goal is over (its result follows; on success the plan's markers replace this view)
 
     @classmethod
-    def of(cls, text: str, request: Any, stage: int, tokens: int, ended: bool = False) -> "LiveText":
-        live = cls(text)
-        live.task = str(getattr(request, "task", ""))
-        live.mode = int(getattr(request, "mode", 0))
-        live.stage, live.tokens, live.ended = stage, tokens, ended
-        return live
+    def of(cls, text: str, request: Any, stage: int, tokens: int, ended: bool = False) -> LiveView:
+        """The view of a goal from its request (its ``task`` and ``mode``; defaults when it has none)."""
+        return cls(text, task=str(getattr(request, "task", "")), mode=int(getattr(request, "mode", 0)), stage=stage,
+                   tokens=tokens, ended=ended)
 
 
 class FeedbackThrottle:
     """Publishes ReasonAboutTask feedback for one goal at a bounded rate."""
 
     def __init__(self, goal_handle: Any, rate_hz: float, started: float,
-                 on_text: Optional[Callable[[str], None]] = None) -> None:
+                 on_text: Callable[[LiveView], None] | None = None) -> None:
         self._goal_handle = goal_handle
         self._period = 1.0 / rate_hz if rate_hz > 0 else 0.0
         self._started = started
         self._on_text = on_text
         self._last_publish = 0.0
-        self._stage: Optional[Stage] = None
+        self._stage: Stage | None = None
         self._pending = ""
         self._tokens = 0
         self._text = ""
@@ -106,12 +105,12 @@ class FeedbackThrottle:
             self._show(int(self._stage), ended=True)
 
     def _show(self, stage: int, ended: bool = False) -> None:
-        """Hand the live text to ``on_text``; a view torn down under the goal is no error."""
+        """Hand the live view to ``on_text``; a view torn down under the goal is no error."""
         if self._on_text is None:
             return
         self._shown = True
         try:
-            self._on_text(LiveText.of(self._text, getattr(self._goal_handle, "request", None), stage, self._tokens,
+            self._on_text(LiveView.of(self._text, getattr(self._goal_handle, "request", None), stage, self._tokens,
                                       ended=ended))
         except _GONE:
             pass

@@ -17,8 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 
 def _nothing() -> None:
@@ -30,7 +30,7 @@ class GoalSlot:
     """One goal's place in line and its stop signals."""
 
     goal_id: str
-    deadline: Optional[float] = None  # time.monotonic() value after which the goal may not start
+    deadline: float | None = None  # time.monotonic() value after which the goal may not start
     start: Callable[[], None] = _nothing  # called once: when the goal may run, or when it ended while queued
     stop: threading.Event = field(default_factory=threading.Event)
     preempted: bool = False
@@ -64,7 +64,7 @@ class GoalSlots:
         self.policy = policy
         self.max_queue = max_queue
         self._lock = threading.Lock()
-        self._running: Optional[GoalSlot] = None
+        self._running: GoalSlot | None = None
         self._waiting: deque[GoalSlot] = deque()
 
     def configure(self, policy: str, max_queue: int) -> None:

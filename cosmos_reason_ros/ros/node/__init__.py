@@ -1,1 +1,2 @@
-"""The reasoner node and its managed variant: parts composed and driven through lifecycle phases, parameters, shutdown."""
+"""The reasoner node and its managed variant: parts composed and driven through lifecycle phases; parameters;
+shutdown."""

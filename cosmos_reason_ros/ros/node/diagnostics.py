@@ -1,17 +1,28 @@
-"""/diagnostics content: model state, per-camera rates and ages, goal statistics, GPU memory.
+"""/diagnostics: the part that publishes it, and the content: model state, per-camera rates and ages, goal
+statistics, GPU memory.
+
+Every other part contributes its own entries through a status provider handed to ``DiagnosticsPart``;
+this part only gathers them on its timer and publishes one DiagnosticArray.
 
 Status names start with the node's fully qualified name (``/robot1/cosmos_reasoner: model``), so two
 reasoners in different namespaces never share an entry; camera entries name the resolved topic.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from std_msgs.msg import Header
 
 from cosmos_reason_ros.core.models.backend import BackendState, ModelBackend
 from cosmos_reason_ros.ros.cameras.ingest import Camera
+from cosmos_reason_ros.ros.qos import DIAGNOSTICS_DEPTH
+
+#: A part's contribution: its entries, given the name prefix and the ROS time now (ns).
+StatusProvider = Callable[[str, int], Sequence[DiagnosticStatus]]
 
 
 @dataclass
@@ -32,7 +43,7 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=str(value))
 
 
-def model_status(prefix: str, backend: ModelBackend, backend_kind: str, load_seconds: Optional[float]) -> DiagnosticStatus:
+def model_status(prefix: str, backend: ModelBackend, backend_kind: str, load_seconds: float | None) -> DiagnosticStatus:
     level = {BackendState.READY: DiagnosticStatus.OK, BackendState.FAILED: DiagnosticStatus.ERROR}.get(
         backend.state, DiagnosticStatus.WARN)
     message = {BackendState.READY: "ready", BackendState.LOADING: "loading", BackendState.UNLOADED: "not loaded",
@@ -88,3 +99,33 @@ def goals_status(prefix: str, stats: GoalStats, running: bool, queued: int) -> D
     values.extend(_kv(f"failed_{name}", count) for name, count in sorted(stats.failed_by_code.items()))
     message = "running" if running else "idle"
     return DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{prefix}: goals", message=message, values=values)
+
+
+class DiagnosticsPart:
+    """Publishes /diagnostics every ``period`` s from the providers of the other parts (configure/cleanup)."""
+
+    def __init__(self, node: Any, providers: Sequence[StatusProvider]) -> None:
+        self._node = node
+        self._providers = list(providers)
+        self.prefix = node.get_fully_qualified_name()  # entries of two reasoners never share a name
+        self._publisher: Any = None
+        self._timer: Any = None
+
+    def configure(self, period: float) -> None:
+        self._publisher = self._node.create_publisher(DiagnosticArray, "/diagnostics", DIAGNOSTICS_DEPTH)
+        self._timer = self._node.create_timer(period, self.publish, callback_group=MutuallyExclusiveCallbackGroup())
+
+    def cleanup(self) -> None:
+        if self._timer is not None:
+            self._node.destroy_timer(self._timer)
+        if self._publisher is not None:
+            self._node.destroy_publisher(self._publisher)
+        self._timer = self._publisher = None
+
+    def publish(self) -> None:
+        now = self._node.get_clock().now()
+        status: list[DiagnosticStatus] = []
+        for provider in self._providers:
+            status += provider(self.prefix, now.nanoseconds)
+        if self._publisher is not None:
+            self._publisher.publish(DiagnosticArray(header=Header(stamp=now.to_msg()), status=status))

@@ -19,25 +19,26 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from cosmos_reason_ros.core.models.backend import ModelBackend
-from cosmos_reason_ros.ros.node.reasoner_node import ReasonerParts
+from cosmos_reason_ros.ros.node.reasoner_node import NodeParts
 
 AUTOSTART_FLAG = "--autostart"
 
 
-class ReasonerLifecycleNode(ReasonerParts, LifecycleNode):
+class ReasonerLifecycleNode(LifecycleNode):
     """``ReasonerNode`` driven by lifecycle transitions instead of its constructor and destructor."""
 
-    def __init__(self, node_name: str = "cosmos_reasoner", backend_factory: Optional[Callable[[], ModelBackend]] = None,
+    def __init__(self, node_name: str = "cosmos_reasoner", backend_factory: Callable[[], ModelBackend] | None = None,
                  **node_kwargs: Any) -> None:
         """``backend_factory``: builds the backend at each configure (default: from the parameters)."""
         super().__init__(node_name, **node_kwargs)
         self._backend_factory = backend_factory
-        self._init_parts()
+        self.parts = NodeParts(self)
 
     def _transition(self, name: str, action: Callable[[], Any]) -> TransitionCallbackReturn:
         try:
@@ -52,50 +53,50 @@ class ReasonerLifecycleNode(ReasonerParts, LifecycleNode):
         def configure() -> None:
             backend = self._backend_factory() if self._backend_factory is not None else None
             try:
-                self._configure(backend)
+                # built for this configuration: deactivate unloads it, cleanup drops it
+                self.parts.configure(backend, owned=True)
             except Exception:
-                self._cleanup()
+                self.parts.cleanup()
                 raise
-            self._owns_backend = True  # built for this configuration: deactivate unloads it, cleanup drops it
         return self._transition("configure", configure)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        return self._transition("activate", self._activate)
+        return self._transition("activate", self.parts.activate)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        return self._transition("deactivate", self._deactivate)
+        return self._transition("deactivate", self.parts.deactivate)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        return self._transition("cleanup", self._cleanup)
+        return self._transition("cleanup", self.parts.cleanup)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         def shutdown() -> None:
-            if self._configured:
-                self._deactivate()
-                self._cleanup()
+            if self.parts.configured:
+                self.parts.deactivate()
+                self.parts.cleanup()
         return self._transition("shutdown", shutdown)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.get_logger().error(f"error while {state.label}: ending goals and releasing the model")
-        if self._configured:
-            self._deactivate()
-            self._cleanup()
+        if self.parts.configured:
+            self.parts.deactivate()
+            self.parts.cleanup()
         return TransitionCallbackReturn.SUCCESS  # back to unconfigured
 
     def shutdown(self, wait: float = 2.0) -> bool:
         """Process shutdown (SIGINT/SIGTERM): end every goal (SHUTDOWN), then take the shutdown transition."""
-        ended = self.end_all_goals(wait)
+        ended = self.parts.goals.end_all(wait)
         machine = getattr(self, "_state_machine", None)
         state = machine.current_state[1] if machine is not None else ""
         if state in ("unconfigured", "inactive", "active") and hasattr(self, "trigger_shutdown"):
             self.trigger_shutdown()
-        elif self._configured:  # an rclpy without trigger_shutdown: do what the transition does
-            self._deactivate(wait)
-            self._cleanup()
+        elif self.parts.configured:  # an rclpy without trigger_shutdown: do what the transition does
+            self.parts.deactivate(wait)
+            self.parts.cleanup()
         return ended
 
     def destroy_node(self) -> None:
-        self._teardown()
+        self.parts.teardown()
         super().destroy_node()
 
 
@@ -105,7 +106,7 @@ def autostart(node: ReasonerLifecycleNode) -> None:
         node.trigger_activate()
 
 
-def main(args: Optional[list[str]] = None) -> int:
+def main(args: list[str] | None = None) -> int:
     """Entry point of ``ros2 run cosmos_reason_ros reasoner_lifecycle [--autostart]``."""
     from cosmos_reason_ros.ros.node.shutdown import run_node
 

@@ -7,15 +7,22 @@ defaults; a test keeps the two in step.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, make_dataclass
-from typing import Any, Optional
+from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 
 from cosmos_reason_ros.core.models.families import FAMILIES
 from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig
-from cosmos_reason_ros.core.models.transformers_backend import ATTENTION_IMPLEMENTATIONS, BNB_4BIT_QUANT_TYPES, DTYPES, QUANTIZATIONS, TransformersConfig
+from cosmos_reason_ros.core.models.transformers_backend import (
+    ATTENTION_IMPLEMENTATIONS,
+    BNB_4BIT_QUANT_TYPES,
+    DTYPES,
+    QUANTIZATIONS,
+    TransformersConfig,
+)
 
 BUSY_POLICIES = ("preempt", "queue", "reject")
 BACKENDS = ("local", "openai")
@@ -34,8 +41,8 @@ class ParamSpec:
     default: Any
     description: str
     read_only: bool = False
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: float | None = None
+    high: float | None = None
     choices: tuple[str, ...] = ()
 
     def descriptor(self) -> ParameterDescriptor:
@@ -144,7 +151,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_queue", 4, "Goals waiting at most (busy_policy queue); more are rejected.", False, 1, 100),
     ParamSpec("goal_timeout", 120.0, "s, default deadline of a goal (TIMEOUT when passed).", False, 0.1, 3600.0),
     ParamSpec("max_task_chars", 2000, "Longest task text accepted (INVALID_GOAL beyond).", False, 1, 100000),
-    ParamSpec("accept_partial_answers", False, "true: a goal whose answer was cut off (token budget) but whose finished "
+    ParamSpec("accept_partial_answers", False,
+              "true: a goal whose answer was cut off (token budget) but whose finished "
               "part has what the mode needs SUCCEEDS with plan.completeness COMPLETENESS_PARTIAL; false: it ends "
               "PARSE_FAILED with the partial plan.", False),
     ParamSpec("model_wait_timeout", 0.0, "s a goal waits for a loading model; 0 = answer MODEL_NOT_READY at once.",
@@ -245,3 +253,7 @@ Settings = make_dataclass(
     namespace={"read": classmethod(_read_settings),
                "__doc__": "A typed snapshot of the parameters (dots become underscores); see PARAMETERS."})
 Settings.__module__ = __name__
+
+
+#: How a part reads the settings in force now (parameter changes replace the Settings object).
+SettingsSource = Callable[[], Settings]

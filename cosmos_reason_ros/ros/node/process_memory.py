@@ -16,17 +16,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-from typing import Optional
 
 #: mallopt parameter (malloc.h).
 _M_ARENA_MAX = -8
 #: Arenas at most: the goal thread, the camera thread and the executor's other threads share them.
 ARENA_MAX = 2
 
-_libc: Optional[ctypes.CDLL] = None
+_libc: ctypes.CDLL | None = None
 
 
-def _glibc() -> Optional[ctypes.CDLL]:
+def _glibc() -> ctypes.CDLL | None:
     global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")

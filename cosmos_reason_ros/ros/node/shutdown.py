@@ -20,7 +20,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
@@ -49,7 +50,7 @@ class ShutdownRequest:
         (self.urgent if self.requested.is_set() else self.requested).set()
 
 
-def init_rclpy(args: Optional[list[str]]) -> None:
+def init_rclpy(args: list[str] | None) -> None:
     """rclpy.init without rclpy's signal handlers (the process handles SIGINT/SIGTERM itself)."""
     try:
         from rclpy.signals import SignalHandlerOptions
@@ -73,8 +74,8 @@ def install_handlers(request: ShutdownRequest) -> Callable[[], None]:
     return restore
 
 
-def run_node(make_node: Callable[[], Any], args: Optional[list[str]] = None,
-             after_start: Optional[Callable[[Any], None]] = None, exit_process: bool = False) -> int:
+def run_node(make_node: Callable[[], Any], args: list[str] | None = None,
+             after_start: Callable[[Any], None] | None = None, exit_process: bool = False) -> int:
     """Create the node, spin it until SIGINT/SIGTERM, then shut down in order. Returns the exit status.
 
     ``make_node()`` builds a node with ``shutdown(wait)`` (end all goals; True if they ended) and
@@ -95,8 +96,8 @@ def run_node(make_node: Callable[[], Any], args: Optional[list[str]] = None,
     return status
 
 
-def _run(make_node: Callable[[], Any], args: Optional[list[str]],
-         after_start: Optional[Callable[[Any], None]]) -> int:
+def _run(make_node: Callable[[], Any], args: list[str] | None,
+         after_start: Callable[[Any], None] | None) -> int:
     from cosmos_reason_ros.ros.node.process_memory import tune_malloc
 
     tune_malloc()  # before the threads start: flat memory over long runs (see process_memory)
@@ -104,7 +105,7 @@ def _run(make_node: Callable[[], Any], args: Optional[list[str]],
     install_handlers(request)  # before anything slow: a signal during start-up is honoured too (kept to the end)
     init_rclpy(args if args is not None else sys.argv)
     node = None
-    executor: Optional[MultiThreadedExecutor] = None
+    executor: MultiThreadedExecutor | None = None
     try:
         node = make_node()
         executor = MultiThreadedExecutor(num_threads=EXECUTOR_THREADS)

@@ -9,13 +9,15 @@ topic, one rviz display); frames are scaled to a common height, and the whole ro
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from cosmos_reason_ros.msg import TaskPlan
+from cosmos_reason_ros.ros.outputs.object_drawing import draw_objects
+from cosmos_reason_ros.ros.outputs.plan_text import body_lines, headline, task_line
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 MAX_WIDTH = 1920  # px, widest tiled row of frames
@@ -45,7 +47,9 @@ def text_height(width: int) -> int:
     return int(np.clip(round(width / 42), 12, 44))
 
 
-def _font(cap_height: int) -> tuple[float, int]:
+def font_for(cap_height: int) -> tuple[float, int]:
+    """The ``FONT`` scale and stroke thickness that draw capitals ``cap_height`` px high (for every text drawn
+    on the image, the raised-watches banner included)."""
     (_, unit), _ = cv2.getTextSize("H", FONT, 1.0, 1)
     return cap_height / unit, max(1, round(cap_height / 13))
 
@@ -78,8 +82,6 @@ def wrap_to_width(text: str, max_width: int, scale: float, thickness: int) -> li
 
 def layout(plan: TaskPlan, width: int, footer: str = "") -> tuple[list[TextLine], int]:
     """The panel's lines (positions relative to the panel's top-left) and the panel's height."""
-    from cosmos_reason_ros.ros.outputs.markers import body_lines, headline, task_line
-
     cap = text_height(width)
     margin = max(6, cap // 2)
     usable = width - 2 * margin
@@ -88,7 +90,7 @@ def layout(plan: TaskPlan, width: int, footer: str = "") -> tuple[list[TextLine]
 
     def add(text: str, cap_height: int, color: tuple[int, int, int], bold: int = 0, gap: float = 0.6) -> None:
         nonlocal y
-        scale, thickness = _font(cap_height)
+        scale, thickness = font_for(cap_height)
         thickness += bold
         for part in wrap_to_width(text, usable, scale, thickness):
             (w, h), _ = cv2.getTextSize(part, FONT, scale, thickness)
@@ -99,7 +101,7 @@ def layout(plan: TaskPlan, width: int, footer: str = "") -> tuple[list[TextLine]
     add(title.text, int(cap * 1.5), tuple(int(round(c * 255)) for c in title.color), bold=1, gap=0.5)
     add(task_line(plan), cap, TASK_RGB)
     body: list[str] = []
-    scale, thickness = _font(cap)
+    scale, thickness = font_for(cap)
     for paragraph in body_lines(plan):
         body += wrap_to_width(paragraph, usable, scale, thickness)
     if len(body) > MAX_BODY_LINES:
@@ -115,7 +117,7 @@ def tile(views: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
     """The frames side by side at a common height (the smallest), each labelled with its camera's name."""
     height = min(pixels.shape[0] for _, pixels in views)
     tiles = []
-    for name, pixels in views:
+    for _, pixels in views:
         scaled = pixels if pixels.shape[0] == height else cv2.resize(
             pixels, (max(1, round(pixels.shape[1] * height / pixels.shape[0])), height), interpolation=cv2.INTER_AREA)
         tiles.append(np.ascontiguousarray(scaled[..., :3], dtype=np.uint8))
@@ -125,9 +127,9 @@ def tile(views: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
                          interpolation=cv2.INTER_AREA)
     scale = row.shape[1] / sum(t.shape[1] for t in tiles)
     cap = text_height(row.shape[1]) if len(views) == 1 else text_height(round(tiles[0].shape[1] * scale))
-    font_scale, thickness = _font(cap)
+    font_scale, thickness = font_for(cap)
     x = 0
-    for (name, _), original in zip(views, tiles):
+    for (name, _), original in zip(views, tiles, strict=True):
         (w, h), base = cv2.getTextSize(name, FONT, font_scale, thickness)
         pad = max(3, cap // 3)
         cv2.rectangle(row, (x, 0), (x + w + 2 * pad, h + base + 2 * pad), PANEL_RGB, -1)
@@ -142,8 +144,6 @@ def render(plan: TaskPlan, views: Sequence[tuple[str, np.ndarray]]) -> np.ndarra
     """The annotated image (RGB) for ``plan`` over ``views``: (camera name, RGB frame) pairs, in order."""
     if not views:
         raise ValueError("no camera frame to annotate")
-    from cosmos_reason_ros.ros.outputs.object_drawing import draw_objects
-
     views = [(name, draw_objects(pixels, name, plan.objects)) for name, pixels in views]  # located objects
     row = tile(views)
     stats = plan.stats

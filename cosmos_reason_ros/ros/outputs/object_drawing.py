@@ -8,7 +8,7 @@ text label, in the depth camera's optical frame.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -44,11 +44,12 @@ def draw_objects(pixels: np.ndarray, camera: str, objects: Sequence[LocatedObjec
         rgb = colour(index)
         anchor = (0, 0)
         if obj.has_box:
-            x1, y1 = (obj.bbox_center_x - obj.bbox_size_x / 2) * scale, (obj.bbox_center_y - obj.bbox_size_y / 2) * scale
-            x2, y2 = (obj.bbox_center_x + obj.bbox_size_x / 2) * scale, (obj.bbox_center_y + obj.bbox_size_y / 2) * scale
+            half_x, half_y = obj.bbox_size_x / 2, obj.bbox_size_y / 2
+            x1, y1 = (obj.bbox_center_x - half_x) * scale, (obj.bbox_center_y - half_y) * scale
+            x2, y2 = (obj.bbox_center_x + half_x) * scale, (obj.bbox_center_y + half_y) * scale
             # Edges are continuous coordinates: the last pixel inside is ceil(x2) - 1.
-            cv2.rectangle(out, (int(x1), int(y1)), (max(int(x1), int(np.ceil(x2)) - 1), max(int(y1), int(np.ceil(y2)) - 1)),
-                          rgb, thick)
+            last = (max(int(x1), int(np.ceil(x2)) - 1), max(int(y1), int(np.ceil(y2)) - 1))
+            cv2.rectangle(out, (int(x1), int(y1)), last, rgb, thick)
             anchor = (int(x1), int(y1))
         if obj.has_point:
             px, py = int(obj.point_x * scale), int(obj.point_y * scale)

@@ -6,7 +6,7 @@ run time through the services, not through ``ros2 param set``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -84,6 +84,6 @@ def severity_code(spec: WatchSpec) -> int:
     return _SEVERITY_CODES[spec.severity]
 
 
-def answer_code(answer: Optional[Observed]) -> int:
+def answer_code(answer: Observed | None) -> int:
     """Observed → WatchState/Alert ANSWER_* (UNCERTAIN and UNKNOWN are no answer)."""
     return {Observed.YES: WatchState.ANSWER_YES, Observed.NO: WatchState.ANSWER_NO}.get(answer, WatchState.ANSWER_NONE)

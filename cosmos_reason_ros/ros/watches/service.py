@@ -2,132 +2,145 @@
 
 Services (cosmos_reason_ros/srv): ``~/add_watch`` (AddWatch), ``~/remove_watch`` (RemoveWatch),
 ``~/set_watch_enabled`` (SetWatchEnabled), ``~/list_watches`` (ListWatches). An invalid request is refused
-with an error code and the reason, and nothing changes. Topics: ``~/alerts`` (Alert, reliable, volatile,
-depth ``ALERT_DEPTH``) on every state change; ``~/watch_states`` (WatchStates, reliable, transient local,
-depth 1) after every check and change, so a late subscriber sees every watch's state at once.
+with an error code and the reason, and nothing changes. Topics: ``~/alerts`` (Alert, ``qos.ALERTS``) on
+every state change; ``~/watch_states`` (WatchStates, ``qos.LATCHED``) after every check and change, so a
+late subscriber sees every watch's state at once.
 
-``WatchService`` is mixed into the reasoner nodes with ``WatchRunner`` (the check thread); the node calls
-``_init_watches`` (declare), ``_configure_watches`` / ``_cleanup_watches`` and ``_start_watches`` /
-``_stop_watches`` from its lifecycle phases, ``_watch_diagnostics`` from its diagnostics timer and
-``_take_model_from_watches`` before a goal uses the model.
+``WatchService`` is the watches part of the reasoner nodes: it owns the watches held (``WatchBoard``) and the
+check thread (``WatchRunner``), and is driven through configure / activate / deactivate / cleanup.
 """
 from __future__ import annotations
 
-import dataclasses
-import time
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header
-from visualization_msgs.msg import MarkerArray
 
-from cosmos_reason_ros.core.errors import InvalidRequestError
 from cosmos_reason_ros.core.datatypes import GenerationStats
-from cosmos_reason_ros.core.modes.watches import PERIOD_NOT_MET_FACTOR, Transition, WatchSpec, WatchState, WatchTracker, validate_spec
-from cosmos_reason_ros.msg import Alert, CameraFrames, WatchState as WatchStateMsg, WatchStates
-from cosmos_reason_ros.srv import AddWatch, ListWatches, RemoveWatch, SetWatchEnabled
+from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.modes.watches import (
+    PERIOD_NOT_MET_FACTOR,
+    ModelTurn,
+    Transition,
+    WatchSpec,
+    WatchState,
+    validate_spec,
+)
+from cosmos_reason_ros.msg import Alert, CameraFrames, WatchStates
+from cosmos_reason_ros.msg import WatchState as WatchStateMsg
+from cosmos_reason_ros.ros import qos
 from cosmos_reason_ros.ros.cameras import clips as clip_collection
-from cosmos_reason_ros.ros.conversions import frame_stamps, stats_msg, to_time
-from cosmos_reason_ros.ros.watches.parameters import answer_code, declare_watch_parameters, msg_from_spec, severity_code, spec_from_msg
-from cosmos_reason_ros.ros.cameras.image_conversion import rgb_to_image_fields
-from cosmos_reason_ros.ros.watches.runner import WatchEntry, WatchRunner
-from cosmos_reason_ros.ros.watches.visuals import banner, raised_marker, with_raised
+from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
+from cosmos_reason_ros.ros.conversions import frame_stamps, now_seconds, stats_msg, to_time
+from cosmos_reason_ros.ros.node.model import ModelPart
+from cosmos_reason_ros.ros.node.parameters import SettingsSource
+from cosmos_reason_ros.ros.watches.parameters import (
+    answer_code,
+    declare_watch_parameters,
+    msg_from_spec,
+    severity_code,
+    spec_from_msg,
+)
+from cosmos_reason_ros.ros.watches.runner import WatchBoard, WatchEntry, WatchRunner
+from cosmos_reason_ros.ros.watches.visuals import Raised
+from cosmos_reason_ros.srv import AddWatch, ListWatches, RemoveWatch, SetWatchEnabled
 
-#: Alerts kept for a subscriber that reads slowly (every change matters: reliable, never dropped by a burst).
-ALERT_DEPTH = 50
-STATES_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-ALERTS_QOS = QoSProfile(depth=ALERT_DEPTH, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
-_Codes = AddWatch.Response  # the error codes are the same in every watch service
+Codes = AddWatch.Response  # the error codes are the same in every watch service
+#: Shows a watch that entered or left RAISED: (alert header, evidence frame or None, raised now).
+ShowRaised = Callable[[Header, np.ndarray | None, bool], None]
 
 
-class WatchService(WatchRunner):
-    """Watch management and outputs (a mixin of the node classes)."""
+class WatchService:
+    """The watches part: watch management, the check thread, and their outputs."""
+
+    def __init__(self, node: Any, settings: SettingsSource, model: ModelPart, cameras: Callable[[], CameraIngest],
+                 turn: ModelTurn, accepting: Callable[[], bool], show_raised: ShowRaised) -> None:
+        """Declares the ``watches.*`` parameters. ``accepting``: whether the node takes requests now (active);
+        ``show_raised``: draws raised watches (the outputs part)."""
+        self._node = node
+        self._log = node.get_logger()
+        self._settings = settings
+        self._cameras = cameras
+        self._accepting = accepting
+        self._show_raised = show_raised
+        self.board = WatchBoard(turn)
+        self.runner = WatchRunner(self._log, self.board, turn, settings, model, cameras,
+                                  lambda: now_seconds(node), self._on_checked)
+        self._declared = declare_watch_parameters(node)
+        self._services: list = []
+        self._alerts_pub: Any = None
+        self._states_pub: Any = None
 
     # ----------------------------------------------------------------------------------- phases
-    def _init_watches(self) -> None:
-        self._init_runner()
-        self._declared_watches = declare_watch_parameters(self)
-        self._watch_services: list = []
-        self._watch_publishers: list = []
-
-    def _configure_watches(self) -> None:
-        self.alerts_pub = self.create_publisher(Alert, "~/alerts", ALERTS_QOS)
-        self.watch_states_pub = self.create_publisher(WatchStates, "~/watch_states", STATES_QOS)
-        self._watch_publishers = [self.alerts_pub, self.watch_states_pub]
+    def configure(self) -> None:
+        node = self._node
+        self._alerts_pub = node.create_publisher(Alert, "~/alerts", qos.ALERTS)
+        self._states_pub = node.create_publisher(WatchStates, "~/watch_states", qos.LATCHED)
         group = MutuallyExclusiveCallbackGroup()
-        self._watch_services = [
-            self.create_service(AddWatch, "~/add_watch", self._on_add_watch, callback_group=group),
-            self.create_service(RemoveWatch, "~/remove_watch", self._on_remove_watch, callback_group=group),
-            self.create_service(SetWatchEnabled, "~/set_watch_enabled", self._on_set_watch_enabled,
+        self._services = [
+            node.create_service(AddWatch, "~/add_watch", self._on_add_watch, callback_group=group),
+            node.create_service(RemoveWatch, "~/remove_watch", self._on_remove_watch, callback_group=group),
+            node.create_service(SetWatchEnabled, "~/set_watch_enabled", self._on_set_watch_enabled,
                                 callback_group=group),
-            self.create_service(ListWatches, "~/list_watches", self._on_list_watches, callback_group=group),
+            node.create_service(ListWatches, "~/list_watches", self._on_list_watches, callback_group=group),
         ]
-        for spec in self._declared_watches:
+        for spec in self._declared:
             try:
                 self._add(spec, replace=False)
             except InvalidRequestError as e:  # a bad declared watch is left out; the node keeps serving
-                self.get_logger().error(f"watches.{spec.name}: {e.message}")
-        self._publish_watch_states()
+                self._log.error(f"watches.{spec.name}: {e.message}")
+        self._publish_states()
 
-    def _start_watches(self) -> None:
-        self._start_runner()
+    def activate(self) -> None:
+        self.runner.activate()
 
-    def _stop_watches(self) -> None:
+    def deactivate(self) -> None:
         """Stop checking; every watch becomes UNKNOWN (announced), so no one trusts a state nobody checks."""
-        self._stop_runner()
-        with self.watch_lock:
-            changes = [(e, e.tracker.mark_unknown("not checked: the node is inactive")) for e in self.watches.values()]
-        for entry, transition in changes:
-            if transition is not None:
-                self._announce(entry, transition)
-        self._publish_watch_states()
+        self.runner.deactivate()
+        for entry, transition in self.board.mark_all_unknown("not checked: the node is inactive"):
+            self._announce(entry, transition)
+        self._publish_states()
 
-    def _cleanup_watches(self) -> None:
-        for service in self._watch_services:
-            self.destroy_service(service)
-        for publisher in self._watch_publishers:
-            self.destroy_publisher(publisher)
-        self._watch_services, self._watch_publishers = [], []
-        with self.watch_lock:
-            for name in list(self.watches):
-                self.watch_schedule.remove(name)
-            self.watches.clear()
+    def cleanup(self) -> None:
+        for service in self._services:
+            self._node.destroy_service(service)
+        for publisher in (self._alerts_pub, self._states_pub):
+            if publisher is not None:
+                self._node.destroy_publisher(publisher)
+        self._services, self._alerts_pub, self._states_pub = [], None, None
+        self.board.clear()
+
+    # ---------------------------------------------------------------------------------- reading
+    def entry(self, name: str) -> WatchEntry | None:
+        return self.board.get(name)
+
+    def entries(self) -> dict[str, WatchEntry]:
+        return self.board.entries()
+
+    def raised(self) -> Raised:
+        return self.board.raised()
 
     # --------------------------------------------------------------------------------- changes
     def _validated(self, spec: WatchSpec) -> WatchSpec:
         """The spec checked against the node's cameras, buffer and limits (InvalidRequestError with the reason)."""
-        s = self.settings
-        spec = validate_spec(spec, list(self.ingest.cameras), s.max_task_chars)
+        s = self._settings()
+        cameras = list(self._cameras().cameras)
+        spec = validate_spec(spec, cameras, s.max_task_chars)
         try:
-            clip_collection.frame_request(spec, s, list(self.ingest.cameras))  # history and frames vs. the buffer
+            clip_collection.frame_request(spec, s, cameras)  # history and frames vs. the buffer
         except InvalidRequestError as e:
             raise InvalidRequestError(f"watch {spec.name!r} refused: {e.message}") from e
         return spec
 
     def _add(self, spec: WatchSpec, replace: bool) -> WatchEntry:
-        spec = self._validated(spec)
-        with self.watch_lock:
-            if spec.name in self.watches and not replace:
-                raise KeyError(spec.name)
-            if self._checking == spec.name:
-                self.model_turn.stop_check()
-            entry = WatchEntry(spec, WatchTracker(spec))
-            old = self.watches.pop(spec.name, None)
-            self.watch_schedule.remove(spec.name)
-            self.watches[spec.name] = entry
-            if spec.enabled:
-                self.watch_schedule.add(spec.name, time.monotonic())
-            else:
-                entry.tracker.reason = "disabled"
-        self._watch_wake.set()
+        entry, old = self.board.add(self._validated(spec), replace)
         self._ended(old, "replaced: the watch starts over")
         return entry
 
-    def _ended(self, old: Optional[WatchEntry], reason: str) -> None:
+    def _ended(self, old: WatchEntry | None, reason: str) -> None:
         """A watch that was RAISED or CLEARED is removed or replaced: say so on ~/alerts (UNKNOWN), so no
         subscriber keeps acting on a state that no longer exists."""
         if old is not None and old.tracker.state != WatchState.UNKNOWN:
@@ -137,65 +150,46 @@ class WatchService(WatchRunner):
 
     def _on_add_watch(self, request: Any, response: Any) -> Any:
         try:
-            if not self._accepting:
-                return self._refuse(response, _Codes.NOT_ACTIVE, "the node is not active")
+            if not self._accepting():
+                return self._refuse(response, Codes.NOT_ACTIVE, "the node is not active")
             entry = self._add(spec_from_msg(request.watch), replace=request.replace)
         except InvalidRequestError as e:
-            return self._refuse(response, _Codes.INVALID_WATCH, e.message)
+            return self._refuse(response, Codes.INVALID_WATCH, e.message)
         except KeyError:
-            return self._refuse(response, _Codes.ALREADY_EXISTS,
+            return self._refuse(response, Codes.ALREADY_EXISTS,
                                 f"a watch named {request.watch.name!r} exists (set replace to replace it)")
-        self.get_logger().info(f"watch {entry.spec.name} added: {entry.spec.question!r} every {entry.spec.period:g} s")
-        response.success, response.error_code, response.state = True, _Codes.NONE, self._state_msg(entry)
-        self._publish_watch_states()
+        self._log.info(f"watch {entry.spec.name} added: {entry.spec.question!r} every {entry.spec.period:g} s")
+        response.success, response.error_code, response.state = True, Codes.NONE, self._state_msg(entry)
+        self._publish_states()
         return response
 
     def _on_remove_watch(self, request: Any, response: Any) -> Any:
-        with self.watch_lock:
-            entry = self.watches.pop(request.name, None)
-            self.watch_schedule.remove(request.name)
-            if entry is not None and self._checking == request.name:
-                self.model_turn.stop_check()
+        entry = self.board.remove(request.name)
         if entry is None:
-            return self._refuse(response, _Codes.NOT_FOUND, f"no watch named {request.name!r}")
+            return self._refuse(response, Codes.NOT_FOUND, f"no watch named {request.name!r}")
         self._ended(entry, "removed")
-        self.get_logger().info(f"watch {request.name} removed")
-        response.success, response.error_code = True, _Codes.NONE
-        self._publish_watch_states()
+        self._log.info(f"watch {request.name} removed")
+        response.success, response.error_code = True, Codes.NONE
+        self._publish_states()
         return response
 
     def _on_set_watch_enabled(self, request: Any, response: Any) -> Any:
-        with self.watch_lock:
-            entry = self.watches.get(request.name)
-            if entry is None:
-                return self._refuse(response, _Codes.NOT_FOUND, f"no watch named {request.name!r}")
-            changed = entry.spec.enabled != request.enabled
-            if changed:
-                entry.spec = dataclasses.replace(entry.spec, enabled=request.enabled)
-                previous = entry.tracker
-                entry.tracker = WatchTracker(entry.spec)  # enabling starts over; disabling says "disabled"
-                if request.enabled:
-                    self.watch_schedule.add(request.name, time.monotonic())
-                else:
-                    entry.tracker.reason = "disabled"
-                    self.watch_schedule.remove(request.name)
-                    if self._checking == request.name:
-                        self.model_turn.stop_check()
-        if changed:
-            self._watch_wake.set()
-            if previous.state != WatchState.UNKNOWN:
-                self._announce(entry, Transition(previous.state, WatchState.UNKNOWN, entry.tracker.reason))
-            self._publish_watch_states()
-        response.success, response.error_code = True, _Codes.NONE
+        try:
+            change = self.board.set_enabled(request.name, request.enabled)
+        except KeyError:
+            return self._refuse(response, Codes.NOT_FOUND, f"no watch named {request.name!r}")
+        if change is not None:
+            self._announce(*change)
+        self._publish_states()
+        response.success, response.error_code = True, Codes.NONE
         return response
 
     def _on_list_watches(self, request: Any, response: Any) -> Any:
-        with self.watch_lock:
-            unknown = [n for n in request.names if n not in self.watches]
-            names = [n for n in self.watches if not request.names or n in request.names]
-            response.watches = [self._state_msg(self.watches[n]) for n in names]
+        held = self.board.entries()
+        unknown = [n for n in request.names if n not in held]
+        response.watches = [self._state_msg(e) for n, e in held.items() if not request.names or n in request.names]
         response.success = not unknown
-        response.error_code = _Codes.NOT_FOUND if unknown else _Codes.NONE
+        response.error_code = Codes.NOT_FOUND if unknown else Codes.NONE
         response.error_msg = f"no watch named {', '.join(unknown)}" if unknown else ""
         return response
 
@@ -205,6 +199,12 @@ class WatchService(WatchRunner):
         return response
 
     # --------------------------------------------------------------------------------- outputs
+    def _on_checked(self, entry: WatchEntry, transition: Transition | None) -> None:
+        """The runner finished a check of ``entry``: announce a state change, publish the states."""
+        if transition is not None:
+            self._announce(entry, transition)
+        self._publish_states()
+
     def _state_msg(self, entry: WatchEntry) -> WatchStateMsg:
         tracker, stats = entry.tracker, entry.stats
         last = tracker.last
@@ -217,46 +217,29 @@ class WatchService(WatchRunner):
             checks_skipped=sum(stats.skipped.values()), achieved_period=float(stats.achieved_period),
             consecutive=max(tracker.raising, tracker.clearing))
 
-    def _publish_watch_states(self) -> None:
-        with self.watch_lock:
-            states = [self._state_msg(entry) for entry in self.watches.values()]
-        if self._watch_publishers:
-            self.watch_states_pub.publish(WatchStates(header=Header(stamp=self.get_clock().now().to_msg()),
-                                                      watches=states))
+    def _publish_states(self) -> None:
+        states = [self._state_msg(entry) for entry in self.board.entries().values()]
+        if self._states_pub is not None:
+            self._states_pub.publish(WatchStates(header=Header(stamp=self._node.get_clock().now().to_msg()),
+                                                 watches=states))
 
-    def _announce(self, entry: WatchEntry, transition: Any) -> None:
+    def _announce(self, entry: WatchEntry, transition: Transition) -> None:
+        """Log and publish one state change; a watch entering or leaving RAISED is drawn too."""
         alert = self._alert_msg(entry, transition)
         text = f"watch {entry.spec.name}: {transition.previous.name} -> {transition.state.name} ({transition.reason})"
         if transition.state == WatchState.RAISED:
-            self.get_logger().warning(text)
+            self._log.warning(text)
         else:
-            self.get_logger().info(text)
-        if self._watch_publishers:
-            self.alerts_pub.publish(alert)
+            self._log.info(text)
+        if self._alerts_pub is not None:
+            self._alerts_pub.publish(alert)
         if WatchState.RAISED in (transition.state, transition.previous):
-            self._show_raised(entry, alert.header, transition.state == WatchState.RAISED)
+            evidence = entry.last_view[1] if entry.last_view is not None else None
+            self._show_raised(alert.header, evidence, transition.state == WatchState.RAISED)
 
-    def _show_raised(self, entry: WatchEntry, header: Header, raised_now: bool) -> None:
-        """Markers: the raised-watches marker (or its deletion); image: the evidence frame with the banner."""
-        s, raised = self.settings, self.raised_watches()
-        if s.publish_markers:
-            marker_header = Header(stamp=header.stamp, frame_id=s.markers_frame_id or header.frame_id)
-            self.markers_pub.publish(MarkerArray(markers=[raised_marker(raised, marker_header)]))
-        if s.publish_annotated_image and raised_now and entry.last_view is not None:
-            pixels = banner(entry.last_view[1], raised)
-            self.image_pub.publish(Image(header=header, **rgb_to_image_fields(pixels)))
-
-    def _with_watch_markers(self, markers: MarkerArray) -> MarkerArray:
-        """Hook for every MarkerArray the node publishes: raised watches stay on screen."""
-        return with_raised(markers, self.raised_watches())
-
-    def _with_watch_banner(self, image: Any) -> Any:
-        """Hook for the plan's annotated image: the banner of the raised watches over it."""
-        return banner(image, self.raised_watches())
-
-    def _alert_msg(self, entry: WatchEntry, transition: Any) -> Alert:
+    def _alert_msg(self, entry: WatchEntry, transition: Transition) -> Alert:
         last, outcome = entry.tracker.last, entry.evidence
-        header = Header(stamp=self.get_clock().now().to_msg())
+        header = Header(stamp=self._node.get_clock().now().to_msg())
         evidence, newest = [], -1.0
         for seen in outcome.seen if outcome is not None else []:
             stamps = frame_stamps(seen)
@@ -272,18 +255,10 @@ class WatchService(WatchRunner):
                      model_id=outcome.model_id if outcome is not None else "", check_time=float(entry.check_time),
                      stats=stats_msg(stats, entry.check_time))
 
-    def raised_watches(self) -> list[tuple[str, str, str]]:
-        """(name, severity, explanation) of every RAISED watch, for the markers and the annotated image."""
-        with self.watch_lock:
-            return [(e.spec.name, e.spec.severity, e.tracker.last.explanation if e.tracker.last else "")
-                    for e in self.watches.values() if e.tracker.state == WatchState.RAISED]
-
-    def _watch_diagnostics(self, prefix: str) -> list[DiagnosticStatus]:
+    def status(self, prefix: str, now_ns: int) -> list[DiagnosticStatus]:
         """One entry per watch: state, configured and achieved period, checks, skipped by cause, last error."""
         statuses = []
-        with self.watch_lock:
-            entries = list(self.watches.values())
-        for entry in entries:
+        for entry in self.board.entries().values():
             spec, stats, tracker = entry.spec, entry.stats, entry.tracker
             level, message = DiagnosticStatus.OK, tracker.state.name.lower()
             if tracker.state == WatchState.UNKNOWN and spec.enabled:

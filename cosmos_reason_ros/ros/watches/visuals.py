@@ -8,17 +8,16 @@ it is raised.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
-
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from cosmos_reason_ros.ros.outputs.annotated_image import FONT, _font, text_height, wrap_to_width
+from cosmos_reason_ros.ros.outputs.annotated_image import FONT, font_for, text_height, wrap_to_width
 
 WATCH_NAMESPACE = "cosmos_reason_watches"
 BANNER_RGB = (200, 30, 30)
@@ -57,7 +56,7 @@ def banner(image: np.ndarray, raised: Raised) -> np.ndarray:
     out = np.ascontiguousarray(image).copy()
     height, width = out.shape[:2]
     cap = text_height(width)
-    scale, thickness = _font(cap)
+    scale, thickness = font_for(cap)
     lines = [line for text in raised_lines(raised) for line in wrap_to_width(text, width - 2 * cap, scale, thickness)]
     step = int(cap * 1.7)
     strip = min(height, step * len(lines) + cap)

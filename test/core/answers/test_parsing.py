@@ -12,15 +12,23 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
 
 import pytest
 
 from cosmos_reason_ros.core.answers import parsing
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.answers.parsing import extract_json, parse_output, split_reasoning
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, SCORE_UNKNOWN, Completeness, Completion, Mode, ParsedAnswer, Plausibility, Verdict
-from cosmos_reason_ros.core.datatypes import Observed
+from cosmos_reason_ros.core.datatypes import (
+    CONFIDENCE_UNKNOWN,
+    SCORE_UNKNOWN,
+    Completeness,
+    Completion,
+    Mode,
+    Observed,
+    ParsedAnswer,
+    Plausibility,
+    Verdict,
+)
+from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 from helpers.parse_cases import classes
 from helpers.plan_serialisation import assert_fits_ros
 
@@ -72,19 +80,19 @@ class Case:
     confidence: float = CONFIDENCE_UNKNOWN
     completion: Completion = Completion.UNKNOWN
     subtasks: list[dict] = field(default_factory=list)  # per step, the fields that must match
-    answer: Optional[str] = None  # exact parsed answer, when it matters
-    blocking: Optional[list[str]] = None
-    warned: Union[bool, str] = False  # False: no warnings; True: some; str: one containing this
+    answer: str | None = None  # exact parsed answer, when it matters
+    blocking: list[str] | None = None
+    warned: bool | str = False  # False: no warnings; True: some; str: one containing this
     error: str = ""  # substring of the error (failures only)
-    reasoning: Optional[str] = None  # substring of the reasoning
-    answer_text: Optional[str] = None  # substring of the raw answer text
+    reasoning: str | None = None  # substring of the reasoning
+    answer_text: str | None = None  # substring of the raw answer text
     stop: str = ""  # the backend's stop reason ("" = unknown, as when the parser is used alone)
     accept_partial: bool = False  # the opt-in that accepts a salvaged plan
-    completeness: Optional[Completeness] = None  # None: COMPLETE when ok, NONE when not
-    explanation: Optional[str] = None  # exact feasibility explanation, when it matters
-    critique: Optional[dict] = None  # Mode.CRITIC: expected plausible, score, findings [(name, anomaly)]
-    objects: Optional[list] = None  # located objects [(label, box, point)] in model coordinates; None = none
-    observed: Optional[Observed] = None  # Mode.WATCH: the expected yes/no
+    completeness: Completeness | None = None  # None: COMPLETE when ok, NONE when not
+    explanation: str | None = None  # exact feasibility explanation, when it matters
+    critique: dict | None = None  # Mode.CRITIC: expected plausible, score, findings [(name, anomaly)]
+    objects: list | None = None  # located objects [(label, box, point)] in model coordinates; None = none
+    observed: Observed | None = None  # Mode.WATCH: the expected yes/no
 
 
 PLAN_STEPS = [
@@ -142,7 +150,7 @@ CASES: dict[str, Case] = {
                                   answer="The door is closed.", warned="several </think>"),
     "empty_answer_after_think": Case(REASON2, Mode.DECOMPOSE, THINK, ok=False, error="no answer"),
     # --- JSON defects -----------------------------------------------------------------------------------
-    # Truncated answers (issue 12): PARSE_FAILED by default, the salvaged plan holds only finished elements.
+    # Truncated answers: PARSE_FAILED by default, the salvaged plan holds only finished elements.
     "truncated_mid_string": Case(REASON2, Mode.DECOMPOSE, THINK + PLAN_JSON[: PLAN_JSON.index("on the shelf.")],
                                  ok=False, error="truncated", completeness=Completeness.PARTIAL,
                                  subtasks=[{"index": 0, "action": "pick"}], warned="closed truncated JSON"),
@@ -220,7 +228,7 @@ CASES: dict[str, Case] = {
                                         THINK + '{"subtasks": [{"action": "push", "targets": ["green block"]}]}',
                                         subtasks=[{"index": 0, "description": "push green block"}],
                                         warned="no description"),
-    # An impossible task has no steps (issue 12): the verdict is the answer.
+    # An impossible task has no steps: the verdict is the answer.
     "decompose_empty_subtasks": Case(REASON2, Mode.DECOMPOSE, THINK + '{"subtasks": [], "feasible": "no"}',
                                      verdict=Verdict.INFEASIBLE),
     "feasibility_missing_verdict": Case(REASON2, Mode.FEASIBILITY, THINK + '{"explanation": "The cup is far."}',
@@ -273,7 +281,7 @@ CASES: dict[str, Case] = {
                          error="could not be parsed", answer_text="[[[["),
 }
 
-CLASSES: dict[str, dict[str, Case]] = classes(Case)  # issue 12's classes, at least three rows each
+CLASSES: dict[str, dict[str, Case]] = classes(Case)  # the output classes, at least three rows each
 ALL_CASES: dict[str, Case] = dict(CASES)
 for _rows in CLASSES.values():
     assert not _rows.keys() & ALL_CASES.keys()
@@ -282,7 +290,7 @@ for _rows in CLASSES.values():
 
 def _check_subtask_fields(parsed: ParsedAnswer, expected: list[dict]) -> None:
     assert len(parsed.subtasks) == len(expected)
-    for step, fields in zip(parsed.subtasks, expected):
+    for step, fields in zip(parsed.subtasks, expected, strict=False):
         assert step.description, "every subtask has a description"
         for name, value in fields.items():
             assert getattr(step, name) == value, (name, getattr(step, name))
@@ -380,7 +388,7 @@ def test_split_reasoning_ignores_text_outside_answer_tags() -> None:
         ('{"a": 1}', {"a": 1}, False),
         ('noise {"a": {"b": "}"}} tail', {"a": {"b": "}"}}, True),
         ('{"a": [1, 2,], }', {"a": [1, 2]}, True),
-        # A string cut off is unfinished (issue 12): dropped with its key, leaving nothing.
+        # A string cut off is unfinished: dropped with its key, leaving nothing.
         ('{"a": "unterminated', None, True),
         ('{"a": "cut mid-escape\\', None, True),
         ('{"a": "caf\\u00', None, True),
@@ -391,7 +399,7 @@ def test_split_reasoning_ignores_text_outside_answer_tags() -> None:
         ('{bad} {"a": 2}', {"a": 2}, True),
     ],
 )
-def test_extract_json(text: str, expected: Optional[dict], repaired: bool) -> None:
+def test_extract_json(text: str, expected: dict | None, repaired: bool) -> None:
     value, warnings = extract_json(text)
     assert value == expected
     assert bool(warnings) is repaired

@@ -1,6 +1,6 @@
 """Truncation fuzz: three good answers per mode, cut at every character, parsed as a node would see them.
 
-The invariant (issue 12): a successful outcome never holds a string that is a strict prefix of the full
+The invariant: a successful outcome never holds a string that is a strict prefix of the full
 answer's string at the same place, i.e. never a half-written step, factor or reply. Every cut is parsed
 three ways: with stop reason max_tokens (what the backend reports), the same with the accept-partial
 opt-in, and with no stop reason (the parser alone must still see that the JSON was closed by repair).
@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.answers.parsing import parse_output
 from cosmos_reason_ros.core.datatypes import Completeness, Mode, ParsedAnswer
+from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 from helpers.plan_serialisation import assert_fits_ros
 
 REASONING = "The cup is on the table within reach; the tray is to its left and nothing blocks the path."
@@ -143,7 +143,8 @@ CRITIC_GOOD: list[tuple[ModelFamily, str]] = [
               '<component name="box"><analysis>The box slides without tipping.</analysis><anomaly>No</anomaly>'
               '</component>\n<component name="arm"><analysis>The arm passes through the box.</analysis>'
               "<anomaly>Yes</anomaly></component>\n</think>\n\n<answer>\nYes\n</answer>"),
-    (REASON2, "<think>\nThe box slides smoothly and nothing flickers.\n</think>\n\nScore: 4 - it looks physically right"),
+    (REASON2, "<think>\nThe box slides smoothly and nothing flickers.\n</think>\n\n"
+              "Score: 4 - it looks physically right"),
     (REASON1, '<think>\n<component name="cup"><analysis>The cup stays put.</analysis><anomaly>No</anomaly>'
               "</component>\n</think>\n<answer>No</answer>"),
 ]

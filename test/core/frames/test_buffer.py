@@ -13,7 +13,16 @@ import weakref
 
 import pytest
 
-from cosmos_reason_ros.core.frames.buffer import BufferedFrame, BufferLimits, FrameBuffer, choose_decodable, pick_nearest, sample_times, select_aligned, time_grid
+from cosmos_reason_ros.core.frames.buffer import (
+    BufferedFrame,
+    BufferLimits,
+    FrameBuffer,
+    choose_decodable,
+    pick_nearest,
+    sample_times,
+    select_aligned,
+    time_grid,
+)
 
 
 class Payload:
@@ -374,7 +383,7 @@ def test_select_aligned_two_cameras_with_different_rates_and_offsets() -> None:
         frames = chosen[name]
         assert len(frames) == len(grid), name
         assert [f.stamp for f in frames] == sorted(f.stamp for f in frames)
-        for frame, t in zip(frames, grid):
+        for frame, t in zip(frames, grid, strict=False):
             assert abs(frame.stamp - t) <= 0.5 / fps + 1e-9, (name, frame.stamp, t)
     assert chosen["wrist"][-1].stamp == wrist[-1].stamp
     assert abs(chosen["head"][-1].stamp - end) <= 1 / 60.0 + 1e-9  # nearest head frame to the grid end

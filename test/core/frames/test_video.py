@@ -12,10 +12,18 @@ import random
 import numpy as np
 import pytest
 
-from cosmos_reason_ros.core.errors import InvalidRequestError
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 from cosmos_reason_ros.core.datatypes import CameraClip, Frame
-from cosmos_reason_ros.core.frames.video import PreparedClip, VideoBudget, clip_tokens, draw_timestamp_strip, fit_to_multiple, plan_sizes, prepare_clips
+from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.frames.video import (
+    PreparedClip,
+    VideoBudget,
+    clip_tokens,
+    draw_timestamp_strip,
+    fit_to_multiple,
+    plan_sizes,
+    prepare_clips,
+)
+from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 
 FAMILIES = [REASON1, REASON2]
 
@@ -234,7 +242,7 @@ def test_plan_sizes_never_exceeds_the_budget(family: ModelFamily) -> None:
             continue
         planned += 1
         assert len(plan) == len(shapes)
-        for (t, h, w), (t0, _, _) in zip(plan, shapes):
+        for (t, h, w), (t0, _, _) in zip(plan, shapes, strict=False):
             assert 1 <= t <= t0
             assert h % family.pixels_per_token_side == 0 and w % family.pixels_per_token_side == 0
         assert plan_total(plan, family, budget) <= budget.max_visual_tokens
@@ -374,7 +382,7 @@ def test_prepare_clips_visual_tokens_match_the_plan_for_several_cameras(family: 
     prepared = prepare_clips(clips, family, budget)
     plan = plan_sizes([(16, 480, 640), (5, 120, 160)], family, budget)
     strip = strip_rows(family, budget)
-    for p, (t, h, w) in zip(prepared, plan):
+    for p, (t, h, w) in zip(prepared, plan, strict=False):
         assert p.pixels.shape[:3] == (t, h + strip, w)
         assert p.visual_tokens == clip_tokens(t, h + strip, w, family)
     assert sum(p.visual_tokens for p in prepared) == plan_total(plan, family, budget) <= 2000

@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
-from cosmos_reason_ros.core.grounding.coordinates import ground_outcome, geometry_of, link_targets, locate
 from cosmos_reason_ros.core.answers.parsing import parse_output
 from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode, ModelLocation, Subtask
 from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+from cosmos_reason_ros.core.grounding.coordinates import geometry_of, ground_outcome, link_targets, locate
+from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
 
 FAMILIES = (REASON1, REASON2)
 #: (width, height) of the camera image; (x0, y0, x1, y1) of the object drawn in it (pixels x0..x1-1, y0..y1-1).
@@ -181,7 +181,8 @@ def test_targets_link_to_located_objects_by_name() -> None:
                          VideoBudget())[0]
     located = locate([ModelLocation("Red cup", point=(1, 1)), ModelLocation("tray", box=(1, 1, 9, 9))], [clip],
                      REASON2, [])
-    steps = [Subtask(0, "pick", target_objects=["the red cup"]), Subtask(1, "place", target_objects=["red cup", "shelf"])]
+    steps = [Subtask(0, "pick", target_objects=["the red cup"]),
+             Subtask(1, "place", target_objects=["red cup", "shelf"])]
     warnings: list[str] = []
     link_targets(steps, located, warnings)
     assert [s.object_indices for s in steps] == [[0], [0, -1]]

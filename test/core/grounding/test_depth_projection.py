@@ -15,8 +15,8 @@ import pytest
 from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from cosmos_reason_ros.core.grounding.depth_projection import DepthSettings, Intrinsics, project_location
 from cosmos_reason_ros.core.grounding.coordinates import ImageLocation
+from cosmos_reason_ros.core.grounding.depth_projection import DepthSettings, Intrinsics, project_location
 from cosmos_reason_ros.ros.cameras.depth import DepthCamera, add_positions, depth_to_metres
 
 W, H = 637, 479  # odd on purpose
@@ -90,7 +90,8 @@ def _info() -> CameraInfo:
 
 
 def _object(stamp_ns: int) -> ImageLocation:
-    return ImageLocation("cup", "front", 0, stamp_ns * 1e-9, stamp_ns, "front_optical_frame", W, H, point=(400.5, 100.5))
+    return ImageLocation("cup", "front", 0, stamp_ns * 1e-9, stamp_ns, "front_optical_frame", W, H,
+                         point=(400.5, 100.5))
 
 
 def test_the_nearest_depth_frame_within_the_tolerance_is_used() -> None:

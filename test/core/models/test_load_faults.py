@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from cosmos_reason_ros.core.errors import ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from cosmos_reason_ros.core.models import load_faults as model_faults
 from cosmos_reason_ros.core.models.backend import BackendState
-from cosmos_reason_ros.core.errors import ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 
 

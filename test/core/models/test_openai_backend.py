@@ -7,9 +7,7 @@ deadline). A scripted ``FaultInjector`` covers what a healthy local server never
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
@@ -18,15 +16,20 @@ import cv2
 import numpy as np
 import pytest
 
+from cosmos_reason_ros.core.answers.parsing import parse_output
+from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
+from cosmos_reason_ros.core.errors import (
+    BackendUnavailableError,
+    ModelError,
+    ModelLoadError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+)
+from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 from cosmos_reason_ros.core.models.backend import BackendState, GenerationRequest, SamplingParams, StreamEvent
-from cosmos_reason_ros.core.errors import BackendUnavailableError, ModelLoadError, ModelNotFoundError
-from cosmos_reason_ros.core.errors import ModelError, ModelNotReadyError
 from cosmos_reason_ros.core.models.families import REASON1, REASON2, THINK_CLOSE, ModelFamily
 from cosmos_reason_ros.core.models.openai_backend import OpenAIBackend, OpenAIConfig
-from cosmos_reason_ros.core.answers.parsing import parse_output
 from cosmos_reason_ros.core.modes.prompts import Prompt, build_prompt
-from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
-from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 from cosmos_reason_ros.testing.tiny_model import taught_output
 
 # Loaded by path so it works under both pytest import modes (importlib mode keeps test/ off sys.path).
@@ -127,7 +130,7 @@ def test_stream_events_arrive_in_order_with_growing_text(taught):
     assert events[-1].tokens == out.stats.generated_tokens
     assert [e.tokens for e in events] == sorted(e.tokens for e in events)
     assert "".join(e.delta for e in events) == out.text == events[-1].text
-    for before, after in zip(events, events[1:]):
+    for before, after in zip(events, events[1:], strict=False):
         assert after.text.startswith(before.text) and after.elapsed >= before.elapsed
     answering = [e.answering for e in events]
     assert answering[0] is False and answering[-1] is True and answering == sorted(answering)

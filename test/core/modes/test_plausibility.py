@@ -12,18 +12,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
-from cosmos_reason_ros.core.modes.plausibility import ANOMALY_QUESTION, PLAUSIBLE_MIN_SCORE, combine_runs
+from cosmos_reason_ros.core.answers.parsing import parse_output
+from cosmos_reason_ros.core.datatypes import CameraClip, CritiqueScale, Frame, Mode, Plausibility
 from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.frames.video import PreparedClip
+from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
 from cosmos_reason_ros.core.models.families import REASON1, REASON2
 from cosmos_reason_ros.core.models.openai_backend import _Run
 from cosmos_reason_ros.core.models.openai_request import request_fields
-from cosmos_reason_ros.core.answers.parsing import parse_output
+from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
+from cosmos_reason_ros.core.modes.plausibility import ANOMALY_QUESTION, PLAUSIBLE_MIN_SCORE, combine_runs
 from cosmos_reason_ros.core.modes.prompts import build_prompt
 from cosmos_reason_ros.core.reasoner import Reasoner, SamplingOverrides, TaskRequest
-from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
-from cosmos_reason_ros.core.datatypes import CameraClip, CritiqueScale, Frame, Mode, Plausibility
-from cosmos_reason_ros.core.frames.video import PreparedClip
 from cosmos_reason_ros.testing.tiny_model import CRITIC_SCENARIOS, taught_output
 
 R1_ANSWER = "<think>\n<component name=\"box\"><analysis>ok</analysis><anomaly>{a}</anomaly></component>\n</think>" \
@@ -227,8 +227,9 @@ def test_openai_request_asks_for_n_sequences_only_when_k_is_more_than_one() -> N
 
 
 def chunk(*choices, usage=None):
-    return SimpleNamespace(usage=usage, choices=[SimpleNamespace(index=i, delta=SimpleNamespace(content=c, reasoning_content=r),
-                                                                 finish_reason=f) for i, c, r, f in choices])
+    return SimpleNamespace(usage=usage, choices=[
+        SimpleNamespace(index=i, delta=SimpleNamespace(content=c, reasoning_content=r), finish_reason=f)
+        for i, c, r, f in choices])
 
 
 def test_openai_stream_with_n_choices_keeps_each_sequence() -> None:

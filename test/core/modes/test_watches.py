@@ -6,11 +6,20 @@ import threading
 
 import pytest
 
-from cosmos_reason_ros.core.errors import InvalidRequestError
-from cosmos_reason_ros.core.models.families import FAMILIES
 from cosmos_reason_ros.core.answers.parsing import parse_output
 from cosmos_reason_ros.core.datatypes import Mode, Observed
-from cosmos_reason_ros.core.modes.watches import CheckResult, ModelTurn, Schedule, WatchSpec, WatchState, WatchStats, WatchTracker, validate_spec
+from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.models.families import FAMILIES
+from cosmos_reason_ros.core.modes.watches import (
+    CheckResult,
+    ModelTurn,
+    Schedule,
+    WatchSpec,
+    WatchState,
+    WatchStats,
+    WatchTracker,
+    validate_spec,
+)
 
 YES, NO = CheckResult(Observed.YES), CheckResult(Observed.NO)
 STALE = CheckResult(reason="StaleFramesError: stale camera(s): front 3.0 s old")

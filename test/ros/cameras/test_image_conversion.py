@@ -8,13 +8,21 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
 from cosmos_reason_ros.core.errors import FrameDecodeError
-from cosmos_reason_ros.ros.cameras.image_conversion import check_compressed, check_image, check_stamp, compressed_to_rgb, image_to_rgb, reduction_for
+from cosmos_reason_ros.ros.cameras.image_conversion import (
+    check_compressed,
+    check_image,
+    check_stamp,
+    compressed_to_rgb,
+    image_to_rgb,
+    reduction_for,
+)
 
 RNG = np.random.default_rng(3)
 RGB = RNG.integers(0, 255, (6, 8, 3), dtype=np.uint8)
 
 
-def raw(encoding: str, data: np.ndarray, width: int = 8, height: int = 6, pad: int = 0, bigendian: bool = False) -> Image:
+def raw(encoding: str, data: np.ndarray, width: int = 8, height: int = 6, pad: int = 0,
+        bigendian: bool = False) -> Image:
     rows = data.reshape(height, -1)
     if pad:
         rows = np.concatenate([rows, np.full((height, pad), 77, np.uint8)], axis=1)

@@ -55,17 +55,15 @@ def battery(rclpy_session, reason1_model, tmp_path_factory):
         Publisher(tmp, "battery", [TOPICS["raw"], TOPICS["jpeg"]], "--rate", "30", "--jitter", "0.1"),
         Publisher(tmp, "steady", [TOPICS["steady"]], "--rate", "10", "--jitter", "0.1", "--bad", "none"),
     ]
-    h = Harness({"model": str(reason1_model), "diagnostics_period": 0.3,
-                 **{f"cameras.{name}.topic": topic for name, topic in TOPICS.items()}},
-                [], node_name=NODE, silent=tuple(TOPICS))
     try:
-        h.wait_ready()
-        for name in TOPICS:
-            buffer = h.node.ingest.cameras[name].buffer
-            h.wait_for(lambda b=buffer: Harness.buffered_span(b) >= 3.0, 60, f"3 s of frames from {name}")
-        yield h
-    finally:
-        h.close()
+        with Harness.started({"model": str(reason1_model), "diagnostics_period": 0.3,
+                              **{f"cameras.{name}.topic": topic for name, topic in TOPICS.items()}},
+                             [], node_name=NODE, silent=tuple(TOPICS)) as h:
+            for name in TOPICS:
+                buffer = h.node.parts.ingest.cameras[name].buffer
+                h.wait_for(lambda b=buffer: Harness.buffered_span(b) >= 3.0, 60, f"3 s of frames from {name}")
+            yield h
+    finally:  # the node is closed before the publishers are
         for publisher in publishers:
             if publisher.process.poll() is None:
                 publisher.process.kill()
@@ -77,9 +75,9 @@ def valid(stamp) -> bool:
 
 
 def test_goals_get_every_frame_they_ask_for_and_only_valid_ones(battery):
-    jpeg = battery.node.ingest.cameras["jpeg"]
+    jpeg = battery.node.parts.ingest.cameras["jpeg"]
     skipped_warning = False
-    for attempt in range(6):
+    for _attempt in range(6):
         status, result, _ = battery.run("bring me the red cup", cameras=["raw", "jpeg"], history_seconds=2.0,
                                         max_frames=5)
         assert result.error_code == Result.NONE, result.error_msg
@@ -105,7 +103,8 @@ def test_diagnostics_count_each_kind_of_malformed_frame(battery):
         if not arrays:
             return False
         status = {s.name: {kv.key: kv.value for kv in s.values} for s in arrays[-1].status}
-        return all(int(status.get(f"{battery.node.get_fully_qualified_name()}: camera {camera}", {}).get(f"malformed_{kind}", 0)) > 0
+        prefix = battery.node.get_fully_qualified_name()
+        return all(int(status.get(f"{prefix}: camera {camera}", {}).get(f"malformed_{kind}", 0)) > 0
                    for camera, kinds in expected.items() for kind in kinds)
 
     battery.wait_for(counted, 15, "a /diagnostics counter for every kind")
@@ -117,13 +116,13 @@ def test_diagnostics_count_each_kind_of_malformed_frame(battery):
     # Frames stamped in 1970 or an hour ahead are dropped by the buffer, and never clear it.
     assert int(raw["stamp_outliers"]) > 0 and int(raw["time_jumps"]) == 0
     for name in ("raw", "jpeg"):  # each kind is logged once, not once per frame
-        assert expected[name] <= battery.node.ingest.cameras[name].warned
+        assert expected[name] <= battery.node.parts.ingest.cameras[name].warned
 
 
 def test_jittery_cameras_are_stored_at_the_store_rate(battery):
     """buffer.store_rate 10: the 10 Hz camera (±10 % jitter) is stored whole, the 30 Hz one at 10 Hz."""
-    steady = battery.node.ingest.cameras["steady"].buffer
-    raw = battery.node.ingest.cameras["raw"].buffer
+    steady = battery.node.parts.ingest.cameras["steady"].buffer
+    raw = battery.node.parts.ingest.cameras["raw"].buffer
     battery.wait_for(lambda: steady.counters.received >= 60, 30, "6 s of the 10 Hz camera")
     counters = steady.counters
     assert counters.thinned <= 0.02 * counters.received, (counters.thinned, counters.received)

@@ -15,13 +15,11 @@ def harness(rclpy_session, reason1_model):
     from helpers.ros_harness import Camera, Harness
 
     cameras = [Camera("front", "/test_goals/front/image_raw"), Camera("wrist", "/test_goals/wrist/image_raw")]
-    h = Harness({
+    with Harness.started({
         "model": str(reason1_model),
         "generation.max_new_tokens": 64,
-    }, cameras)
-    h.wait_ready()
-    yield h
-    h.close()
+    }, cameras) as h:
+        yield h
 
 
 def stamps(times) -> list[int]:
@@ -36,7 +34,7 @@ def test_every_mode_returns_a_typed_plan(harness, mode):
     assert result.error_code == Result.NONE and result.error_msg == ""
     plan = result.plan
     assert plan.mode == mode and plan.task == "bring me the red cup" and len(plan.goal_id) == 32
-    assert plan.model_id.endswith(harness.node.backend.model_id.split("/")[-1])
+    assert plan.model_id.endswith(harness.node.parts.model.backend.model_id.split("/")[-1])
     assert "red cup" in plan.reasoning and plan.raw_answer.startswith("{")
     if mode == Goal.MODE_DECOMPOSE:
         assert [s.action for s in plan.subtasks] == ["pick", "place"]
@@ -53,7 +51,7 @@ def test_every_mode_returns_a_typed_plan(harness, mode):
         assert plan.answer == "Pick up the red cup, then place it on the tray."
     # Frame stamps: both cameras, real sent stamps, oldest first, newest in the header.
     assert [c.camera for c in plan.cameras] == ["front", "wrist"]
-    for seen, camera in zip(plan.cameras, harness.cameras):
+    for seen, camera in zip(plan.cameras, harness.cameras, strict=False):
         seen_stamps = stamps(seen.stamps)
         assert 1 <= len(seen_stamps) <= 8 and seen_stamps == sorted(seen_stamps)
         assert set(seen_stamps) <= set(camera.sent)  # exact header stamps of frames really published

@@ -4,9 +4,9 @@ action types and a goal handle that records what it is asked to publish."""
 from __future__ import annotations
 
 from cosmos_reason_ros.action import ReasonAboutTask
-from cosmos_reason_ros.core.reasoner import Progress
 from cosmos_reason_ros.core.datatypes import Stage
-from cosmos_reason_ros.ros.goals.feedback import FeedbackThrottle, LiveText
+from cosmos_reason_ros.core.reasoner import Progress
+from cosmos_reason_ros.ros.goals.feedback import FeedbackThrottle, LiveView
 
 
 class RecordingGoalHandle:
@@ -35,9 +35,9 @@ def test_whole_text_only_in_the_last_message():
     assert "".join(f.new_text for f in handle.sent) == text
     assert [f.partial_text for f in handle.sent[:-1]] == [""] * (len(handle.sent) - 1)
     assert handle.sent[-1].partial_text == text and handle.sent[-1].tokens_generated == 4
-    assert all(isinstance(s, LiveText) and s.task == "bring me the red cup" for s in shown)
-    assert shown[0] == "" and shown[0].stage == Stage.WAITING_FOR_FRAMES  # the view changes before any text
-    assert shown[-1].ended and shown[-1] == text and not any(s.ended for s in shown[:-1])
+    assert all(isinstance(s, LiveView) and s.task == "bring me the red cup" for s in shown)
+    assert shown[0].text == "" and shown[0].stage == Stage.WAITING_FOR_FRAMES  # the view changes before any text
+    assert shown[-1].ended and shown[-1].text == text and not any(s.ended for s in shown[:-1])
 
 
 def test_full_text_feedback_repeats_it():

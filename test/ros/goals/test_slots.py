@@ -219,13 +219,13 @@ def test_feedback_at_a_high_rate_sends_every_token():
 
 @pytest.mark.parametrize("gone", ["invalid_handle", "rcl_error"])
 def test_feedback_after_the_server_is_gone_does_not_raise(gone):
+    from rclpy.action.server import RCLError
     from rclpy.exceptions import InvalidHandle
-    from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
     from cosmos_reason_ros.core.datatypes import Stage
     from cosmos_reason_ros.ros.goals.feedback import FeedbackThrottle
 
-    error = InvalidHandle("destroyed") if gone == "invalid_handle" else _rclpy.RCLError("publisher is invalid")
+    error = InvalidHandle("destroyed") if gone == "invalid_handle" else RCLError("publisher is invalid")
     handle = RecordingGoalHandle(fail_with=error)
     texts: list[str] = []
     throttle = FeedbackThrottle(handle, rate_hz=10.0, started=time.monotonic(), on_text=texts.append)

@@ -19,14 +19,12 @@ NODE = "reasoner_concurrency"
 def harness(rclpy_session, random_model):
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({
+    with Harness.started({
         "model": str(random_model),
         "generation.max_new_tokens": 3000,
         "generation.temperature": 0.0,
-    }, [Camera("front", f"{PREFIX}/front/image_raw")], node_name=NODE)
-    h.wait_ready()
-    yield h
-    h.close()
+    }, [Camera("front", f"{PREFIX}/front/image_raw")], node_name=NODE) as h:
+        yield h
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +33,7 @@ def fresh_policy(harness):
     set_parameter(harness, "busy_policy", "preempt")
     set_parameter(harness, "max_queue", 4)
     yield
-    assert harness.node.cancel_all_goals(wait=30.0), "goals still running after the test"
+    assert harness.node.parts.goals.cancel_all(wait=30.0), "goals still running after the test"
 
 
 def set_parameter(harness, name: str, value) -> None:
@@ -67,7 +65,7 @@ def test_parameter_service_answers_while_a_goal_generates(harness):
         latencies.append(time.monotonic() - asked)
         values = future.result().values
         assert values[0].string_value == "preempt" and values[1].double_value == 2.0
-    assert harness.node.slots.running, "the goal must still be generating while parameters answer"
+    assert harness.node.parts.slots.running, "the goal must still be generating while parameters answer"
     assert max(latencies) < 0.5
     handle.cancel_goal_async()
     status, result = harness.result(handle, 10)
@@ -123,7 +121,7 @@ def test_queue_policy_rejects_beyond_max_queue(harness):
         running = start_long_goal(harness, feedback)
         waiting = harness.send("second")
         assert waiting is not None
-        harness.wait_for(lambda: harness.node.slots.queued == 1, 5, "the second goal to queue")
+        harness.wait_for(lambda: harness.node.parts.slots.queued == 1, 5, "the second goal to queue")
         assert harness.send("third") is None  # rejected: queue full
         waiting.cancel_goal_async()
         status, result = harness.result(waiting, 10)
@@ -140,9 +138,9 @@ def test_reject_policy_refuses_a_second_goal(harness):
     try:
         feedback: list = []
         running = start_long_goal(harness, feedback)
-        rejected_before = harness.node.goal_stats.rejected
+        rejected_before = harness.node.parts.goals.stats.rejected
         assert harness.send("another task") is None
-        assert harness.node.goal_stats.rejected == rejected_before + 1
+        assert harness.node.parts.goals.stats.rejected == rejected_before + 1
         running.cancel_goal_async()
         status, result = harness.result(running, 10)
         assert result.error_code == Result.CANCELED
@@ -157,7 +155,7 @@ def test_invalid_parameter_values_are_refused(harness):
         future = client.call_async(SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
         harness.wait_for(future.done, 5.0, f"set {name}")
         assert not future.result().results[0].successful, name
-    assert harness.node.settings.busy_policy == "preempt" and harness.node.settings.frames_fps == 2.0
+    assert harness.node.parts.settings.busy_policy == "preempt" and harness.node.parts.settings.frames_fps == 2.0
     harness.helper.destroy_client(client)
 
 
@@ -168,12 +166,12 @@ def test_a_queue_raised_to_50_at_run_time_leaves_cancel_and_parameters_answering
 
     set_parameter(harness, "busy_policy", "queue")
     set_parameter(harness, "max_queue", 50)
-    running = start_long_goal(harness, [])
+    start_long_goal(harness, [])
     queued = [harness.send(f"queued goal {i}", max_new_tokens=4) for i in range(50)]
     assert all(queued)
-    harness.wait_for(lambda: harness.node.slots.queued == 50, 10, "50 queued goals")
+    harness.wait_for(lambda: harness.node.parts.slots.queued == 50, 10, "50 queued goals")
     assert harness.send("one too many") is None
-    assert harness.node.slots.running
+    assert harness.node.parts.slots.running
 
     asked = time.monotonic()
     cancel = queued[25].cancel_goal_async()
@@ -192,7 +190,7 @@ def test_a_queue_raised_to_50_at_run_time_leaves_cancel_and_parameters_answering
     print(f"full queue of 50: cancel answered in {cancel_latency * 1000:.0f} ms, "
           f"get_parameters in {parameter_latency * 1000:.0f} ms")
     assert cancel_latency < 0.5 and parameter_latency < 0.5
-    assert harness.node.slots.queued == 49 and harness.node.slots.running
+    assert harness.node.parts.slots.queued == 49 and harness.node.parts.slots.running
     harness.helper.destroy_client(client)
 
 

@@ -17,11 +17,9 @@ def harness(rclpy_session):
     from helpers.ros_harness import Camera, Harness
 
     model = build_tiny_model("reason1", True, "critic_artifact")
-    h = Harness({"model": str(model), "generation.max_new_tokens": 64},
-                [Camera("front", "/test_critic/front/image_raw")])
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started({"model": str(model), "generation.max_new_tokens": 64},
+                         [Camera("front", "/test_critic/front/image_raw")]) as h:
+        yield h
 
 
 def test_critic_goal_with_empty_task_returns_the_critique(harness):

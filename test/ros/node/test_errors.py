@@ -18,16 +18,14 @@ def harness(rclpy_session, random_model):
     from helpers.ros_harness import Camera, Harness
 
     cameras = [Camera("front", f"{PREFIX}/front/image_raw"), Camera("flaky", f"{PREFIX}/flaky/image_raw")]
-    h = Harness({
+    with Harness.started({
         "model": str(random_model),
         "frames.wait_timeout": 0.3,
         "frames.stale_after": 0.5,
         "generation.max_new_tokens": 4000,
         "generation.temperature": 0.0,
-    }, cameras, node_name="reasoner_errors", silent=("silent",))
-    h.wait_ready()
-    yield h
-    h.close()
+    }, cameras, node_name="reasoner_errors", silent=("silent",)) as h:
+        yield h
 
 
 def run(harness, **fields):
@@ -81,7 +79,7 @@ def test_camera_that_stops_gives_stale_frames(harness):
         assert "flaky" in result.error_msg and "old" in result.error_msg
     finally:
         flaky.enabled = True
-    harness.wait_for(lambda: len(harness.node.ingest.cameras["flaky"].buffer) > 0, 5, "flaky frames")
+    harness.wait_for(lambda: len(harness.node.parts.ingest.cameras["flaky"].buffer) > 0, 5, "flaky frames")
     status, result, _ = run(harness, cameras=["flaky"], max_new_tokens=2)
     assert result.error_code == Result.PARSE_FAILED  # fresh frames again: the model ran
 
@@ -92,15 +90,14 @@ GARBAGE = "<think>\n}} ]] {{ subtasks ::: [[ ,,, \"pick\" {{{ ))) maybe wait"
 
 def test_garbage_output_gives_parse_failed_with_the_raw_text(harness):
     """Garbage from a fault-injecting double (the model still runs), not from whatever random weights emit."""
-    from helpers.fault_injection import GarbageOutput
-
-    from cosmos_reason_ros.core.models.families import REASON1
     from cosmos_reason_ros.core.answers.parsing import parse_output
     from cosmos_reason_ros.core.datatypes import Mode
+    from cosmos_reason_ros.core.models.families import REASON1
+    from helpers.fault_injection import GarbageOutput
 
     for stop in ("eos", "max_tokens", ""):
         assert not parse_output(GARBAGE, REASON1, Mode.DECOMPOSE, stop_reason=stop).ok, "the garbage must not parse"
-    injector = GarbageOutput(harness.node.backend, GARBAGE)
+    injector = GarbageOutput(harness.node.parts.model.backend, GARBAGE)
     try:
         status, result, _ = run(harness, max_new_tokens=24)
     finally:
@@ -146,7 +143,7 @@ def test_cancel_mid_generation_stops_within_a_fraction_of_a_second(harness):
 def test_out_of_memory_is_reported_and_the_node_keeps_serving(harness):
     from helpers.fault_injection import FailingGenerate, out_of_memory
 
-    injector = FailingGenerate(harness.node.backend, out_of_memory, times=1)
+    injector = FailingGenerate(harness.node.parts.model.backend, out_of_memory, times=1)
     try:
         status, result, _ = run(harness)
         assert status == GoalStatus.STATUS_ABORTED
@@ -161,7 +158,8 @@ def test_out_of_memory_is_reported_and_the_node_keeps_serving(harness):
 def test_backend_failure_gives_model_error(harness):
     from helpers.fault_injection import FailingGenerate
 
-    injector = FailingGenerate(harness.node.backend, lambda: RuntimeError("cuDNN error: mismatch (injected)"))
+    injector = FailingGenerate(harness.node.parts.model.backend,
+                               lambda: RuntimeError("cuDNN error: mismatch (injected)"))
     try:
         status, result, _ = run(harness)
         assert result.error_code == Result.MODEL_ERROR and "cuDNN error" in result.error_msg
@@ -171,6 +169,6 @@ def test_backend_failure_gives_model_error(harness):
 
 
 def test_diagnostics_count_failures_by_code(harness):
-    stats = harness.node.goal_stats
+    stats = harness.node.parts.goals.stats
     assert stats.failed_by_code.get("INVALID_GOAL", 0) >= 10
     assert stats.failed_by_code.get("PARSE_FAILED", 0) >= 1

@@ -22,10 +22,10 @@ def namespaced(rclpy_session, reason1_model):
     """A reasoner in namespace /robot1 with a relative camera topic, a camera and a client node."""
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
-    from helpers.ros_harness import image_msg, synthetic_frame
     from sensor_msgs.msg import Image
 
     from cosmos_reason_ros.ros.node.reasoner_node import ReasonerNode
+    from helpers.ros_harness import image_msg, synthetic_frame
 
     node = ReasonerNode(node_name="reasoner_graph", namespace="robot1", parameter_overrides=[
         Parameter("model", value=str(reason1_model)), Parameter("cameras.names", value=["front"]),
@@ -115,17 +115,18 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_answered_unknown(n
     """Fault injection: publishing the outputs raises a non-package error; the goal ends UNKNOWN, the log says
     where (traceback), and the node keeps serving."""
     from rclpy.action import ActionClient
+
     from helpers.ros_harness import Harness
 
     node, helper = namespaced
-    Harness.wait_for(lambda: node.backend.ready, 60, "the model")
+    Harness.wait_for(lambda: node.parts.model.backend.ready, 60, "the model")
     records = rosout(helper, "reasoner_graph")
-    original = node._publish_outputs
+    original = node.parts.outputs.publish_plan
 
     def faulty_publish(*args, **kwargs):
         raise RuntimeError("fault injected by the test")
 
-    node._publish_outputs = faulty_publish
+    node.parts.outputs.publish_plan = faulty_publish
     client = ActionClient(helper, ReasonAboutTask, "/robot1/reasoner_graph/reason")
     try:
         assert client.wait_for_server(timeout_sec=10)
@@ -139,5 +140,5 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_answered_unknown(n
         logged = next(r for r in records if "failed unexpectedly" in r.msg)
         assert logged.level == Log.ERROR and "Traceback" in logged.msg and "faulty_publish" in logged.msg
     finally:
-        node._publish_outputs = original
+        node.parts.outputs.publish_plan = original
         client.destroy()

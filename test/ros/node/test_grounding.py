@@ -17,8 +17,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.msg import Subtask
-from cosmos_reason_ros.ros.outputs import markers as visualization
 from cosmos_reason_ros.ros import qos
+from cosmos_reason_ros.ros.outputs import markers as visualization
 from cosmos_reason_ros.ros.outputs.object_drawing import colour
 from cosmos_reason_ros.tools.ask import format_plan
 from helpers.ros_harness import Camera, Collector, Harness
@@ -57,14 +57,16 @@ def start_depth_camera(harness: Harness, prefix: str) -> None:
 @pytest.fixture(scope="module")
 def reason1_node(rclpy_session, grounded_models):
     prefix = "/grounding_r1"
-    harness = Harness({"model": str(grounded_models["reason1"]), "cameras.front.depth_topic": f"{prefix}/depth/image_raw",
-                       "markers.frame_id": ""},
-                      [Camera("front", f"{prefix}/front/image_raw", width=320, height=240)], node_name="grounding_r1")
-    start_depth_camera(harness, prefix)
-    harness.wait_ready()
-    harness.wait_for(lambda: harness.node.ingest.depth.cameras["front"].info is not None, 15.0, "the CameraInfo")
-    yield harness
-    harness.close()
+    params = {"model": str(grounded_models["reason1"]), "cameras.front.depth_topic": f"{prefix}/depth/image_raw",
+              "markers.frame_id": ""}
+    # Not ready yet: the depth camera starts before the wait, as the colour camera does.
+    with Harness.started(params, [Camera("front", f"{prefix}/front/image_raw", width=320, height=240)],
+                         ready=False, node_name="grounding_r1") as harness:
+        start_depth_camera(harness, prefix)
+        harness.wait_ready()
+        harness.wait_for(lambda: harness.node.parts.ingest.depth.cameras["front"].info is not None, 15.0,
+                         "the CameraInfo")
+        yield harness
 
 
 def expected_3d(x: float, y: float, z: float) -> tuple[float, float, float]:
@@ -150,20 +152,17 @@ def test_ground_targets_with_a_mode_without_targets_is_an_invalid_goal(reason1_n
     assert result.error_code == Result.INVALID_GOAL and "ground_targets" in result.error_msg
 
 
-def test_reason2_answers_normalised_coordinates_and_says_why_there_is_no_3d_point(rclpy_session, grounded_models):
-    harness = Harness({"model": str(grounded_models["reason2"])},
-                      [Camera("front", "/grounding_r2/front/image_raw", width=320, height=240)], node_name="grounding_r2")
-    try:
-        harness.wait_ready()
-        status, result, _ = harness.run("where is the red cup?", mode=Goal.MODE_LOCATE)
-        assert result.error_code == Result.NONE, result.error_msg
-        cup = result.plan.objects[0]
-        assert (cup.bbox_center_x, cup.bbox_center_y) == pytest.approx((0.15 * 320, 0.12 * 240))
-        assert (cup.bbox_size_x, cup.bbox_size_y) == pytest.approx((0.1 * 320, 0.08 * 240))
-        assert not cup.has_position
-        assert cup.position_status == "no depth camera configured for camera front (cameras.front.depth_topic)"
-    finally:
-        harness.close()
+def test_reason2_answers_normalised_coordinates_and_says_why_there_is_no_3d_point(make_harness, grounded_models):
+    harness = make_harness({"model": str(grounded_models["reason2"])},
+                           [Camera("front", "/grounding_r2/front/image_raw", width=320, height=240)],
+                           node_name="grounding_r2")
+    status, result, _ = harness.run("where is the red cup?", mode=Goal.MODE_LOCATE)
+    assert result.error_code == Result.NONE, result.error_msg
+    cup = result.plan.objects[0]
+    assert (cup.bbox_center_x, cup.bbox_center_y) == pytest.approx((0.15 * 320, 0.12 * 240))
+    assert (cup.bbox_size_x, cup.bbox_size_y) == pytest.approx((0.1 * 320, 0.08 * 240))
+    assert not cup.has_position
+    assert cup.position_status == "no depth camera configured for camera front (cameras.front.depth_topic)"
 
 
 def test_detections_are_published_where_vision_msgs_is_installed(reason1_node: Harness) -> None:

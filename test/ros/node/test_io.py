@@ -28,17 +28,15 @@ def harness(rclpy_session, reason1_model):
 
     cameras = [Camera("front", f"{PREFIX}/front/image_raw", width=320, height=240),
                Camera("wrist", f"{PREFIX}/wrist/image_raw/compressed", compressed=True)]
-    h = Harness({
+    with Harness.started({
         "model": str(reason1_model),
         "cameras.flood.topic": f"{PREFIX}/flood/image_raw",  # the tests publish on it themselves
         "buffer.max_frames": 16,
         "buffer.max_megabytes": 40.0,
         "buffer.store_rate": 0.0,
         "diagnostics_period": 0.2,
-    }, cameras, node_name=NODE, silent=("flood",))
-    h.wait_ready()
-    yield h
-    h.close()
+    }, cameras, node_name=NODE, silent=("flood",)) as h:
+        yield h
 
 
 def test_plan_feasibility_markers_and_image_are_published(harness):
@@ -95,11 +93,11 @@ def test_malformed_images_are_counted_skipped_and_the_node_keeps_serving(harness
         msg.header.stamp = stamp
         publisher.publish(msg)
     bad_jpeg.publish(CompressedImage(format="jpeg", data=b"not an image at all"))
-    flood = harness.node.ingest.cameras["flood"]
+    flood = harness.node.parts.ingest.cameras["flood"]
     harness.wait_for(lambda: flood.buffer.counters.rejected >= 4, 5, "malformed frames to be counted")
     assert len(flood.buffer) == 0
     assert {"short_step", "short_data", "zero_size", "unsupported_encoding"} <= flood.warned
-    harness.wait_for(lambda: harness.node.ingest.cameras["wrist"].buffer.counters.rejected >= 1, 5, "bad jpeg")
+    harness.wait_for(lambda: harness.node.parts.ingest.cameras["wrist"].buffer.counters.rejected >= 1, 5, "bad jpeg")
     status, result, _ = harness.run("bring me the red cup", cameras=["front", "wrist"])
     assert result.error_code == Result.NONE, result.error_msg
     harness.helper.destroy_publisher(publisher)
@@ -110,7 +108,7 @@ def test_buffer_memory_stays_bounded_under_a_flood_of_1080p_frames(harness):
     publisher = harness.helper.create_publisher(Image, f"{PREFIX}/flood/image_raw", qos_profile_sensor_data)
     time.sleep(0.5)
     frame = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8).tobytes()
-    flood = harness.node.ingest.cameras["flood"]
+    flood = harness.node.parts.ingest.cameras["flood"]
     peak_frames, peak_bytes, sent = 0, 0, 0
     end = time.monotonic() + 4.0
     while time.monotonic() < end:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from action_msgs.msg import GoalStatus
@@ -17,22 +16,22 @@ from rclpy.parameter import Parameter
 
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.core.models.transformers_backend import TransformersConfig
-
 from helpers.lifecycle import ManagedRig
+from helpers.tools import installed
 
 Goal, Result, Feedback = ReasonAboutTask.Goal, ReasonAboutTask.Result, ReasonAboutTask.Feedback
 
 
-def test_goals_before_the_model_is_ready(rclpy_session, reason1_model):
+def test_goals_before_the_model_is_ready(make_harness, reason1_model):
     from helpers.fault_injection import HungLoadBackend
-    from helpers.ros_harness import Camera, Harness
+    from helpers.ros_harness import Camera
 
     backend = HungLoadBackend(TransformersConfig(model=str(reason1_model)))
-    h = Harness({"model": str(reason1_model)}, [Camera("front", "/test_life/front/image_raw")], backend=backend,
-                node_name="reasoner_life")
+    h = make_harness({"model": str(reason1_model)}, [Camera("front", "/test_life/front/image_raw")], ready=False,
+                     backend=backend, node_name="reasoner_life")
     try:
         h.wait_for(lambda: h.client.server_is_ready(), 10, "the action server, up before the model")
-        h.wait_for(lambda: len(h.node.ingest.cameras["front"].buffer) > 2, 10, "frames")
+        h.wait_for(lambda: len(h.node.parts.ingest.cameras["front"].buffer) > 2, 10, "frames")
         started = time.monotonic()
         status, result, _ = h.run()
         assert result.error_code == Result.MODEL_NOT_READY and "loading" in result.error_msg
@@ -50,37 +49,24 @@ def test_goals_before_the_model_is_ready(rclpy_session, reason1_model):
         status, result = h.result(handle, 60)
         assert result.error_code == Result.NONE, result.error_msg
     finally:
-        backend.release.set()
-        h.close()
+        backend.release.set()  # before make_harness closes the node: a hung load would hold up its teardown
 
 
-def test_a_model_that_fails_to_load_is_reported_and_the_node_stays_up(rclpy_session, tmp_path):
-    from helpers.ros_harness import Camera, Harness
+def test_a_model_that_fails_to_load_is_reported_and_the_node_stays_up(make_harness, tmp_path):
+    from helpers.ros_harness import Camera
 
     missing = tmp_path / "no-such-model"
-    h = Harness({"model": str(missing), "diagnostics_period": 0.2},
-                [Camera("front", "/test_fail/front/image_raw")], node_name="reasoner_fail")
-    try:
-        h.wait_for(lambda: h.node.backend.state.value == "failed", 30, "the load to fail")
-        assert "make_tiny_model" in h.node.backend.load_error  # the error says how to provide weights
-        h.wait_for(lambda: h.client.server_is_ready(), 10, "action server")
-        status, result, _ = h.run()
-        assert result.error_code == Result.MODEL_NOT_READY and "failed" in result.error_msg
-        arrays: list = []
-        h.helper.create_subscription(DiagnosticArray, "/diagnostics", arrays.append, 10)
-        h.wait_for(lambda: any(s.name == "/reasoner_fail: model" and s.level == DiagnosticStatus.ERROR
-                               for a in arrays for s in a.status), 5, "an ERROR model diagnostic")
-    finally:
-        h.close()
-
-
-def _installed_executable() -> Path:
-    prefix = Path(os.environ["AMENT_PREFIX_PATH"].split(":")[0])
-    candidates = [Path(p) / "lib" / "cosmos_reason_ros" / "reasoner" for p in os.environ["AMENT_PREFIX_PATH"].split(":")]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    pytest.fail(f"reasoner executable not installed under {prefix}")
+    h = make_harness({"model": str(missing), "diagnostics_period": 0.2},
+                     [Camera("front", "/test_fail/front/image_raw")], ready=False, node_name="reasoner_fail")
+    h.wait_for(lambda: h.node.parts.model.backend.state.value == "failed", 30, "the load to fail")
+    assert "make_tiny_model" in h.node.parts.model.backend.load_error  # the error says how to provide weights
+    h.wait_for(lambda: h.client.server_is_ready(), 10, "action server")
+    status, result, _ = h.run()
+    assert result.error_code == Result.MODEL_NOT_READY and "failed" in result.error_msg
+    arrays: list = []
+    h.helper.create_subscription(DiagnosticArray, "/diagnostics", arrays.append, 10)
+    h.wait_for(lambda: any(s.name == "/reasoner_fail: model" and s.level == DiagnosticStatus.ERROR
+                           for a in arrays for s in a.status), 5, "an ERROR model diagnostic")
 
 
 def _installed_share() -> Path:
@@ -89,18 +75,20 @@ def _installed_share() -> Path:
     return Path(get_package_share_directory("cosmos_reason_ros"))
 
 
+@pytest.mark.slow  # the installed executable as a process
 def test_installed_node_with_default_config_answers_a_goal(rclpy_session, reason1_model):
     """`ros2 run cosmos_reason_ros reasoner --ros-args --params-file <installed config> -p model:=<dir>`."""
     import rclpy
-    from helpers.ros_harness import Harness, image_msg, synthetic_frame
     from rclpy.action import ActionClient
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
+    from helpers.ros_harness import Harness, image_msg, synthetic_frame
+
     config = _installed_share() / "config" / "reasoner.yaml"
     process = subprocess.Popen(
-        [str(_installed_executable()), "--ros-args", "--params-file", str(config), "-p", f"model:={reason1_model}",
+        [str(installed("reasoner")), "--ros-args", "--params-file", str(config), "-p", f"model:={reason1_model}",
          "-r", "__node:=reasoner_installed", "-r", "front/image_raw:=/installed/front/image_raw"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     node = rclpy.create_node("installed_client")
@@ -148,32 +136,29 @@ def test_installed_node_with_default_config_answers_a_goal(rclpy_session, reason
     assert process.returncode == 0, output[-2000:]
 
 
-def test_camera_companion_node_follows_the_node(rclpy_session, reason1_model):
+def test_camera_companion_node_follows_the_node(rclpy_session, make_harness, reason1_model):
     """Cameras are taken on `<node>_cameras` with its own thread: frames keep arriving while the node itself is
     off its executor, and destroying the node ends that thread and removes the companion node."""
     import threading
 
     from helpers.ros_harness import Camera, Harness
 
-    h = Harness({"model": str(reason1_model)}, [Camera("front", "/test_companion/front/image_raw")],
-                node_name="reasoner_companion")
-    try:
-        h.wait_ready()
-        h.wait_for(lambda: ("reasoner_companion_cameras", "/") in h.helper.get_node_names_and_namespaces(), 10,
-                   "the companion node in the graph")
-        threads = [t for t in threading.enumerate() if t.name == "reasoner_companion-camera-ingest"]
-        assert len(threads) == 1 and threads[0].is_alive()
+    h = make_harness({"model": str(reason1_model)}, [Camera("front", "/test_companion/front/image_raw")],
+                     node_name="reasoner_companion")
+    h.wait_for(lambda: ("reasoner_companion_cameras", "/") in h.helper.get_node_names_and_namespaces(), 10,
+               "the companion node in the graph")
+    threads = [t for t in threading.enumerate() if t.name == "reasoner_companion-camera-ingest"]
+    assert len(threads) == 1 and threads[0].is_alive()
 
-        # Take the node off its executor: nothing of the node itself is served now, yet frames keep coming.
-        buffer = h.node.ingest.cameras["front"].buffer
-        h.executor.remove_node(h.node)
-        try:
-            before = buffer.snapshot()[-1].stamp
-            h.wait_for(lambda: buffer.snapshot()[-1].stamp > before + 0.5, 5, "frames with the node off its executor")
-        finally:
-            h.executor.add_node(h.node)
+    # Take the node off its executor: nothing of the node itself is served now, yet frames keep coming.
+    buffer = h.node.parts.ingest.cameras["front"].buffer
+    h.executor.remove_node(h.node)
+    try:
+        before = buffer.snapshot()[-1].stamp
+        h.wait_for(lambda: buffer.snapshot()[-1].stamp > before + 0.5, 5, "frames with the node off its executor")
     finally:
-        h.close()
+        h.executor.add_node(h.node)
+    h.close()  # what closing does is checked below (make_harness's own close at teardown is then a no-op)
     threads[0].join(timeout=5.0)
     assert not threads[0].is_alive()
     observer = rclpy_session.create_node("test_companion_observer")
@@ -187,30 +172,31 @@ def test_camera_companion_node_follows_the_node(rclpy_session, reason1_model):
 # ------------------------------------------------------------------------------ the managed node
 def test_managed_node_every_transition_over_the_lifecycle_services(rclpy_session, reason1_model):
     from lifecycle_msgs.msg import Transition
-    from helpers.ros_harness import Harness
 
     from cosmos_reason_ros.core.models.backend import BackendState
+    from helpers.ros_harness import Harness
 
     rig = ManagedRig(rclpy_session, reason1_model, "reasoner_managed")
     try:
         # unconfigured: parameters only; no backend, no cameras, no action server
         assert rig.state() == "unconfigured"
-        assert rig.node.backend is None and rig.node.ingest is None and not rig.action.server_is_ready()
+        parts = rig.node.parts
+        assert parts.model.backend is None and parts.ingest is None and not rig.action.server_is_ready()
         assert rig.node.get_parameter("model").value == str(reason1_model)
 
         # configure: backend built (not loaded), cameras subscribed, action server up but not accepting
         assert rig.transition(Transition.TRANSITION_CONFIGURE)
         assert rig.state() == "inactive"
-        assert rig.node.backend is not None and rig.node.backend.state is BackendState.UNLOADED
+        assert rig.node.parts.model.backend is not None and rig.node.parts.model.backend.state is BackendState.UNLOADED
         Harness.wait_for(lambda: rig.in_graph("reasoner_managed_cameras"), 10, "the camera companion")
-        Harness.wait_for(lambda: len(rig.node.ingest.cameras["front"].buffer) > 2, 10, "frames while inactive")
+        Harness.wait_for(lambda: len(rig.node.parts.ingest.cameras["front"].buffer) > 2, 10, "frames while inactive")
         Harness.wait_for(rig.action.server_is_ready, 10, "the action server")
         assert not rig.send().accepted  # inactive: goals are refused
 
         # activate: the model loads, goals are accepted and answered
         assert rig.transition(Transition.TRANSITION_ACTIVATE)
         assert rig.state() == "active"
-        Harness.wait_for(lambda: rig.node.backend.ready, 60, "the model to load")
+        Harness.wait_for(lambda: rig.node.parts.model.backend.ready, 60, "the model to load")
         handle = rig.send()
         assert handle.accepted
         result = handle.get_result_async()
@@ -220,56 +206,81 @@ def test_managed_node_every_transition_over_the_lifecycle_services(rclpy_session
         # deactivate with a goal in flight (waiting for a frame): it ends SHUTDOWN with its result; the model
         # is unloaded
         rig.camera_on = False
-        buffer = rig.node.ingest.cameras["front"].buffer
+        buffer = rig.node.parts.ingest.cameras["front"].buffer
         Harness.wait_for(lambda: rig.node.get_clock().now().nanoseconds * 1e-9 - buffer.latest().stamp > 2.5, 10,
                          "the camera to go stale")
         rig.node.set_parameters([Parameter("frames.wait_timeout", value=30.0)])
         waiting = rig.send()
         assert waiting.accepted
         waiting_result = waiting.get_result_async()
-        Harness.wait_for(lambda: rig.node.slots.running, 10, "the goal to start waiting")
-        backend = rig.node.backend
+        Harness.wait_for(lambda: rig.node.parts.slots.running, 10, "the goal to start waiting")
+        backend = rig.node.parts.model.backend
         assert rig.transition(Transition.TRANSITION_DEACTIVATE)
         assert rig.state() == "inactive"
         Harness.wait_for(waiting_result.done, 5, "the in-flight goal's result")
         assert waiting_result.result().status == GoalStatus.STATUS_ABORTED
         assert waiting_result.result().result.error_code == Result.SHUTDOWN
         assert backend.state is BackendState.UNLOADED and backend._model is None
-        assert not rig.node._loader.is_alive()
+        assert not rig.node.parts.model.loading
         assert not rig.send().accepted
         rig.camera_on = True
 
         # cleanup: everything configure made is gone
         assert rig.transition(Transition.TRANSITION_CLEANUP)
         assert rig.state() == "unconfigured"
-        assert rig.node.backend is None
+        assert rig.node.parts.model.backend is None and rig.node.parts.ingest is None
         Harness.wait_for(lambda: not rig.in_graph("reasoner_managed_cameras"), 10, "the companion to leave")
 
         # and round again: configure, activate (the model loads again), then shutdown from active
         assert rig.transition(Transition.TRANSITION_CONFIGURE)
         assert rig.transition(Transition.TRANSITION_ACTIVATE)
-        Harness.wait_for(lambda: rig.node.backend.ready, 60, "the model to load again")
-        backend = rig.node.backend
+        Harness.wait_for(lambda: rig.node.parts.model.backend.ready, 60, "the model to load again")
+        backend = rig.node.parts.model.backend
         assert rig.transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
         assert rig.state() == "finalized"
-        assert backend.state is BackendState.UNLOADED and rig.node.backend is None
+        assert backend.state is BackendState.UNLOADED and rig.node.parts.model.backend is None
     finally:
         rig.close()
 
 
-def _cuda() -> bool:
+def test_a_configure_that_fails_half_way_leaves_nothing_behind(rclpy_session, reason1_model):
+    """A part that fails in configure (a fault injected into the watches part, after the cameras, the outputs
+    and the action server were made): FAILURE, the node is unconfigured with nothing left over, and the next
+    configure works."""
+    from lifecycle_msgs.msg import Transition
+
+    from helpers.ros_harness import Harness
+
+    rig = ManagedRig(rclpy_session, reason1_model, "reasoner_half_configured")
     try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+        parts = rig.node.parts
+        configure_watches = parts.watches.configure
+
+        def failing() -> None:
+            raise RuntimeError("fault injected into the watches part")
+
+        parts.watches.configure = failing
+        assert not rig.transition(Transition.TRANSITION_CONFIGURE)
+        assert rig.state() == "unconfigured"
+        assert parts.ingest is None and not parts.configured and parts.model.backend is None
+        Harness.wait_for(lambda: rig.node.count_publishers(f"/{rig.name}/plan") == 0, 10, "~/plan to go")
+        Harness.wait_for(lambda: not rig.in_graph(f"{rig.name}_cameras"), 10, "the camera companion to leave")
+        Harness.wait_for(lambda: not rig.action.server_is_ready(), 10, "the action server to go")
+
+        parts.watches.configure = configure_watches
+        assert rig.transition(Transition.TRANSITION_CONFIGURE)
+        assert rig.state() == "inactive"
+        Harness.wait_for(rig.action.server_is_ready, 10, "the action server")
+        assert rig.node.count_publishers(f"/{rig.name}/plan") == 1
+    finally:
+        rig.close()
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not _cuda(), reason="needs CUDA: checks that deactivate gives the model's GPU memory back")
+@pytest.mark.gpu  # checks that deactivate gives the model's GPU memory back
 def test_deactivate_releases_gpu_memory(rclpy_session, reason1_model):
     import torch
     from lifecycle_msgs.msg import Transition
+
     from helpers.ros_harness import Harness
 
     torch.cuda.empty_cache()
@@ -277,7 +288,7 @@ def test_deactivate_releases_gpu_memory(rclpy_session, reason1_model):
     rig = ManagedRig(rclpy_session, reason1_model, "reasoner_managed_gpu", device="cuda")
     try:
         assert rig.transition(Transition.TRANSITION_CONFIGURE) and rig.transition(Transition.TRANSITION_ACTIVATE)
-        Harness.wait_for(lambda: rig.node.backend.ready, 120, "the model to load on the GPU")
+        Harness.wait_for(lambda: rig.node.parts.model.backend.ready, 120, "the model to load on the GPU")
         loaded = torch.cuda.memory_allocated()
         assert loaded > before
         assert rig.transition(Transition.TRANSITION_DEACTIVATE)

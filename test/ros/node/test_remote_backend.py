@@ -12,6 +12,8 @@ from action_msgs.msg import GoalStatus
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.msg import FeasibilityJudgment
 
+pytestmark = pytest.mark.slow  # transformers-serve processes
+
 Goal, Result, Feedback = ReasonAboutTask.Goal, ReasonAboutTask.Result, ReasonAboutTask.Feedback
 
 
@@ -25,11 +27,9 @@ def taught_node(rclpy_session, served_models):
     from helpers.ros_harness import Camera, Harness
 
     server = served_models["taught"]
-    h = Harness(remote_params(server.url, server.model_dir),
-                [Camera("front", "/remote/front/image_raw")], node_name="reasoner_remote")
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started(remote_params(server.url, server.model_dir),
+                         [Camera("front", "/remote/front/image_raw")], node_name="reasoner_remote") as h:
+        yield h
 
 
 def test_goal_through_the_server_matches_the_local_contract(taught_node):
@@ -45,26 +45,22 @@ def test_goal_through_the_server_matches_the_local_contract(taught_node):
     assert "".join(f.new_text for f in feedback) == feedback[-1].partial_text
 
 
-def test_cancel_closes_the_stream(rclpy_session, served_models):
-    from helpers.ros_harness import Camera, Harness
+def test_cancel_closes_the_stream(make_harness, served_models):
+    from helpers.ros_harness import Camera
 
     server = served_models["untaught"]
-    h = Harness(remote_params(server.url, server.model_dir,
-                              **{"generation.max_new_tokens": 4000}),
-                [Camera("front", "/remote_cancel/front")], node_name="reasoner_remote_cancel")
-    try:
-        h.wait_ready()
-        feedback: list = []
-        handle = h.send("describe everything", feedback=feedback)
-        h.wait_for(lambda: any(f.tokens_generated > 3 for f in feedback), 60, "streaming to start")
-        asked = time.monotonic()
-        handle.cancel_goal_async()
-        status, result = h.result(handle, 10)
-        assert status == GoalStatus.STATUS_CANCELED and result.error_code == Result.CANCELED
-        assert time.monotonic() - asked < 1.0
-        assert 3 < result.plan.stats.generated_tokens < 4000
-    finally:
-        h.close()
+    h = make_harness(remote_params(server.url, server.model_dir,
+                                   **{"generation.max_new_tokens": 4000}),
+                     [Camera("front", "/remote_cancel/front")], node_name="reasoner_remote_cancel")
+    feedback: list = []
+    handle = h.send("describe everything", feedback=feedback)
+    h.wait_for(lambda: any(f.tokens_generated > 3 for f in feedback), 60, "streaming to start")
+    asked = time.monotonic()
+    handle.cancel_goal_async()
+    status, result = h.result(handle, 10)
+    assert status == GoalStatus.STATUS_CANCELED and result.error_code == Result.CANCELED
+    assert time.monotonic() - asked < 1.0
+    assert 3 < result.plan.stats.generated_tokens < 4000
 
 
 def test_server_down_then_restarted(rclpy_session, served_models, tmp_path):
@@ -75,22 +71,21 @@ def test_server_down_then_restarted(rclpy_session, served_models, tmp_path):
     model = Path(served_models["taught"].model_dir)
     server = serve_fixtures.ServeProcess(model, tmp_path).start()
     server.wait_ready()
-    h = Harness(remote_params(server.url, str(model)),
-                [Camera("front", "/remote_down/front")], node_name="reasoner_remote_down")
     try:
-        h.wait_ready()
-        assert h.run(cameras=["front"])[1].error_code == Result.NONE
-        server.stop()
-        started = time.monotonic()
-        status, result, _ = h.run(cameras=["front"])
-        assert result.error_code == Result.BACKEND_UNAVAILABLE and server.url.split("/v1")[0] in result.error_msg
-        assert time.monotonic() - started < 5.0
-        server = serve_fixtures.ServeProcess(model, tmp_path, port=server.port).start()
-        server.wait_ready()
-        status, result, _ = h.run(cameras=["front"])
-        assert result.error_code == Result.NONE, result.error_msg
+        # The node is closed before the server is stopped, so the harness is a block here, not make_harness.
+        with Harness.started(remote_params(server.url, str(model)),
+                             [Camera("front", "/remote_down/front")], node_name="reasoner_remote_down") as h:
+            assert h.run(cameras=["front"])[1].error_code == Result.NONE
+            server.stop()
+            started = time.monotonic()
+            status, result, _ = h.run(cameras=["front"])
+            assert result.error_code == Result.BACKEND_UNAVAILABLE and server.url.split("/v1")[0] in result.error_msg
+            assert time.monotonic() - started < 5.0
+            server = serve_fixtures.ServeProcess(model, tmp_path, port=server.port).start()
+            server.wait_ready()
+            status, result, _ = h.run(cameras=["front"])
+            assert result.error_code == Result.NONE, result.error_msg
     finally:
-        h.close()
         server.stop()
 
 
@@ -100,18 +95,19 @@ def test_a_node_started_before_its_server_connects_once_the_server_is_up(rclpy_s
 
     port = serve_fixtures.free_port()
     model = served_models["taught"].model_dir
-    h = Harness(remote_params(f"http://127.0.0.1:{port}/v1", model),
-                [Camera("front", "/remote_late/front")], node_name="reasoner_remote_late")
     server = None
     try:
-        h.wait_for(lambda: h.client.server_is_ready(), 10, "action server")
-        h.wait_for(lambda: len(h.node.ingest.cameras["front"].buffer) > 2, 10, "frames")
-        assert h.run(cameras=["front"])[1].error_code == Result.MODEL_NOT_READY
-        server = serve_fixtures.ServeProcess(Path(model), tmp_path, port=port).start().wait_ready()
-        h.wait_for(lambda: h.node.backend.ready, 30, "the node to reconnect (model_load_retry_period)")
-        assert h.run(cameras=["front"])[1].error_code == Result.NONE
+        # The node is closed before the server is stopped, so the harness is a block here, not make_harness.
+        with Harness.started(remote_params(f"http://127.0.0.1:{port}/v1", model),
+                             [Camera("front", "/remote_late/front")], ready=False,
+                             node_name="reasoner_remote_late") as h:
+            h.wait_for(lambda: h.client.server_is_ready(), 10, "action server")
+            h.wait_for(lambda: len(h.node.parts.ingest.cameras["front"].buffer) > 2, 10, "frames")
+            assert h.run(cameras=["front"])[1].error_code == Result.MODEL_NOT_READY
+            server = serve_fixtures.ServeProcess(Path(model), tmp_path, port=port).start().wait_ready()
+            h.wait_for(lambda: h.node.parts.model.backend.ready, 30, "the node to reconnect (model_load_retry_period)")
+            assert h.run(cameras=["front"])[1].error_code == Result.NONE
     finally:
-        h.close()
         if server is not None:
             server.stop()
 
@@ -123,42 +119,35 @@ def test_slow_server_gives_timeout(rclpy_session):
 
     with serve_fixtures.FaultInjector(served=("slow-model",)) as injector:
         injector.chat_replies = [serve_fixtures.Reply(hang=True)]
-        h = Harness(remote_params(injector.url, "slow-model"),
-                    [Camera("front", "/remote_slow/front")], node_name="reasoner_remote_slow")
-        try:
-            h.wait_ready()
+        # The node is closed before the injector releases its hung request, so a block here, not make_harness.
+        with Harness.started(remote_params(injector.url, "slow-model"),
+                             [Camera("front", "/remote_slow/front")], node_name="reasoner_remote_slow") as h:
             started = time.monotonic()
             status, result, _ = h.run(cameras=["front"], timeout=1.0)
             assert result.error_code == Result.TIMEOUT
             assert time.monotonic() - started < 3.0
-        finally:
-            h.close()
 
 
-def test_several_nodes_share_one_server(rclpy_session, served_models):
-    from helpers.ros_harness import Camera, Harness
+def test_several_nodes_share_one_server(make_harness, served_models):
+    from helpers.ros_harness import Camera
 
     server = served_models["taught"]
-    nodes = [Harness(remote_params(server.url, server.model_dir),
-                     [Camera("front", f"/robot{i}/front")], node_name=f"reasoner_robot{i}") for i in range(3)]
-    try:
-        for h in nodes:
-            h.wait_ready()
-        results: dict[int, object] = {}
+    nodes = [make_harness(remote_params(server.url, server.model_dir), [Camera("front", f"/robot{i}/front")],
+                          ready=False, node_name=f"reasoner_robot{i}") for i in range(3)]
+    for h in nodes:
+        h.wait_ready()
+    results: dict[int, object] = {}
 
-        def ask(i: int) -> None:
-            results[i] = nodes[i].run(f"robot {i}: bring me the red cup", cameras=["front"], wait=120)[1]
+    def ask(i: int) -> None:
+        results[i] = nodes[i].run(f"robot {i}: bring me the red cup", cameras=["front"], wait=120)[1]
 
-        threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=150)
-        assert sorted(results) == [0, 1, 2]
-        for i, result in results.items():
-            assert result.error_code == Result.NONE, result.error_msg
-            assert result.plan.task == f"robot {i}: bring me the red cup"
-            assert result.plan.cameras[0].stamps  # each robot's own frames
-    finally:
-        for h in nodes:
-            h.close()
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=150)
+    assert sorted(results) == [0, 1, 2]
+    for i, result in results.items():
+        assert result.error_code == Result.NONE, result.error_msg
+        assert result.plan.task == f"robot {i}: bring me the red cup"
+        assert result.plan.cameras[0].stamps  # each robot's own frames

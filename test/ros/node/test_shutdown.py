@@ -10,25 +10,18 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from action_msgs.msg import GoalStatus
 
 from cosmos_reason_ros.action import ReasonAboutTask
+from helpers.tools import installed
 
 Goal, Result, Feedback = ReasonAboutTask.Goal, ReasonAboutTask.Result, ReasonAboutTask.Feedback
+
 TOPIC = "/shutdown_test/front/image_raw"
 #: The contract: the process is gone this many seconds after the signal, with a goal generating.
 EXIT_WITHIN = 2.0
-
-
-def installed(executable: str) -> Path:
-    for prefix in os.environ["AMENT_PREFIX_PATH"].split(":"):
-        candidate = Path(prefix) / "lib" / "cosmos_reason_ros" / executable
-        if candidate.is_file():
-            return candidate
-    pytest.fail(f"{executable} is not installed under AMENT_PREFIX_PATH")
 
 
 @dataclass
@@ -57,8 +50,9 @@ def client(rclpy_session):
     """A client node in this process: a 30 Hz camera for the reasoner and its action clients."""
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.qos import qos_profile_sensor_data
-    from helpers.ros_harness import image_msg, synthetic_frame
     from sensor_msgs.msg import Image
+
+    from helpers.ros_harness import image_msg, synthetic_frame
 
     node = rclpy_session.create_node("shutdown_test_client")
     publisher = node.create_publisher(Image, TOPIC, qos_profile_sensor_data)
@@ -100,7 +94,7 @@ def start_generating(action_client, feedback: list):
         handle = sent.result()
         assert handle.accepted
         result = handle.get_result_async()
-        generating = lambda: result.done() or any(f.tokens_generated > 0 for f in feedback)  # noqa: E731
+        generating = lambda result=result: result.done() or any(f.tokens_generated > 0 for f in feedback)  # noqa: E731
         wait_for(generating, 60, "generation or a result")
         if not result.done():
             return handle, result
@@ -178,9 +172,8 @@ def test_signal_ends_every_goal_with_a_result_and_exits_cleanly(client, random_m
 def test_destroy_node_ends_goals_with_their_results(rclpy_session, random_model):
     """destroy_node (not a signal) keeps the same contract: the running and the queued goal end SHUTDOWN and
     their results reach the client before the action server goes away; a backend the node built is closed."""
-    from helpers.ros_harness import Camera, Harness
-
     from cosmos_reason_ros.core.models.backend import BackendState
+    from helpers.ros_harness import Camera, Harness
 
     h = Harness({"model": str(random_model), "generation.max_new_tokens": 4000, "generation.temperature": 0.0,
                  "busy_policy": "queue"}, [Camera("front", "/test_destroy/front/image_raw")],
@@ -192,13 +185,14 @@ def test_destroy_node_ends_goals_with_their_results(rclpy_session, random_model)
         h.wait_for(lambda: any(f.tokens_generated > 0 for f in feedback), 30, "generation")
         queued = h.send("then count the cups")
         futures = [running.get_result_async(), queued.get_result_async()]
-        backend, loader = h.node.backend, h.node._loader
+        model = h.node.parts.model
+        backend = model.backend
         h.node.destroy_node()
         for future in futures:
             h.wait_for(future.done, 5, "a result after destroy_node")
             assert future.result().status == GoalStatus.STATUS_ABORTED
             assert future.result().result.error_code == Result.SHUTDOWN
-        assert backend.state is BackendState.UNLOADED and backend._model is None and not loader.is_alive()
+        assert backend.state is BackendState.UNLOADED and backend._model is None and not model.loading
     finally:
         h.executor.shutdown(timeout_sec=5)
         h.client.destroy()

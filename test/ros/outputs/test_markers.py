@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
 from cosmos_reason_ros.msg import FeasibilityJudgment, Subtask, TaskPlan
-from cosmos_reason_ros.ros.outputs import annotated_image, markers as visualization
-from cosmos_reason_ros.ros.goals.feedback import LiveText
-from std_msgs.msg import Header
+from cosmos_reason_ros.ros.goals.feedback import LiveView
+from cosmos_reason_ros.ros.outputs import annotated_image
+from cosmos_reason_ros.ros.outputs import markers as visualization
 
 F = FeasibilityJudgment
 LONG = ("grasp the red cup by its handle with the two-finger gripper, keeping it upright so that the water does "
@@ -135,7 +136,7 @@ def test_clean_reasoning_drops_tags_and_the_answer():
 
 
 def test_live_markers_supersede_the_result_with_clean_wrapped_reasoning():
-    text = LiveText.of("<think>\n" + "the cup is near the tray and the gripper is open; " * 10, _Request(), 4, 57)
+    text = LiveView.of("<think>\n" + "the cup is near the tray and the gripper is open; " * 10, _Request(), 4, 57)
     markers = visualization.reasoning_marker(text, Header(frame_id="map")).markers
     assert markers[0].action == Marker.DELETEALL  # the previous goal's verdict and steps go
     by_id = {m.id: m for m in markers[1:]}
@@ -150,16 +151,16 @@ def test_live_markers_supersede_the_result_with_clean_wrapped_reasoning():
 
 
 def test_live_markers_during_the_answer_and_after_the_end():
-    answering = LiveText.of("<think>ok</think>\n<answer>{\"a\": 1}", _Request(), 5, 9)
+    answering = LiveView.of("<think>ok</think>\n<answer>{\"a\": 1}", _Request(), 5, 9)
     texts = [m.text for m in visualization.reasoning_marker(answering, Header()).markers]
     assert "(reasoning done; writing the answer)" in texts[-1] and "{" not in "".join(texts)
-    ended = LiveText.of("", _Request(), 2, 0, ended=True)
+    ended = LiveView.of("", _Request(), 2, 0, ended=True)
     headline = visualization.reasoning_marker(ended, Header()).markers[1]
     assert headline.text == "ENDED during waiting for frames: see the goal's result"
 
 
 def test_plan_markers_per_mode_colour_and_wrapping():
-    for name, (plan, text, color) in CASES.items():
+    for _name, (plan, text, color) in CASES.items():
         markers = visualization.plan_markers(plan, "cosmos_reasoner").markers
         assert markers[0].action == Marker.DELETEALL
         head = markers[1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from action_msgs.msg import GoalStatus
@@ -16,15 +15,16 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.ros.outputs import markers as visualization
+from helpers.paths import REPO
 from helpers.ros_harness import Collector
 
 Goal = ReasonAboutTask.Goal
+
 NODE = "reasoner_visuals"
 PREFIX = "/test_visuals"
 LATE = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RVIZ_DEFAULT = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 BEST_EFFORT = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
-from helpers.paths import REPO
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +32,9 @@ def harness(rclpy_session, reason1_model):
     from helpers.ros_harness import Camera, Harness
 
     cameras = [Camera("front", f"{PREFIX}/front/image_raw"), Camera("wrist", f"{PREFIX}/wrist/image_raw")]
-    h = Harness({"model": str(reason1_model), "generation.max_new_tokens": 64, "frames.wait_timeout": 0.3}, cameras,
-                node_name=NODE, silent=("silent",))
-    h.wait_ready()
-    yield h
-    h.close()
+    with Harness.started({"model": str(reason1_model), "generation.max_new_tokens": 64, "frames.wait_timeout": 0.3},
+                         cameras, node_name=NODE, silent=("silent",)) as h:
+        yield h
 
 
 def headline_of(message: MarkerArray) -> str:
@@ -62,8 +60,9 @@ def test_late_rviz_gets_the_last_result_and_a_new_goal_replaces_it(harness):
     # rviz's default (volatile, reliable) and a best-effort subscription match the latched publishers.
     markers = Collector(harness, MarkerArray, f"/{NODE}/markers", RVIZ_DEFAULT)
     images = Collector(harness, Image, f"/{NODE}/annotated_image", BEST_EFFORT)
-    harness.wait_for(lambda: harness.node.markers_pub.get_subscription_count() >= 2
-                     and harness.node.image_pub.get_subscription_count() >= 2, 10, "the subscriptions to match")
+    outputs = harness.node.parts.outputs
+    harness.wait_for(lambda: outputs.markers_pub.get_subscription_count() >= 2
+                     and outputs.image_pub.get_subscription_count() >= 2, 10, "the subscriptions to match")
     status, result, _ = harness.run("has the cup been put on the tray?", mode=Goal.MODE_VERIFY_COMPLETION,
                                  cameras=["front", "wrist"])
     assert status == GoalStatus.STATUS_SUCCEEDED, result.error_msg
@@ -87,7 +86,8 @@ def test_late_rviz_gets_the_last_result_and_a_new_goal_replaces_it(harness):
 
 def test_a_failed_goal_leaves_an_ended_state_not_a_stale_working_one(harness):
     markers = Collector(harness, MarkerArray, f"/{NODE}/markers", RVIZ_DEFAULT)
-    harness.wait_for(lambda: harness.node.markers_pub.get_subscription_count() >= 1, 10, "the subscription")
+    outputs = harness.node.parts.outputs
+    harness.wait_for(lambda: outputs.markers_pub.get_subscription_count() >= 1, 10, "the subscription")
     status, result, _ = harness.run("bring me the red cup", cameras=["silent"])
     assert result.error_code == ReasonAboutTask.Result.NO_FRAMES, result.error_msg
     harness.wait_for(lambda: markers.messages and headline_of(markers.messages[-1]).startswith("ENDED"), 10,

@@ -32,22 +32,20 @@ def harness(rclpy_session, reason1_model):
     from helpers.ros_harness import Camera, Collector, Harness
 
     cameras = [Camera("front", f"{PREFIX}/front/image_raw"), Camera("side", f"{PREFIX}/side/image_raw", rate=15.0)]
-    h = Harness({
+    with Harness.started({
         "model": str(reason1_model), "generation.max_new_tokens": 400, "generation.temperature": 0.0,
         "frames.max_frames": 2, "frames.history_seconds": 1.0, "frames.stale_after": 0.6,
         "frames.wait_timeout": 0.3, "diagnostics_period": 0.2,
         "watches.names": ["workspace"], "watches.workspace.question": DECLARED, "watches.workspace.period": 0.5,
         "watches.workspace.cameras": ["front"], "watches.workspace.severity": "critical",
-    }, cameras, node_name=NODE)
-    h.wait_ready()
-    h.script = ScriptedWatchAnswers(h.node.backend)
-    h.alerts = Collector(h, Alert, f"{PREFIX}/alerts", RELIABLE)
-    h.services = {name: h.helper.create_client(kind, f"{PREFIX}/{name}") for name, kind in (
-        ("add_watch", AddWatch), ("remove_watch", RemoveWatch), ("set_watch_enabled", SetWatchEnabled),
-        ("list_watches", ListWatches))}
-    yield h
-    h.script.remove()
-    h.close()
+    }, cameras, node_name=NODE) as h:
+        h.script = ScriptedWatchAnswers(h.node.parts.model.backend)
+        h.alerts = Collector(h, Alert, f"{PREFIX}/alerts", RELIABLE)
+        h.services = {name: h.helper.create_client(kind, f"{PREFIX}/{name}") for name, kind in (
+            ("add_watch", AddWatch), ("remove_watch", RemoveWatch), ("set_watch_enabled", SetWatchEnabled),
+            ("list_watches", ListWatches))}
+        yield h
+        h.script.remove()
 
 
 def call(h, service: str, **fields):
@@ -104,13 +102,15 @@ def test_raise_after_n_clear_after_m_flapping_damped_then_unknown(harness):
     assert [a.previous_state for a in alerts] == [Alert.STATE_UNKNOWN, Alert.STATE_CLEARED, Alert.STATE_RAISED,
                                                   Alert.STATE_CLEARED]
     raised = alerts[1]
-    assert raised.answer == Alert.ANSWER_YES and raised.explanation == "answer yes" and raised.confidence == pytest.approx(0.9)
+    assert raised.answer == Alert.ANSWER_YES and raised.explanation == "answer yes"
+    assert raised.confidence == pytest.approx(0.9)
     assert raised.reason == "3 consecutive answer(s) 'yes'" and raised.severity == Watch.SEVERITY_ERROR
     assert raised.question == q and raised.model_id and raised.check_time > 0
     assert [e.camera for e in raised.evidence] == ["front"] and raised.evidence[0].stamps
     assert raised.header.stamp == raised.evidence[0].stamps[-1] and raised.header.frame_id == "front_optical_frame"
     assert raised.stats.generated_tokens > 0  # the real model ran
-    assert alerts[3].answer == Alert.ANSWER_NONE and "ParseError" in alerts[3].reason and '"observed"' in alerts[3].reason
+    assert alerts[3].answer == Alert.ANSWER_NONE
+    assert "ParseError" in alerts[3].reason and '"observed"' in alerts[3].reason
     call(harness, "remove_watch", name="spill")
 
 
@@ -121,7 +121,7 @@ def test_cool_down_holds_back_a_new_raise(harness):
     harness.script.script[q] = [watch_answer("yes"), watch_answer("no")]
     harness.script.defaults[q] = watch_answer("yes")
     received: list = []  # (monotonic time of receipt, alert)
-    sub = harness.helper.create_subscription(Alert, f"{PREFIX}/alerts", lambda a: received.append(
+    harness.helper.create_subscription(Alert, f"{PREFIX}/alerts", lambda a: received.append(
         (time.monotonic(), a)) if a.watch == "pallet" else None, RELIABLE)
     add(harness, "pallet", q, raise_after=1, clear_after=1, cooldown=2.0)
     harness.wait_for(lambda: len(received) >= 3, 60.0, "raise, clear and raise again")
@@ -130,7 +130,7 @@ def test_cool_down_holds_back_a_new_raise(harness):
     # The new raise came only once the cool-down was over (the margin covers the delivery of the CLEARED alert),
     # though every answer after the clear raised.
     assert again_at - cleared_at >= 1.5
-    assert harness.node.watches["pallet"].tracker.suppressed >= 1
+    assert harness.node.parts.watches.entry("pallet").tracker.suppressed >= 1
     call(harness, "remove_watch", name="pallet")
 
 
@@ -144,7 +144,8 @@ def test_stale_camera_makes_the_watch_unknown_and_a_restarted_one_brings_it_back
     side = next(c for c in harness.cameras if c.name == "side")
     side.enabled = False  # the camera stops publishing
     try:
-        harness.wait_for(lambda: listed(harness, "door").state == WatchState.STATE_UNKNOWN, 30.0, "UNKNOWN on a stale camera")
+        harness.wait_for(lambda: listed(harness, "door").state == WatchState.STATE_UNKNOWN, 30.0,
+                         "UNKNOWN on a stale camera")
         state = listed(harness, "door")
         assert "StaleFramesError" in state.reason and "side" in state.reason
         unknown = alerts_of(harness, "door")[-1]
@@ -152,18 +153,19 @@ def test_stale_camera_makes_the_watch_unknown_and_a_restarted_one_brings_it_back
         assert not unknown.evidence and not unknown.model_id  # no frame seen, no model run
     finally:
         side.enabled = True
-    harness.wait_for(lambda: listed(harness, "door").state == WatchState.STATE_CLEARED, 60.0, "CLEARED once the camera is back")
+    harness.wait_for(lambda: listed(harness, "door").state == WatchState.STATE_CLEARED, 60.0,
+                     "CLEARED once the camera is back")
     call(harness, "remove_watch", name="door")
 
 
 def test_a_lying_camera_makes_the_watch_unknown_until_it_sends_good_frames_again(harness):
     """The side camera's driver starts sending malformed images (freshly stamped): none is stored, so the
     watch cannot see the scene and says so; good frames bring it back."""
-    from helpers.fault_injection import watch_answer
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
     from cosmos_reason_ros.testing.malformed_cameras import bad_images
+    from helpers.fault_injection import watch_answer
 
     q = "is the conveyor jammed?"
     harness.script.defaults[q] = watch_answer("no")
@@ -188,7 +190,7 @@ def test_a_lying_camera_makes_the_watch_unknown_until_it_sends_good_frames_again
         harness.wait_for(lambda: listed(harness, "conveyor").state == WatchState.STATE_UNKNOWN, 30.0,
                          "UNKNOWN while the camera lies")
         assert "StaleFramesError" in listed(harness, "conveyor").reason and len(sent) > 5
-        assert harness.node.ingest.cameras["side"].buffer.counters.rejected > 0  # the lies were refused at ingest
+        assert harness.node.parts.ingest.cameras["side"].buffer.counters.rejected > 0  # the lies were refused at ingest
     finally:
         side.enabled = True
         timer.cancel()
@@ -207,7 +209,7 @@ def test_a_goal_preempts_a_running_check_which_resumes_at_its_next_period(harnes
     harness.wait_for(harness.script.holding.is_set, 60.0, "a helmet check on the model")
     status, result, _ = harness.run("is the cup on the table?", mode=Goal.MODE_QUESTION, cameras=["front"])
     assert status == GoalStatus.STATUS_SUCCEEDED and result.error_code == Result.NONE, result.error_msg
-    skipped = harness.node.watches["helmet"].stats.skipped
+    skipped = harness.node.parts.watches.entry("helmet").stats.skipped
     assert skipped.get("preempted_by_a_goal", 0) >= 1, skipped
     harness.script.hold.discard(q)
     harness.wait_for(lambda: listed(harness, "helmet").state == WatchState.STATE_RAISED, 60.0, "the check resumed")
@@ -240,16 +242,17 @@ def test_services_add_refuse_enable_list_remove(harness):
         assert fragment in response.error_msg, response.error_msg
     assert [w.watch.name for w in call(harness, "list_watches").watches] == before + ["gripper"]  # nothing else changed
     # "no" raises this watch
-    harness.wait_for(lambda: listed(harness, "gripper").state == WatchState.STATE_RAISED, 60.0, "gripper raised on 'no'")
+    harness.wait_for(lambda: listed(harness, "gripper").state == WatchState.STATE_RAISED, 60.0,
+                     "gripper raised on 'no'")
     off = call(harness, "set_watch_enabled", name="gripper", enabled=False)
     assert off.success
     state = listed(harness, "gripper")
     assert state.state == WatchState.STATE_UNKNOWN and state.reason == "disabled" and not state.watch.enabled
     assert alerts_of(harness, "gripper")[-1].state == Alert.STATE_UNKNOWN
-    checks = harness.node.watches["gripper"].stats.checks
+    checks = harness.node.parts.watches.entry("gripper").stats.checks
     workspace = listed(harness, "workspace").checks
     harness.wait_for(lambda: listed(harness, "workspace").checks >= workspace + 2, 60.0, "other watches keep running")
-    assert harness.node.watches["gripper"].stats.checks == checks  # a disabled watch is not checked
+    assert harness.node.parts.watches.entry("gripper").stats.checks == checks  # a disabled watch is not checked
     assert call(harness, "set_watch_enabled", name="gripper", enabled=True).success
     harness.wait_for(lambda: listed(harness, "gripper").state == WatchState.STATE_RAISED, 60.0, "raised again")
     missing = call(harness, "list_watches", names=["gripper", "nope"])
@@ -306,7 +309,7 @@ def test_a_period_that_cannot_be_met_says_so_in_diagnostics(harness):
     q = "is the emergency stop pressed?"
     harness.script.hold.add(q)
     diagnostics = Collector(harness, DiagnosticArray, "/diagnostics", 10)
-    workspace = harness.node.watches["workspace"].stats
+    workspace = harness.node.parts.watches.entry("workspace").stats
     try:
         add(harness, "estop", q)
         harness.wait_for(harness.script.holding.is_set, 60.0, "the slow check on the model")
@@ -334,13 +337,13 @@ def test_a_goal_in_watch_mode_is_refused(harness):
 
 
 def test_raised_watches_are_shown_on_the_markers_and_the_annotated_image(harness):
-    from helpers.fault_injection import watch_answer
-    from helpers.ros_harness import Collector
     from sensor_msgs.msg import Image
     from visualization_msgs.msg import Marker, MarkerArray
 
     from cosmos_reason_ros.ros.qos import LATCHED as VISUAL_QOS
     from cosmos_reason_ros.ros.watches.visuals import WATCH_NAMESPACE
+    from helpers.fault_injection import watch_answer
+    from helpers.ros_harness import Collector
 
     q = "is smoke rising from the machine?"
     harness.script.defaults[q] = watch_answer("yes", "grey smoke above the machine")
