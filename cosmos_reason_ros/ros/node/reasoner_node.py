@@ -38,7 +38,7 @@ Standing watches
 
 Parts
     ``NodeParts`` builds the parts and drives their phases, the same for the plain and the managed node:
-    model (``node.model``), cameras (``cameras.ingest``), outputs (``outputs.publishers``), goals
+    model (``node.model``), cameras (``cameras.part``), outputs (``outputs.publishers``), goals
     (``goals.execution``), watches (``watches.service``), diagnostics (``node.diagnostics``). Each part is
     constructed with what it uses; what two parts share (the goal slots, the model turn) is built here
     and handed to both.
@@ -52,7 +52,6 @@ Shutdown
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -60,15 +59,14 @@ from rclpy.node import Node
 
 from cosmos_reason_ros.core.models.backend import ModelBackend
 from cosmos_reason_ros.core.modes.watches import ModelTurn
-from cosmos_reason_ros.ros.cameras import clips as clip_collection
-from cosmos_reason_ros.ros.cameras import depth
 from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
+from cosmos_reason_ros.ros.cameras.part import CamerasPart
 from cosmos_reason_ros.ros.goals.execution import GoalServer
 from cosmos_reason_ros.ros.goals.slots import GoalSlots
-from cosmos_reason_ros.ros.node import diagnostics, log_bridge
+from cosmos_reason_ros.ros.node import log_bridge
 from cosmos_reason_ros.ros.node.diagnostics import DiagnosticsPart
 from cosmos_reason_ros.ros.node.model import ModelPart
-from cosmos_reason_ros.ros.node.parameters import Settings, camera_configs, check_choices, declare_parameters
+from cosmos_reason_ros.ros.node.parameters import Settings, check_choices, declare_parameters
 from cosmos_reason_ros.ros.outputs.publishers import OutputsPart
 from cosmos_reason_ros.ros.watches.service import WatchService
 
@@ -89,18 +87,17 @@ class NodeParts:
         node.add_on_set_parameters_callback(self._on_set_parameters)
         self.settings = Settings.read(node)
         self.configured = False
-        self.ingest: CameraIngest | None = None
-        self.camera_topics: dict[str, str] = {}
         self.slots = GoalSlots(self.settings.busy_policy, self.settings.max_queue)
         turn = ModelTurn(lambda: self.slots.busy)
         settings = lambda: self.settings  # noqa: E731  (parameter changes replace the object)
         self.model = ModelPart(node.get_logger())
+        self.cameras = CamerasPart(node, settings)
         self.outputs = OutputsPart(node, settings, raised=lambda: self.watches.raised(),
-                                   default_frame_id=self._first_frame_id)
-        self.goals = GoalServer(node, settings, self.model, self._cameras, self.outputs, self.slots, turn)
-        self.watches = WatchService(node, settings, self.model, self._cameras, turn,
+                                   default_frame_id=self.cameras.first_frame_id)
+        self.goals = GoalServer(node, settings, self.model, self.cameras.current, self.outputs, self.slots, turn)
+        self.watches = WatchService(node, settings, self.model, self.cameras.current, turn,
                                     accepting=lambda: self.goals.accepting, show_raised=self.outputs.show_raised)
-        self.diagnostics = DiagnosticsPart(node, [self._model_status, self._camera_status, self.goals.status,
+        self.diagnostics = DiagnosticsPart(node, [self._model_status, self.cameras.status, self.goals.status,
                                                   self.watches.status])
         log_bridge.install(node.get_logger())
 
@@ -110,12 +107,7 @@ class NodeParts:
         node = self.node
         self.settings = s = Settings.read(node)
         self.model.configure(s, backend, owned)
-        for problem in clip_collection.check_limits(s):
-            node.get_logger().warning(problem)
-        self.ingest = CameraIngest(node, camera_configs(node), clip_collection.buffer_limits(s),
-                                   reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
-        self.camera_topics = {name: node.resolve_topic_name(camera.config.topic)
-                              for name, camera in self.ingest.cameras.items()}
+        self.cameras.configure()
         self.outputs.configure()
         self.goals.configure()
         self.watches.configure()
@@ -129,7 +121,7 @@ class NodeParts:
         s, node = self.settings, self.node
         node.get_logger().info(
             f"{node.get_name()} up: model {self.model.backend.model_id!r} ({s.backend}) loading in the background; "
-            f"cameras {list(self.camera_topics)}; busy_policy {s.busy_policy}")
+            f"cameras {list(self.cameras.topics)}; busy_policy {s.busy_policy}")
 
     def deactivate(self, wait: float = 2.0) -> bool:
         """End every goal (SHUTDOWN) with its result sent, stop the checks, unload the model. True if all
@@ -146,10 +138,7 @@ class NodeParts:
         self.diagnostics.cleanup()
         self.goals.cleanup()
         self.watches.cleanup()
-        if self.ingest is not None:
-            self.ingest.close()
-            self.ingest = None
-        self.camera_topics = {}
+        self.cameras.cleanup()
         self.outputs.cleanup()
         self.model.cleanup()
 
@@ -161,30 +150,13 @@ class NodeParts:
         log_bridge.uninstall(self.node.get_logger())
 
     # ---------------------------------------------------------------------------- shared readings
-    def _cameras(self) -> CameraIngest:
-        if self.ingest is None:
-            raise RuntimeError("the node is not configured: no cameras")
-        return self.ingest
-
-    def _first_frame_id(self) -> str:
-        cameras = self.ingest.cameras.values() if self.ingest is not None else []
-        return next((c.frame_id for c in cameras if c.frame_id), "")
+    @property
+    def ingest(self) -> CameraIngest | None:
+        """The cameras' ingest (buffers per camera) while configured, else None."""
+        return self.cameras.ingest
 
     def _model_status(self, prefix: str, now_ns: int) -> list[DiagnosticStatus]:
         return [self.model.status(prefix, self.settings.backend)]
-
-    def _camera_status(self, prefix: str, now_ns: int) -> list[DiagnosticStatus]:
-        """Colour cameras (rate, age, drops) and their aligned depth cameras."""
-        if self.ingest is None:
-            return []
-        s = self.settings
-        now_mono = time.monotonic()
-        status = [diagnostics.camera_status(prefix, c, now_ns * 1e-9, now_mono, s.frames_stale_after,
-                                            topic=self.camera_topics[c.name])
-                  for c in self.ingest.cameras.values()]
-        status += [depth.depth_status(prefix, c, now_ns, s.frames_stale_after)
-                   for c in self.ingest.depth.cameras.values()]
-        return status
 
     def _on_set_parameters(self, parameters: list) -> Any:
         result = check_choices(parameters)

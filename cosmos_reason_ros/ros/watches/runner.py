@@ -122,13 +122,13 @@ class WatchBoard:
                 self._stop_if_checking(name)
         return entry
 
-    def set_enabled(self, name: str, enabled: bool) -> Change | None:
-        """Enable (the watch starts over) or disable ("disabled") a watch; KeyError if there is none. The
-        change to announce when it was RAISED or CLEARED."""
+    def set_enabled(self, name: str, enabled: bool) -> tuple[bool, Change | None]:
+        """Enable (the watch starts over) or disable ("disabled") a watch; KeyError if there is none.
+        (whether anything changed, the change to announce when it was RAISED or CLEARED)."""
         with self._lock:
             entry = self._entries[name]
             if entry.spec.enabled == enabled:
-                return None
+                return False, None
             entry.spec = dataclasses.replace(entry.spec, enabled=enabled)
             previous = entry.tracker
             entry.tracker = WatchTracker(entry.spec)
@@ -140,8 +140,8 @@ class WatchBoard:
                 self._stop_if_checking(name)
         self._wake.set()
         if previous.state == WatchState.UNKNOWN:
-            return None
-        return entry, Transition(previous.state, WatchState.UNKNOWN, entry.tracker.reason)
+            return True, None
+        return True, (entry, Transition(previous.state, WatchState.UNKNOWN, entry.tracker.reason))
 
     def mark_all_unknown(self, reason: str) -> list[Change]:
         with self._lock:

@@ -175,12 +175,13 @@ class WatchService:
 
     def _on_set_watch_enabled(self, request: Any, response: Any) -> Any:
         try:
-            change = self.board.set_enabled(request.name, request.enabled)
+            changed, change = self.board.set_enabled(request.name, request.enabled)
         except KeyError:
             return self._refuse(response, Codes.NOT_FOUND, f"no watch named {request.name!r}")
         if change is not None:
             self._announce(*change)
-        self._publish_states()
+        if changed:
+            self._publish_states()
         response.success, response.error_code = True, Codes.NONE
         return response
 
