@@ -35,12 +35,12 @@ def mode_name(mode: int) -> str:
     return next((name for name, value in MODE_NAMES.items() if value == mode), str(mode))
 
 
-def stage_name(stage: int) -> str:
-    """``4`` → ``"thinking"``; unknown values print as numbers."""
+def stage_name(stage: int, unknown: str | None = None) -> str:
+    """``4`` → ``"thinking"``; unknown values print as numbers, or as ``unknown`` when given."""
     try:
         return Stage(stage).name.lower().replace("_", " ")
     except ValueError:
-        return f"stage {stage}"
+        return f"stage {stage}" if unknown is None else unknown
 
 
 def verdict_name(verdict: int) -> str:

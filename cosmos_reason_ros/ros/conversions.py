@@ -56,6 +56,18 @@ def frame_stamps(seen: SeenFrames) -> list[Time]:
     return [to_time(t, ns) for t, ns in zip(seen.stamps, exact, strict=True)]
 
 
+def seen_msgs(seen: Sequence[SeenFrames], header: Header) -> tuple[Header, list[CameraFrames]]:
+    """The frames a model saw, per camera, and the header of the newest of them (``header`` when it saw
+    none): what a plan and an alert both carry as their evidence."""
+    cameras, newest = [], -1.0
+    for frames in seen:
+        stamps = frame_stamps(frames)
+        cameras.append(CameraFrames(camera=frames.camera, frame_id=frames.frame_id, stamps=stamps))
+        if frames.stamps and frames.stamps[-1] > newest:
+            newest, header = frames.stamps[-1], Header(stamp=stamps[-1], frame_id=frames.frame_id)
+    return header, cameras
+
+
 def subtask_msg(step: Subtask) -> SubtaskMsg:
     return SubtaskMsg(index=step.index, action=step.action, description=step.description,
                       target_objects=list(step.target_objects), preconditions=list(step.preconditions),
@@ -95,12 +107,7 @@ def stats_msg(stats: GenerationStats, total_time: float) -> GenerationStatsMsg:
 
 def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_reasoning: bool) -> TaskPlan:
     """The TaskPlan for a result; the header carries the newest frame the model saw."""
-    header = Header()
-    newest = -1.0
-    for seen in result.seen:
-        if seen.stamps and seen.stamps[-1] > newest:
-            newest = seen.stamps[-1]
-            header = Header(stamp=frame_stamps(seen)[-1], frame_id=seen.frame_id)
+    header, cameras = seen_msgs(result.seen, Header())
     parsed = result.outcome.parsed
     return TaskPlan(
         header=header,
@@ -117,7 +124,7 @@ def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_r
         reasoning=result.outcome.reasoning if include_reasoning else "",
         raw_answer=result.outcome.answer_text,
         parse_warnings=list(result.frame_warnings) + list(result.outcome.warnings),  # frames first, then parsing
-        cameras=[CameraFrames(camera=s.camera, frame_id=s.frame_id, stamps=frame_stamps(s)) for s in result.seen],
+        cameras=cameras,
         model_id=result.model_id,
         stats=stats_msg(result.generation.stats, total_time),
     )

@@ -2,24 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
+
+from helpers.tools import run_tool
 
 pytestmark = pytest.mark.slow  # the installed ask tool as a process
 
 PREFIX = "/test_ask_cut"
 SERVER = ["--server", "/ask_cut_reasoner/reason", "--wait-server", "20", "--cameras", "front"]
-
-
-def run_ask(*args: str) -> subprocess.CompletedProcess:
-    for prefix in os.environ["AMENT_PREFIX_PATH"].split(":"):
-        executable = Path(prefix) / "lib" / "cosmos_reason_ros" / "ask"
-        if executable.is_file():
-            return subprocess.run([str(executable), *args], capture_output=True, text=True, timeout=60)
-    pytest.fail("ask is not installed under AMENT_PREFIX_PATH")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +24,7 @@ def reasoner(rclpy_session, reason1_model):
 
 
 def test_ask_exits_4_when_the_budget_ends_in_the_reasoning(reasoner):
-    done = run_ask("bring me the red cup", "--max-tokens", "3", "--quiet", *SERVER)
+    done = run_tool("ask", "bring me the red cup", "--max-tokens", "3", "--quiet", *SERVER)
     assert done.returncode == 4, (done.stdout, done.stderr)
     assert "PARSE_FAILED" in done.stderr and "truncated after 3 tokens" in done.stderr
     assert "raise --max-tokens" in done.stderr
@@ -44,11 +35,11 @@ def test_ask_exits_4_and_shows_the_partial_plan_when_cut_inside_the_answer(reaso
     from cosmos_reason_ros.testing.tiny_model import taught_pieces
 
     budget = taught_pieces("reason1").index("<answer>\n") + 2  # the answer's first member ("subtasks") only
-    done = run_ask("bring me the red cup", "--max-tokens", str(budget), "--quiet", *SERVER)
+    done = run_tool("ask", "bring me the red cup", "--max-tokens", str(budget), "--quiet", *SERVER)
     assert done.returncode == 4, (done.stdout, done.stderr)
     assert f"truncated after {budget} tokens" in done.stderr and "a partial plan" in done.stderr
     assert "completeness: PARTIAL" in done.stdout and "  2. place: place the red cup on the tray" in done.stdout
-    as_json = run_ask("bring me the red cup", "--max-tokens", str(budget), "--quiet", "--json", *SERVER)
+    as_json = run_tool("ask", "bring me the red cup", "--max-tokens", str(budget), "--quiet", "--json", *SERVER)
     assert as_json.returncode == 4
     result = json.loads(as_json.stdout)
     assert result["error_name"] == "PARSE_FAILED" and result["plan"]["completeness_name"] == "PARTIAL"
@@ -56,7 +47,7 @@ def test_ask_exits_4_and_shows_the_partial_plan_when_cut_inside_the_answer(reaso
 
 
 def test_ask_exits_0_on_a_complete_answer(reasoner):
-    done = run_ask("bring me the red cup", "--quiet", *SERVER)
+    done = run_tool("ask", "bring me the red cup", "--quiet", *SERVER)
     assert done.returncode == 0, done.stderr
     assert "completeness" not in done.stdout and "verdict: FEASIBLE" in done.stdout
 

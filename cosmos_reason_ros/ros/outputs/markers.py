@@ -23,25 +23,13 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from cosmos_reason_ros.core.datatypes import Mode, Stage
+from cosmos_reason_ros.core.datatypes import Mode
+from cosmos_reason_ros.core.names import stage_name
 from cosmos_reason_ros.msg import TaskPlan
 from cosmos_reason_ros.ros.goals.feedback import LiveView
 from cosmos_reason_ros.ros.outputs.annotated_image import render
 from cosmos_reason_ros.ros.outputs.object_drawing import object_markers
-from cosmos_reason_ros.ros.outputs.plan_text import (  # noqa: F401 - the colours: part of this module's API
-    AMBER,
-    BLUE,
-    GREEN,
-    GREY,
-    ORANGE,
-    RED,
-    RGB,
-    VIOLET,
-    body_lines,
-    counted,
-    headline,
-    task_line,
-)
+from cosmos_reason_ros.ros.outputs.plan_text import GREY, RGB, body_lines, counted, headline, task_line
 
 NAMESPACE = "cosmos_reason"
 #: Marker ids: one per text block, so each message replaces the previous one's blocks.
@@ -105,10 +93,7 @@ def live_markers(text: str, header: Header, task: str = "", mode: int = 0, stage
                  tokens: int = 0, ended: bool = False) -> MarkerArray:
     """A goal in progress: what it works on, its stage, and the tail of its reasoning, wrapped. ``ended``:
     the goal stopped there (a successful one's plan markers follow at once; a failed one's result says why)."""
-    try:
-        doing = Stage(stage).name.lower().replace("_", " ")
-    except ValueError:
-        doing = "working"
+    doing = stage_name(stage, unknown="working")
     reasoning, finished = clean_reasoning(text)
     state = (f"ENDED during {doing}: see the goal's result" if ended else
              f"WORKING: {doing}" + (f" ({counted(tokens, 'token')})" if tokens else ""))

@@ -29,12 +29,12 @@ from cosmos_reason_ros.core.modes.watches import (
     WatchState,
     validate_spec,
 )
-from cosmos_reason_ros.msg import Alert, CameraFrames, WatchStates
+from cosmos_reason_ros.msg import Alert, WatchStates
 from cosmos_reason_ros.msg import WatchState as WatchStateMsg
 from cosmos_reason_ros.ros import qos
 from cosmos_reason_ros.ros.cameras import clips as clip_collection
 from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
-from cosmos_reason_ros.ros.conversions import frame_stamps, now_seconds, stats_msg, to_time
+from cosmos_reason_ros.ros.conversions import now_seconds, seen_msgs, stats_msg, to_time
 from cosmos_reason_ros.ros.node.model import ModelPart
 from cosmos_reason_ros.ros.node.parameters import SettingsSource
 from cosmos_reason_ros.ros.watches.parameters import (
@@ -240,13 +240,8 @@ class WatchService:
 
     def _alert_msg(self, entry: WatchEntry, transition: Transition) -> Alert:
         last, outcome = entry.tracker.last, entry.evidence
-        header = Header(stamp=self._node.get_clock().now().to_msg())
-        evidence, newest = [], -1.0
-        for seen in outcome.seen if outcome is not None else []:
-            stamps = frame_stamps(seen)
-            evidence.append(CameraFrames(camera=seen.camera, frame_id=seen.frame_id, stamps=stamps))
-            if seen.stamps and seen.stamps[-1] > newest:
-                newest, header = seen.stamps[-1], Header(stamp=stamps[-1], frame_id=seen.frame_id)
+        now = Header(stamp=self._node.get_clock().now().to_msg())
+        header, evidence = seen_msgs(outcome.seen if outcome is not None else [], now)
         stats = outcome.generation.stats if outcome is not None else GenerationStats()
         return Alert(header=header, watch=entry.spec.name, question=entry.spec.question, state=int(transition.state),
                      previous_state=int(transition.previous), severity=severity_code(entry.spec),

@@ -10,7 +10,7 @@ from visualization_msgs.msg import Marker
 
 from cosmos_reason_ros.msg import FeasibilityJudgment, Subtask, TaskPlan
 from cosmos_reason_ros.ros.goals.feedback import LiveView
-from cosmos_reason_ros.ros.outputs import annotated_image
+from cosmos_reason_ros.ros.outputs import annotated_image, plan_text
 from cosmos_reason_ros.ros.outputs import markers as visualization
 
 F = FeasibilityJudgment
@@ -29,19 +29,19 @@ def make_plan(mode: int, verdict: int = F.VERDICT_UNKNOWN, confidence: float = -
 
 
 CASES = {
-    "feasible": (make_plan(1, F.VERDICT_FEASIBLE, 0.9), "FEASIBLE (90%)", visualization.GREEN),
+    "feasible": (make_plan(1, F.VERDICT_FEASIBLE, 0.9), "FEASIBLE (90%)", plan_text.GREEN),
     "infeasible": (make_plan(1, F.VERDICT_INFEASIBLE, 0.8, blocking=("closed door",)), "INFEASIBLE (80%)",
-                   visualization.RED),
-    "uncertain": (make_plan(1, F.VERDICT_UNCERTAIN), "UNCERTAIN", visualization.AMBER),
+                   plan_text.RED),
+    "uncertain": (make_plan(1, F.VERDICT_UNCERTAIN), "UNCERTAIN", plan_text.AMBER),
     "plan": (make_plan(0, F.VERDICT_FEASIBLE, 0.9, steps=("pick up the red cup", "place it on the tray")),
-             "FEASIBLE (90%): 2 steps", visualization.GREEN),
+             "FEASIBLE (90%): 2 steps", plan_text.GREEN),
     "done": (make_plan(3, completion=TaskPlan.COMPLETION_DONE, answer="it rests on the tray"), "DONE",
-             visualization.GREEN),
+             plan_text.GREEN),
     "not done": (make_plan(3, completion=TaskPlan.COMPLETION_NOT_DONE, answer="still on the table"), "NOT DONE",
-                 visualization.ORANGE),
-    "next": (make_plan(2, steps=("pick up the red cup",)), "NEXT: pick up the red cup", visualization.BLUE),
+                 plan_text.ORANGE),
+    "next": (make_plan(2, steps=("pick up the red cup",)), "NEXT: pick up the red cup", plan_text.BLUE),
     "question": (make_plan(4, answer="The cup is red.", task="what colour is the cup?"), "The cup is red.",
-                 visualization.VIOLET),
+                 plan_text.VIOLET),
 }
 
 
@@ -54,12 +54,12 @@ def scene(width: int, height: int, value: int = 120) -> np.ndarray:
 @pytest.mark.parametrize("name", list(CASES))
 def test_headline_per_mode_and_outcome(name):
     plan, text, color = CASES[name]
-    title = visualization.headline(plan)
+    title = plan_text.headline(plan)
     assert (title.text, title.color) == (text, color)
 
 
 def test_outcomes_that_differ_look_different():
-    colors = {name: visualization.headline(plan).color for name, (plan, _, _) in CASES.items()}
+    colors = {name: plan_text.headline(plan).color for name, (plan, _, _) in CASES.items()}
     assert colors["done"] != colors["not done"]
     assert len({colors["feasible"], colors["infeasible"], colors["uncertain"]}) == 3
     assert len({colors["next"], colors["question"], colors["feasible"], colors["not done"]}) == 4
@@ -81,7 +81,7 @@ def test_image_headline_is_drawn_in_its_colour(name, size):
     top, bottom = height + lines[0].y, height + lines[0].y + lines[0].height
     band = image[top:bottom + 1]
     assert _near(band, color).mean() > 0.01  # the headline's ink (measured: 3-12 % of its band)
-    others = {visualization.headline(p).color for p, _, _ in CASES.values()} - {color}
+    others = {plan_text.headline(p).color for p, _, _ in CASES.values()} - {color}
     assert all(_near(band, other, 10).sum() == 0 for other in others)  # in no other outcome's colour
     rest = image[height + lines[1].y:]
     assert _near(rest, color, 10).sum() < 0.2 * _near(band, color, 10).sum()  # only the headline has it
