@@ -218,7 +218,8 @@ def node_process(case: Case, model: str, prefix: str, args: argparse.Namespace, 
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     process = psutil.Process()
-    backend = getattr(node, "backend", None)
+    parts = getattr(node, "parts", None)  # the reasoner's parts (a bare subscriber node has none)
+    backend = parts.model.backend if parts is not None else None
     while backend is not None and not backend.ready:
         time.sleep(0.05)
     rss_before = process.memory_info().rss
@@ -232,7 +233,7 @@ def node_process(case: Case, model: str, prefix: str, args: argparse.Namespace, 
     while time.time() < t0:
         time.sleep(0.001)
     cpu0 = sum(process.cpu_times()[:2])
-    ingest = getattr(node, "ingest", None)
+    ingest = parts.ingest if parts is not None else None
     stored = lambda: sum(c.buffer.counters.stored for c in ingest.cameras.values()) if ingest else 0  # noqa: E731
     stored0 = stored()
     samples: list[tuple[float, int]] = []

@@ -76,8 +76,6 @@ def failed_plan(goal: Any, goal_id: str, total_time: float) -> TaskPlan:
 RESULT_TIMEOUT = 60
 #: s between looks at queued goals that were canceled or passed their deadline.
 QUEUE_CHECK_PERIOD = 0.1
-#: s after the last goal ended, with none running or queued, before freed memory is given back (malloc_trim).
-TRIM_DELAY = 1.0
 #: s a goal waits at most for a running watch check to let go of the model.
 WATCH_RELEASE_TIMEOUT = 30.0
 
@@ -101,9 +99,9 @@ class GoalServer:
         self._accepting = False
         self._records: dict[str, GoalRecord] = {}
         self._records_lock = threading.Lock()
-        self._trim_due_since: float | None = None  # monotonic time a goal ended since the last malloc_trim
+        self._trim_due = False  # a goal ended since the last malloc_trim
         self._server: ActionServer | None = None
-        self._timer: Any = None
+        self._timers: list[Any] = []
 
     @property
     def accepting(self) -> bool:
@@ -121,8 +119,12 @@ class GoalServer:
             goal_service_qos_profile=qos.ACTION_SERVICES, cancel_service_qos_profile=qos.ACTION_SERVICES,
             result_service_qos_profile=qos.ACTION_SERVICES, callback_group=ReentrantCallbackGroup(),
         )
-        self._timer = self._node.create_timer(QUEUE_CHECK_PERIOD, self._tick,
-                                              callback_group=MutuallyExclusiveCallbackGroup())
+        self._timers = [
+            self._node.create_timer(QUEUE_CHECK_PERIOD, self._expire_queued,
+                                    callback_group=MutuallyExclusiveCallbackGroup()),
+            self._node.create_timer(s.diagnostics_period, self._trim_memory,
+                                    callback_group=MutuallyExclusiveCallbackGroup()),
+        ]
 
     def activate(self) -> None:
         self._accepting = True
@@ -132,24 +134,26 @@ class GoalServer:
         return self.end_all(wait)
 
     def cleanup(self) -> None:
-        if self._timer is not None:
-            self._node.destroy_timer(self._timer)
+        for timer in self._timers:
+            self._node.destroy_timer(timer)
         if self._server is not None:
             self._server.destroy()
-        self._timer = self._server = None
+        self._timers, self._server = [], None
 
     def status(self, prefix: str, now_ns: int) -> list:
         """The goals' diagnostics entry."""
         return [goals_status(prefix, self.stats, self.slots.running, self.slots.queued)]
 
-    def _tick(self) -> None:
+    def _expire_queued(self) -> None:
         """Timer: queued goals that were canceled, or whose deadline passed, end now rather than when their
-        turn comes; the memory the last goals freed goes back to the system once the model is idle (off the
-        goal's path: trimming holds the allocator's lock)."""
+        turn comes."""
         self.slots.expire()
-        since = self._trim_due_since
-        if since is not None and not self.slots.busy and time.monotonic() - since >= TRIM_DELAY:
-            self._trim_due_since = None
+
+    def _trim_memory(self) -> None:
+        """Timer (every ``diagnostics_period``): the memory the last goals freed goes back to the system, off
+        the goals' own path, also while goals keep coming."""
+        if self._trim_due:
+            self._trim_due = False
             process_memory.trim()
 
     # ---------------------------------------------------------------------------------- goal intake
@@ -200,7 +204,7 @@ class GoalServer:
             record = self._records.get(bytes(goal_handle.goal_id.uuid).hex())
         if record is not None:
             # A running goal stops at its next decoding step; a queued one is started (to end CANCELED) by
-            # the next ``_tick``, after rclpy has marked it CANCELING.
+            # the next ``_expire_queued``, after rclpy has marked it CANCELING.
             record.slot.client_canceled = True
             record.slot.cancel()
         return CancelResponse.ACCEPT
@@ -249,7 +253,7 @@ class GoalServer:
             self.slots.release(slot)
             with self._records_lock:
                 self._records.pop(goal_id, None)
-            self._trim_due_since = time.monotonic()
+            self._trim_due = True
         return result
 
     def _take_model_from_watches(self, stop: threading.Event) -> None:
