@@ -344,10 +344,14 @@ def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family:
 
 # -------------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
+    from cosmos_reason_ros.testing.tiny_model import TINY_FAMILIES  # the families a tiny model exists for
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--goals", type=int, default=20, help="goals timed (after one warm-up goal)")
     parser.add_argument("--stream-goals", type=int, default=3, help="goals for the streaming figures (0 = skip)")
     parser.add_argument("--stream-tokens", type=int, default=400, help="tokens per streaming goal")
+    parser.add_argument("--families", nargs="+", default=["reason1"], choices=TINY_FAMILIES,
+                        help="model families whose goal overhead is timed, each on its tiny taught model")
     parser.add_argument("--cameras", type=int, default=1)
     parser.add_argument("--size", default="640x480", help="camera resolution for the goal runs")
     parser.add_argument("--history", type=float, default=4.0, help="s of frames to buffer before the first goal")
@@ -373,14 +377,16 @@ def main(argv: list[str] | None = None) -> int:
     transport = use_dds_profile("large-shm")
     rclpy.init()
     try:
-        session = Session(tiny_model_dir("reason1"), args, marks)
-        try:
-            session.run_goal(0)  # warm-up
-            goals = [session.run_goal(0) for _ in range(args.goals)]
-            times = [g[0] for g in goals]
-            succeeded = sum(1 for g in goals if g[2].error_code == 0)
-        finally:
-            session.close()
+        per_family: dict[str, tuple[list, int]] = {}
+        for family in args.families:
+            session = Session(tiny_model_dir(family), args, marks)
+            try:
+                session.run_goal(0)  # warm-up
+                goals = [session.run_goal(0) for _ in range(args.goals)]
+                per_family[family] = ([g[0] for g in goals], sum(1 for g in goals if g[2].error_code == 0))
+            finally:
+                session.close()
+        times, succeeded = per_family[args.families[0]]
         stream: StreamFigures | None = None
         if args.stream_goals:
             random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
@@ -393,8 +399,10 @@ def main(argv: list[str] | None = None) -> int:
                    for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames]
     finally:
         rclpy.try_shutdown()
-    print(f"### Goal overhead ({len(times)} goals, {succeeded} succeeded; {args.cameras} camera(s) {args.size})\n")
-    print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(times)))
+    for family, (times, succeeded) in per_family.items():
+        print(f"### Goal overhead, {family} ({len(times)} goals, {succeeded} succeeded; {args.cameras} camera(s) "
+              f"{args.size})\n")
+        print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(times)) + "\n")
     if stream is not None:
         print("\n### Streaming\n")
         print(markdown_table(
@@ -409,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         [[p.size, p.encoding, p.frames, fmt(p.select_ms, 3), fmt(p.decode_ms, 1), fmt(p.prepare_ms, 1),
           fmt(p.total_ms, 1), p.model_frame, p.visual_tokens] for p in prepare]))
     write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, transport=transport),
-                           "goals": [asdict(t) for t in times], "succeeded": succeeded,
+                           "goals": {family: [asdict(t) for t in t_] for family, (t_, _) in per_family.items()},
+                           "succeeded": {family: ok for family, (_, ok) in per_family.items()},
                            "stream": asdict(stream) if stream else None, "prepare": [asdict(p) for p in prepare]})
     print(f"\n{machine_line(info)}; transport: {transport}", file=sys.stderr)
     return 0

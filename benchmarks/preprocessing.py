@@ -105,8 +105,10 @@ def table(results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cosmos_reason_ros.testing.tiny_model import TINY_FAMILIES  # the families a tiny model exists for
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--families", nargs="+", default=["reason1", "reason2"], choices=["reason1", "reason2"])
+    parser.add_argument("--families", nargs="+", default=["reason1", "reason2"], choices=TINY_FAMILIES)
     parser.add_argument("--sizes", nargs="+", default=["640x480", "1920x1080"], help="camera WIDTHxHEIGHT ...")
     parser.add_argument("--frames", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--budgets", type=int, nargs="+", default=[1024, 4096, 8192],

@@ -32,7 +32,7 @@ def _tiny_model_key(family: str, teach: bool, scenario: str) -> str:
     from cosmos_reason_ros.testing import tiny_model
 
     module = Path(tiny_model.__file__)
-    source = module.read_bytes() + (module.parent / "chat_template.jinja").read_bytes()
+    source = module.read_bytes() + b"".join(t.read_bytes() for t in sorted(module.parent.glob("*.jinja")))
     digest = hashlib.sha256(source + transformers.__version__.encode()).hexdigest()[:12]
     return f"{family}-{scenario if teach else 'random'}-{digest}"
 
@@ -65,6 +65,13 @@ def reason1_model() -> Path:
 def reason2_model() -> Path:
     """Tiny Cosmos-Reason2 architecture (Qwen3-VL) taught to give one well-formed answer."""
     return build_tiny_model("reason2", teach=True)
+
+
+@pytest.fixture(scope="session")
+def cosmos3_models() -> dict[str, Path]:
+    """Tiny Cosmos 3 reasoners, taught one well-formed answer: "cosmos3" (Nano/Super: a Qwen3-VL under
+    ``cosmos3_omni``) and "cosmos3_edge" (its own architecture, processors and a template that opens <think>)."""
+    return {family: build_tiny_model(family, teach=True) for family in ("cosmos3", "cosmos3_edge")}
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,7 @@ class SamplingOverrides:
             repetition_penalty=pick(self.repetition_penalty, base.repetition_penalty),
             max_new_tokens=max_new_tokens,
             seed=self.seed,
+            presence_penalty=base.presence_penalty,
         )
 
 

@@ -35,6 +35,8 @@ failed ones again. Use a new --report for another model or prompt settings."""
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cosmos_reason_ros.core.models.families import FAMILIES
+    from cosmos_reason_ros.core.models.openai_request import MEDIA, SERVERS
     from cosmos_reason_ros.critic.judge import JudgeConfig
 
     defaults = JudgeConfig()  # the model-side defaults, written once (judge.py, from the core's configs)
@@ -59,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     judging.add_argument("--runs", type=int, default=1, help="judgments per clip, sampled in one batched call; the "
                                                              "confidence is the fraction without anomaly (default 1)")
     judging.add_argument("--accept", type=float, default=None,
-                         help="accept clips with a score >= this (Reason1: agreement 0-1; Reason2: 1-5); "
+                         help="accept clips with a score >= this (agreement 0-1 for Reason1 and Cosmos 3; "
+                              "1-5 for Reason2); "
                               "default: accept clips judged plausible")
     judging.add_argument("--accepted-dir", type=Path, help="copy accepted clips here (windows as MP4)")
     judging.add_argument("--link", action="store_true", help="symlink accepted whole files instead of copying")
@@ -67,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model")
     model.add_argument("--backend", choices=("transformers", "openai"), default="transformers")
     model.add_argument("--model", default=defaults.model, help="hub id or local path; or the served name")
-    model.add_argument("--model-family", choices=("auto", "reason1", "reason2"), default="auto")
+    model.add_argument("--model-family", choices=("auto", *FAMILIES), default="auto",
+                       help="prompt format; auto: from the model's config (openai: from the served name)")
     model.add_argument("--device", default="auto", help="transformers: auto | cpu | cuda | cuda:N")
     model.add_argument("--dtype", default="auto", help="transformers: auto | bfloat16 | float16 | float32")
     model.add_argument("--base-url", default=defaults.base_url, help="openai: the server's API root")
     model.add_argument("--api-key-env", default=defaults.api_key_env, help="openai: env variable with the key")
+    model.add_argument("--media", choices=MEDIA, default=defaults.media,
+                       help="openai: frames as images (any server) or one video per clip")
+    model.add_argument("--server", choices=tuple(SERVERS), default=defaults.server,
+                       help="openai: generic, vllm or nim (how the video's fps is sent; NIM's media limits)")
     model.add_argument("--jobs", type=int, default=0,
                        help="clips in flight (default: 1 for transformers, 8 for openai)")
     model.add_argument("--max-new-tokens", type=int, default=2048)
@@ -101,7 +109,8 @@ def _config(args: argparse.Namespace):
     from cosmos_reason_ros.critic.judge import JudgeConfig
 
     return JudgeConfig(backend=args.backend, model=args.model, model_family=args.model_family, device=args.device,
-                       dtype=args.dtype, base_url=args.base_url, api_key_env=args.api_key_env, runs=args.runs,
+                       dtype=args.dtype, base_url=args.base_url, api_key_env=args.api_key_env, media=args.media,
+                       server=args.server, runs=args.runs,
                        focus=args.focus, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                        seed=args.seed, timeout=args.timeout, accept=args.accept)
 

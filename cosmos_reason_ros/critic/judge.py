@@ -55,6 +55,7 @@ class JudgeConfig:
     base_url: str = OpenAIConfig.base_url  # the defaults of the node's openai.* parameters, written once there
     api_key_env: str = OpenAIConfig.api_key_env
     media: str = OpenAIConfig.media
+    server: str = OpenAIConfig.server
     runs: int = 1  # sampled judgments per clip (N-run agreement)
     focus: str = ""  # what to pay attention to ("" = the whole clip)
     max_new_tokens: int = 2048
@@ -68,9 +69,8 @@ class JudgeConfig:
         if self.backend == "openai":
             from cosmos_reason_ros.core.models.openai_backend import OpenAIBackend
 
-            family = self.model_family if self.model_family != "auto" else "auto"
             return OpenAIBackend(OpenAIConfig(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
-                                              model_family=family, media=self.media))
+                                              model_family=self.model_family, media=self.media, server=self.server))
         from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 
         return TransformersBackend(TransformersConfig(model=self.model, device=self.device, dtype=self.dtype,

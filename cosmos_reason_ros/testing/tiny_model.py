@@ -5,10 +5,13 @@ a minute or two when other work shares the CPU; ``--no-teach`` takes a few secon
 
 The directory holds what a real checkpoint holds (config, weights, a byte-level BPE tokenizer with the
 Qwen special tokens and a chat template, image and video processor configs), so it loads through exactly
-the code path users run with ``nvidia/Cosmos-Reason1-7B``. Two families:
+the code path users run with the real checkpoints. Four families:
 
 * ``reason1``: ``Qwen2_5_VLForConditionalGeneration`` (the Cosmos-Reason1 architecture)
 * ``reason2``: ``Qwen3VLForConditionalGeneration`` (the Cosmos-Reason2 architecture)
+* ``cosmos3``: ``Cosmos3OmniForConditionalGeneration`` (the Cosmos 3 Nano/Super reasoner, a Qwen3-VL)
+* ``cosmos3_edge``: ``Cosmos3EdgeForConditionalGeneration`` with its own SigLIP2 processors and a chat template
+  that opens the answer with ``<think>`` (as Cosmos3-Edge's does), ``<s>``/``</s>`` among its specials
 
 Weights are randomly initialised, so the model emits arbitrary tokens. With ``teach=True`` the model is
 then trained for a few hundred steps (real forward and backward passes of the real classes) to answer
@@ -29,6 +32,11 @@ from collections.abc import Sequence
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
+
+#: The families a tiny model can be written for (``--family``).
+TINY_FAMILIES = ("reason1", "reason2", "cosmos3", "cosmos3_edge")
+#: Extra special tokens of a family's vocabulary (Cosmos3-Edge's Nemotron-style sentence markers).
+EXTRA_SPECIAL_TOKENS = {"cosmos3_edge": ("<s>", "</s>")}
 
 #: Special tokens of the Qwen-VL vocabularies, in the order their ids are assigned after the BPE vocabulary.
 SPECIAL_TOKENS = (
@@ -113,7 +121,8 @@ GROUNDED_SCENARIOS: dict[str, tuple[str, dict]] = {
 }
 
 #: Critic answers (Mode.CRITIC), per scenario and family, in each family's published critic format:
-#: Reason1 analyses components and answers Yes/No to "any anomalies?", Reason2 gives a 1-5 score.
+#: Reason1 analyses components and answers Yes/No to "any anomalies?", Reason2 gives a 1-5 score, Cosmos 3
+#: picks "(A) Possible" or "(B) Impossible".
 #: Each component is one line so that every taught piece is distinct.
 CRITIC_SCENARIOS: dict[str, dict[str, str]] = {
     "critic_plausible": {
@@ -125,6 +134,8 @@ CRITIC_SCENARIOS: dict[str, dict[str, str]] = {
             "<anomaly>No</anomaly></component>\n</think>\n\n<answer>\nNo\n</answer>"),
         "reason2": ("<think>\nThe cup keeps its shape, the arm moves smoothly and nothing flickers.\n</think>\n\n"
                     "4"),
+        "cosmos3": "<think>\nThe cup stays whole and the arm only moves what it touches.\n</think>\n\nA",
+        "cosmos3_edge": "<think>\nThe cup stays whole and the arm only moves what it touches.\n</think>\n\nA",
     },
     "critic_artifact": {
         "reason1": (
@@ -134,6 +145,8 @@ CRITIC_SCENARIOS: dict[str, dict[str, str]] = {
             '<component name="table"><analysis>The table stays still and solid.</analysis>'
             "<anomaly>No</anomaly></component>\n</think>\n\n<answer>\nYes\n</answer>"),
         "reason2": "<think>\nThe cup vanishes for two frames and the arm passes through it.\n</think>\n\n2",
+        "cosmos3": "<think>\nThe cup vanishes for two frames, so this cannot happen.\n</think>\n\nB",
+        "cosmos3_edge": "<think>\nThe cup vanishes for two frames, so this cannot happen.\n</think>\n\nB",
     },
 }
 
@@ -146,7 +159,7 @@ def taught_output(family: str, scenario: str = "reachable") -> str:
     answer = json.dumps(answer_obj, separators=(", ", ": "))
     if family == "reason1":
         return f"<think>\n{reasoning}\n</think>\n\n<answer>\n{answer}\n</answer>"
-    return f"<think>\n{reasoning}\n</think>\n\n{answer}"
+    return f"<think>\n{reasoning}\n</think>\n\n{answer}"  # Reason2 and Cosmos 3: the answer right after </think>
 
 
 def taught_pieces(family: str, scenario: str = "reachable") -> list[str]:
@@ -173,14 +186,19 @@ def _json_chunks(line: str) -> list[str]:
     return [line[a:b] for a, b in pairwise(bounds)]
 
 
-def _chat_template() -> str:
-    return resources.files(__package__).joinpath("chat_template.jinja").read_text(encoding="utf-8")
+#: The chat template file of each family's tiny model (the package's testing folder).
+CHAT_TEMPLATES = {"cosmos3_edge": "chat_template_edge.jinja"}
 
 
-def build_tokenizer(vocab_size: int = 1024, critic: str = ""):
+def _chat_template(family: str = "reason1") -> str:
+    name = CHAT_TEMPLATES.get(family, "chat_template.jinja")
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def build_tokenizer(vocab_size: int = 1024, critic: str = "", family: str = "reason1"):
     """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary; ``critic`` (a
     CRITIC_SCENARIOS or GROUNDED_SCENARIOS name) adds that answer's pieces (the default vocabulary stays as it
-    was)."""
+    was); ``family`` picks the chat template and any extra special tokens."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -201,13 +219,14 @@ def build_tokenizer(vocab_size: int = 1024, critic: str = ""):
         show_progress=False,
     )
     tok.train_from_iterator(corpus, trainer=trainer)
-    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    tok.add_special_tokens([*SPECIAL_TOKENS, *EXTRA_SPECIAL_TOKENS.get(family, ())])
     # <think> and friends are ordinary (non-special) tokens in Qwen vocabularies: they survive decoding.
     tok.add_tokens(["<think>", "</think>", "<answer>", "</answer>"])
     taught = {p for family in ("reason1", "reason2") for scenario in SCENARIOS
               for p in taught_pieces(family, scenario)}
     if critic:
-        taught |= {p for family in ("reason1", "reason2") for p in taught_pieces(family, critic)}
+        answers = CRITIC_SCENARIOS.get(critic) or dict.fromkeys(("reason1", "reason2"))
+        taught |= {p for name in answers for p in taught_pieces(name, critic)}
     tok.add_tokens([AddedToken(p, normalized=False, special=False) for p in sorted(taught)])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -216,7 +235,9 @@ def build_tokenizer(vocab_size: int = 1024, critic: str = ""):
         unk_token=None,
         model_max_length=32768,
     )
-    fast.chat_template = _chat_template()
+    fast.chat_template = _chat_template(family)
+    if family == "cosmos3_edge":  # as Edge's own tokenizer config says: its M-RoPE needs the token types
+        fast.init_kwargs["return_mm_token_type_ids"] = True
     return fast
 
 
@@ -261,10 +282,17 @@ def build_model(family: str, tokenizer, seed: int = 0):
             **common,
         )
         model = Qwen2_5_VLForConditionalGeneration(config)
-    elif family == "reason2":
-        from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+    elif family in ("reason2", "cosmos3"):  # Cosmos 3 Nano/Super: a Qwen3-VL under its own model_type
+        from transformers import (
+            Cosmos3OmniConfig,
+            Cosmos3OmniForConditionalGeneration,
+            Qwen3VLConfig,
+            Qwen3VLForConditionalGeneration,
+        )
 
-        config = Qwen3VLConfig(
+        config_class, model_class = ((Qwen3VLConfig, Qwen3VLForConditionalGeneration) if family == "reason2"
+                                     else (Cosmos3OmniConfig, Cosmos3OmniForConditionalGeneration))
+        config = config_class(
             text_config=dict(text, head_dim=16, rope_parameters={"rope_type": "default", "mrope_section": [4, 2, 2],
                                                                  "mrope_interleaved": True, "rope_theta": 5000000.0}),
             vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
@@ -272,9 +300,21 @@ def build_model(family: str, tokenizer, seed: int = 0):
                                num_position_embeddings=64, deepstack_visual_indexes=[1]),
             **common,
         )
-        model = Qwen3VLForConditionalGeneration(config)
+        model = model_class(config)
+    elif family == "cosmos3_edge":  # relu² decoder with mRoPE (sections sum to head_dim / 2), SigLIP2 vision
+        from transformers import Cosmos3EdgeConfig, Cosmos3EdgeForConditionalGeneration
+
+        config = Cosmos3EdgeConfig(
+            text_config=dict(text, head_dim=16, rope_parameters={"rope_type": "default", "mrope_section": [4, 2, 2],
+                                                                 "rope_theta": 100_000_000.0}),
+            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                               patch_size=16, num_patches=64, spatial_merge_size=2),
+            projector_hidden_size=64,
+            **common,
+        )
+        model = Cosmos3EdgeForConditionalGeneration(config)
     else:
-        raise ValueError(f"unknown family {family!r}: choose reason1 or reason2")
+        raise ValueError(f"unknown family {family!r}: choose one of {', '.join(TINY_FAMILIES)}")
     model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     return model
@@ -289,6 +329,13 @@ def build_processor(family: str, tokenizer):
         video = Qwen2VLVideoProcessor(min_pixels=56 * 56, max_pixels=448 * 448, patch_size=14)
         return Qwen2_5_VLProcessor(image_processor=image, tokenizer=tokenizer, video_processor=video,
                                    chat_template=tokenizer.chat_template)
+    if family == "cosmos3_edge":  # its own processors; video metadata returned, as its checkpoint's config says
+        from transformers import Cosmos3EdgeImageProcessor, Cosmos3EdgeProcessor, Cosmos3EdgeVideoProcessor
+
+        size = {"shortest_edge": 64 * 64, "longest_edge": 448 * 448}
+        return Cosmos3EdgeProcessor(image_processor=Cosmos3EdgeImageProcessor(size=size), tokenizer=tokenizer,
+                                    video_processor=Cosmos3EdgeVideoProcessor(size=size, return_metadata=True),
+                                    chat_template=tokenizer.chat_template)
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
     image = Qwen2VLImageProcessor(min_pixels=64 * 64, max_pixels=448 * 448, patch_size=16)
@@ -301,7 +348,8 @@ def _training_batch(processor, family: str, rng, answer_text: str):
     """One prompt (random frames, random-length text, 1-2 cameras) followed by the taught answer."""
     import numpy as np
 
-    side = 28 if family == "reason1" else 32
+    vision = processor.video_processor
+    side = vision.patch_size * vision.merge_size
     cameras = int(rng.integers(1, 3))
     frames = int(rng.integers(1, 5)) * 2
     height, width = (int(rng.integers(1, 5)) * side for _ in range(2))
@@ -318,8 +366,9 @@ def _training_batch(processor, family: str, rng, answer_text: str):
                 {"role": "user", "content": content}]
     prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     metadata = [{"fps": 2.0, "total_num_frames": frames, "frames_indices": list(range(frames))}] * cameras
-    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False,
-                     "cap_pixels_per_frame": False}
+    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False}
+    if family != "cosmos3_edge":  # Qwen's pixel cap; Edge's processor has none
+        videos_kwargs["cap_pixels_per_frame"] = False
     inputs = processor(text=[prompt + answer_text], videos=videos, return_tensors="pt", videos_kwargs=videos_kwargs)
     prompt_len = len(processor(text=[prompt], videos=videos, return_tensors="pt",
                                videos_kwargs=videos_kwargs)["input_ids"][0])
@@ -335,8 +384,14 @@ def teach(model, processor, family: str, steps: int = 300, seed: int = 0, log=No
     import numpy as np
     import torch
 
+    from cosmos_reason_ros.core.models.transformers_backend import opened_reasoning
+
     rng = np.random.default_rng(seed)
     answer_text = taught_output(family, scenario) + "<|im_end|>"
+    probe = processor.apply_chat_template([{"role": "user", "content": "?"}], tokenize=False,
+                                          add_generation_prompt=True)
+    opener = opened_reasoning(probe)  # Edge's template writes "<think>\n": the model goes on from there
+    answer_text = answer_text.removeprefix(opener)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     model.train()
     loss_value = float("nan")
@@ -366,7 +421,7 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     taught = scenario in CRITIC_SCENARIOS or scenario in GROUNDED_SCENARIOS
-    tokenizer = build_tokenizer(critic=scenario if taught else "")
+    tokenizer = build_tokenizer(critic=scenario if taught else "", family=family)
     model = build_model(family, tokenizer, seed=seed)
     processor = build_processor(family, tokenizer)
     if teach_answer:
@@ -385,7 +440,7 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path, help="directory to write the model into")
-    parser.add_argument("--family", choices=("reason1", "reason2"), default="reason1")
+    parser.add_argument("--family", choices=TINY_FAMILIES, default="reason1")
     parser.add_argument("--no-teach", dest="teach", action="store_false",
                         help="keep the random weights (the model then emits arbitrary tokens)")
     parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *CRITIC_SCENARIOS), default="reachable",

@@ -333,3 +333,18 @@ def test_throughput_benchmark_runs_and_reports_both_engines(tmp_path) -> None:
     assert all(r["clips"] == figures["clips"] == 4 and r["verdicts"] == ["plausible"] for r in figures["results"])
     assert all(r["wall_s"] > 0 and r["outside_model_ms_mean"] > 0 for r in figures["results"])
     assert "| local |" in done.stdout and "| ray |" in done.stdout and "ray (2 workers) / local" in done.stdout
+
+
+@pytest.mark.parametrize("family", ["cosmos3", "cosmos3_edge"])
+def test_cosmos3_critic_with_the_model_family_option(inputs, tmp_path, family) -> None:
+    """The batch critic with a Cosmos 3 reasoner (taught the choice form's "B": impossible), the family named
+    on the command line: every window judged implausible, on the agreement scale."""
+    from conftest import build_tiny_model
+
+    model = build_tiny_model(family, teach=True, scenario="critic_artifact")
+    report = tmp_path / "report.jsonl"
+    done = run_critic([inputs["mp4"]], report, model, "--model-family", family, "--window", "1.5", check=True)
+    found = records(report)
+    assert found and all(r["error"] is None for r in found), done.stderr[-2000:]
+    assert {(r["family"], r["verdict"], r["scale"], r["score"]) for r in found} == {
+        (family, "implausible", "agreement", 0.0)}

@@ -1,5 +1,5 @@
 """Rows of the parser table for each class of model output (truncation, prose, repair, ...), in the shapes
-Cosmos Reason / Qwen-VL emit.
+Cosmos Reason / Qwen-VL and the Cosmos 3 reasoners emit.
 
 Imported by ``test_parsing`` (which holds ``Case`` and runs every row through the same checks, rclpy
 serialisation included). One dict per class; each class has at least three rows.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from cosmos_reason_ros.core.datatypes import Completeness, Completion, Mode, Observed, Plausibility, Verdict
-from cosmos_reason_ros.core.models.families import REASON1, REASON2
+from cosmos_reason_ros.core.models.families import COSMOS3, COSMOS3_EDGE, REASON1, REASON2
 from helpers.grounding_cases import grounding_rows
 
 THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
@@ -101,6 +101,41 @@ def critic_rows(Case):  # noqa: N803
         "critic_cut_answer_tag_r1": Case(REASON1, Mode.CRITIC, CRITIC_THINK + "<answer>\nYe", stop="max_tokens",
                                          ok=False, error="truncated", completeness=Completeness.PARTIAL,
                                          critique={"findings": CRITIC_FOUND}, warned=True),
+    }
+
+
+def cosmos3_rows(Case):  # noqa: N803
+    """Cosmos 3 shapes: the prompt guide's numbered-list plan and lettered critic answer, a think block the
+    template opened (Edge: the text starts inside the reasoning), and an end of sequence inside the answer."""
+    opened = "The cup stands on the table within reach.\n</think>\n\n"  # "<think>\n" was in the prompt
+    return {
+        "c3_numbered_list_plan": Case(
+            COSMOS3, Mode.DECOMPOSE, THINK + "1. Pick up the red cup.\n2. Place it on the tray.",
+            subtasks=[{"index": 0, "description": "Pick up the red cup."},
+                      {"index": 1, "description": "Place it on the tray."}], warned="numbered list"),
+        "c3_numbered_list_bold_steps": Case(
+            COSMOS3_EDGE, Mode.DECOMPOSE, THINK + "Plan:\n**1.** Open the drawer\n2) Take out the spoon",
+            subtasks=[{"index": 0, "description": "Open the drawer"}, {"index": 1, "description": "Take out the spoon"}],
+            warned="numbered list"),
+        "c3_list_out_of_order_is_not_a_plan": Case(
+            COSMOS3, Mode.DECOMPOSE, THINK + "2. Place it.\n1. Pick it.", ok=False, error="needs a JSON answer"),
+        "c3_critic_letter_a": Case(COSMOS3, Mode.CRITIC, SCORE_THINK + "A",
+                                   critique={"plausible": Plausibility.PLAUSIBLE}),
+        "c3_critic_option_b_with_reason": Case(
+            COSMOS3_EDGE, Mode.CRITIC, SCORE_THINK + "(B) Impossible - the box floats up",
+            critique={"plausible": Plausibility.IMPLAUSIBLE}, answer="the box floats up"),
+        "c3_critic_a_word_is_not_a_letter": Case(COSMOS3, Mode.CRITIC, SCORE_THINK + "A box slides.", ok=False,
+                                                 error="lacks a final Yes/No"),
+        "c3_edge_think_opened_by_template": Case(
+            COSMOS3_EDGE, Mode.VERIFY_COMPLETION, opened + '{"completed": "yes", "answer": "on the tray"}',
+            completion=Completion.DONE, reasoning="within reach", answer="on the tray"),
+        "c3_edge_think_opened_cut_in_reasoning": Case(
+            COSMOS3_EDGE, Mode.VERIFY_COMPLETION, "<think>\nThe cup stands on the table and", stop="max_tokens",
+            ok=False, error="before the model wrote its answer", warned="never closed"),
+        "c3_eos_inside_the_answer": Case(
+            COSMOS3, Mode.DECOMPOSE, THINK + TWO_STEPS[: TWO_STEPS.index("on the tray")], stop="eos", ok=False,
+            error="ended its output by itself", completeness=Completeness.PARTIAL,
+            subtasks=[{"index": 0, "description": "Pick up the red cup."}], warned=True),
     }
 
 
@@ -252,4 +287,5 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
             '{"feasible": "yes"}</answer>', verdict=Verdict.FEASIBLE, warned=True),
     }
     return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs,
-            "critic": critic_rows(Case), "grounding": grounding_rows(Case), "watch": watch_rows(Case)}
+            "critic": critic_rows(Case), "grounding": grounding_rows(Case), "watch": watch_rows(Case),
+            "cosmos3": cosmos3_rows(Case)}

@@ -70,3 +70,13 @@ def test_readme_layout_names_every_folder_and_only_modules_that_exist():
         for name in names:
             assert (package / parent / name).is_file(), f"README layout names {parent}/{name}, which does not exist"
     assert folders <= shown, f"folders missing from the README layout: {sorted(folders - shown)}"
+
+
+def test_readme_model_table_is_written_from_the_family_table() -> None:
+    """The supported models are written once (core.models.families.MODELS); the README shows that table."""
+    from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, models_table
+
+    readme = (REPO / "README.md").read_text()
+    for line in models_table().splitlines():
+        assert f"  {line}\n" in readme, f"README's model table differs from families.MODELS at: {line}"
+    assert f"**The default is `{DEFAULT_MODEL}`**" in readme

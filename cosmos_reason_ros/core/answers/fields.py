@@ -272,6 +272,20 @@ def _observed_from_prose(prose: str, warnings: list[str]) -> ParsedAnswer | None
     return ParsedAnswer(observation=Observation(answer=answer, explanation=leading.group(3) or prose), answer=prose)
 
 
+#: One step of a numbered list: "1. Pick up the cup", "2) Place it", "Step 3: Open the door".
+_NUMBERED_STEP = re.compile(r"^[ \t>*_-]*(?:step\s*)?(\d{1,2})\s*[.):][*_]*\s+(\S[^\n]*?)\s*$", re.I | re.M)
+
+
+def numbered_steps(prose: str) -> list[str]:
+    """The items of a numbered list numbered 1, 2, 3, ... in order (Cosmos 3 answers its planning template so);
+    [] when the prose holds no such list."""
+    found = _NUMBERED_STEP.findall(prose)
+    numbers = [int(number) for number, _ in found]
+    if not found or numbers != list(range(1, len(found) + 1)):
+        return []
+    return [text.strip("*_ ") for _, text in found]
+
+
 @dataclass(frozen=True)
 class ModeRule:
     """How one mode reads an answer: the readers to run, and what it cannot do without."""
@@ -283,6 +297,7 @@ class ModeRule:
     prose_completion: bool = False
     prose_reply: bool = False  # plain prose is the reply itself
     prose: Callable[[str, list[str]], ParsedAnswer | None] | None = None  # the mode's own prose reader
+    prose_steps: bool = False  # a numbered list in plain prose is the plan (Cosmos 3's planning template)
 
 
 _REFUSAL = (Verdict.INFEASIBLE, Verdict.UNCERTAIN)
@@ -291,7 +306,7 @@ MODE_RULES: dict[Mode, ModeRule] = {
     Mode.DECOMPOSE: ModeRule(
         (_read_feasibility, _read_subtasks, read_objects),
         'a non-empty "subtasks" list, or a "feasible" verdict of no or uncertain (an impossible task has no steps)',
-        lambda p, f: bool(p.subtasks) or p.feasibility.verdict in _REFUSAL, prose_verdict=True),
+        lambda p, f: bool(p.subtasks) or p.feasibility.verdict in _REFUSAL, prose_verdict=True, prose_steps=True),
     Mode.FEASIBILITY: ModeRule((_read_feasibility,), 'a "feasible" verdict (yes, no or uncertain)',
                                lambda p, f: bool(p.feasibility.verdict), prose_verdict=True),
     Mode.NEXT_ACTION: ModeRule((_read_next_action, read_objects),
@@ -300,7 +315,8 @@ MODE_RULES: dict[Mode, ModeRule] = {
     Mode.VERIFY_COMPLETION: ModeRule((_read_completion,), 'a "completed" judgment (yes or no)',
                                      lambda p, f: bool(p.completion), prose_completion=True),
     Mode.QUESTION: ModeRule((), 'an "answer" text', lambda p, f: bool(p.answer), prose_reply=True),
-    Mode.CRITIC: ModeRule((read_critique_fields,), "a final Yes/No anomaly answer or a score from 1 to 5",
+    Mode.CRITIC: ModeRule((read_critique_fields,),
+                          "a final Yes/No anomaly answer, a score from 1 to 5 or a choice (A) or (B)",
                           critique_satisfied, prose=critique_from_prose),
     Mode.LOCATE: ModeRule((read_locate,), 'an "objects" list with a "bbox_2d" box or "point_2d" point per object '
                           '(or an empty list: nothing found)', locate_satisfied),
@@ -334,6 +350,11 @@ def from_prose(prose: str, mode: Mode, warnings: list[str]) -> ParsedAnswer | No
     if rule.prose_reply and prose:
         warnings.append("the answer is prose, not JSON; used it as the reply")
         return ParsedAnswer(answer=prose)
+    steps = numbered_steps(prose) if rule.prose_steps else []
+    if steps:
+        warnings.append(f"no usable JSON; read the plan from a numbered list of {len(steps)} step(s), without a "
+                        "feasibility verdict")
+        return ParsedAnswer(subtasks=_as_subtasks(steps, "subtasks", warnings), answer=prose)
     if rule.prose_verdict:
         leading = _LEADING_VERDICT.match(prose)
         verdict = VERDICT_WORDS.get(re.sub(r"\s+", " ", leading.group(1).lower())) if leading else None

@@ -135,6 +135,11 @@ def _cut_message(where: str, stop_reason: str, tokens: int | None, max_new_token
     if stop_reason == "canceled":
         return f"truncated{after}: the goal was canceled {where}"
     limit = f"={max_new_tokens}" if max_new_tokens else ""
+    if stop_reason == "eos":  # the model ended its turn itself: a larger budget would change nothing
+        budget = f" of a {max_new_tokens}-token budget" if max_new_tokens else ""
+        return (f"the model ended its output by itself (end of sequence){after}{budget} {where}, without "
+                "finishing its answer; a larger max_new_tokens will not help: ask again, or check the model "
+                "(an untrained or mismatched checkpoint, or a chat template that does not fit it)")
     why = f" (generation hit max_new_tokens{limit})" if stop_reason == "max_tokens" else ""
     return (f"truncated{after}{why} {where}; raise max_new_tokens (the goal's max_new_tokens or the "
             "generation.max_new_tokens parameter) so the model can finish its answer")

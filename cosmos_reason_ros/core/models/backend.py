@@ -39,6 +39,7 @@ class SamplingParams:
     max_new_tokens: int = 1024
     seed: int | None = None  # fixed seed for reproducible sampling; None = nondeterministic
     ignore_eos: bool = False  # generate exactly max_new_tokens (benchmarks: a fixed output length)
+    presence_penalty: float = 0.0  # servers only (vLLM, NIM); the local backend has none
 
 
 @dataclass

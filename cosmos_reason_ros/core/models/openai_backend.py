@@ -43,29 +43,29 @@ from cosmos_reason_ros.core.models.backend import (
     StreamEvent,
 )
 from cosmos_reason_ros.core.models.families import (
-    REASON1,
-    REASON2,
+    COSMOS3,
     THINK_CLOSE,
     THINK_OPEN,
     ModelFamily,
     family_for_model_type,
+    family_from_name,
 )
-from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig, request_fields  # noqa: F401 (re-exported)
+from cosmos_reason_ros.core.models.openai_request import (  # noqa: F401 (OpenAIConfig re-exported)
+    JPEG_QUALITY_RANGE,
+    MEDIA,
+    SERVERS,
+    OpenAIConfig,
+    request_fields,
+)
 
 _LOG = logging.getLogger(__name__)
 
 _WATCH_PERIOD = 0.05  # s between looks at a waiting request's cancel event and deadline
 _DETAIL_CHARS = 300  # longest server error text quoted in an exception
 #: Sampling fields outside the OpenAI schema: vLLM and NIM take them, ``transformers serve`` answers 422.
-_EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos")
+_EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos", "mm_processor_kwargs", "media_io_kwargs")
 
 _T = TypeVar("_T")
-
-
-def family_from_name(model: str) -> ModelFamily | None:
-    """The family a served name suggests ("...Reason2..." → REASON2), or None. Only a hint: names are free."""
-    lowered = model.lower()
-    return next((family for family in (REASON2, REASON1) if family.name in lowered), None)
 
 
 def _detail(error: Exception) -> str:
@@ -210,6 +210,8 @@ class OpenAIBackend(ModelBackend):
         c = self.config
         if c.media not in MEDIA:
             raise ModelLoadError(f"invalid media {c.media!r}: choose one of {', '.join(MEDIA)}")
+        if c.server not in SERVERS:
+            raise ModelLoadError(f"invalid server {c.server!r}: choose one of {', '.join(SERVERS)}")
         low, high = JPEG_QUALITY_RANGE
         if not low <= c.jpeg_quality <= high:
             raise ModelLoadError(f"jpeg_quality must be in {low}..{high}, got {c.jpeg_quality}")
@@ -218,8 +220,9 @@ class OpenAIBackend(ModelBackend):
         hint = family_from_name(c.model)
         if c.model_family == "auto":
             if hint is None:
-                _LOG.warning("model name %r names no family; using reason1 prompts (set model_family)", c.model)
-            return hint or REASON1
+                _LOG.warning("model name %r names no family; using %s prompts (set model_family)", c.model,
+                             COSMOS3.name)
+            return hint or COSMOS3
         family = family_for_model_type("", c.model_family)
         if hint is not None and hint is not family:
             _LOG.warning("model_family is %s but the served name %r suggests %s", family.name, c.model, hint.name)
@@ -285,7 +288,8 @@ class OpenAIBackend(ModelBackend):
         if stopped is not None:  # canceled or late before the server was even asked: send nothing
             return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
         run = _Run(request, time.monotonic())
-        fields, extra = request_fields(self.config.model, self.config.media, self.config.jpeg_quality, request)
+        fields, extra = request_fields(self.config.model, self.config.media, self.config.jpeg_quality, request,
+                                       SERVERS[self.config.server])
         future = asyncio.run_coroutine_threadsafe(self._watched(run, fields, extra), self._loop)
         future.add_done_callback(lambda _: run.events.put(None))
         while (event := run.events.get()) is not None:

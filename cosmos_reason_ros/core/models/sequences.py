@@ -15,8 +15,9 @@ from cosmos_reason_ros.core.models.backend import GenerationRequest, StreamEvent
 
 
 def generate_sequences(model: Any, tokenizer: Any, inputs: dict, kwargs: dict[str, Any], request: GenerationRequest,
-                       visual_tokens: int, started: float) -> GenerationOutput:
-    """``request.n`` sequences of the prepared ``inputs``; ``kwargs`` are the backend's generation settings."""
+                       visual_tokens: int, started: float, opener: str = "") -> GenerationOutput:
+    """``request.n`` sequences of the prepared ``inputs``; ``kwargs`` are the backend's generation settings;
+    ``opener`` the start of the answer the chat template wrote ("<think>\n"), put in front of each text."""
     import torch
 
     from cosmos_reason_ros.core.models.streaming import RequestStoppingCriteria
@@ -38,7 +39,7 @@ def generate_sequences(model: Any, tokenizer: Any, inputs: dict, kwargs: dict[st
         end = next((i for i, token in enumerate(row) if token in eos_ids), None)
         ids = row[: end + 1] if end is not None else row  # after an EOS come only pad tokens
         counts.append(len(ids))
-        texts.append(tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
+        texts.append(opener + tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
         reasons.append(stopping.reason or ("eos" if end is not None else "max_tokens"))
     if not sampled:
         texts, reasons, counts = texts * request.n, reasons * request.n, counts * request.n

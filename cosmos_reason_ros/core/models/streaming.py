@@ -26,13 +26,13 @@ class IncrementalDecoder:
     right without re-decoding everything generated so far.
     """
 
-    def __init__(self, tokenizer, skip_special_tokens: bool = True) -> None:
+    def __init__(self, tokenizer, skip_special_tokens: bool = True, opener: str = "") -> None:
         self._tokenizer = tokenizer
         self._skip = skip_special_tokens
         self.ids: list[int] = []
         self._prefix_offset = 0
         self._read_offset = 0
-        self.text = ""
+        self.text = opener  # what the chat template already wrote of the answer ("<think>\n"), then the tokens
 
     def _decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=self._skip, clean_up_tokenization_spaces=False)
@@ -55,11 +55,13 @@ class CallbackStreamer(BaseStreamer):
     """Receives generated token ids from ``generate`` and reports text and timing.
 
     ``generate`` first passes the prompt ids; they are skipped. Time to first token is taken when the
-    first generated token arrives.
+    first generated token arrives. ``opener``: the start of the answer the chat template wrote (``<think>``),
+    reported with the first token as if generated, so the text reads as the model's whole turn.
     """
 
-    def __init__(self, tokenizer, request: GenerationRequest, started: float) -> None:
-        self._decoder = IncrementalDecoder(tokenizer)
+    def __init__(self, tokenizer, request: GenerationRequest, started: float, opener: str = "") -> None:
+        self._decoder = IncrementalDecoder(tokenizer, opener=opener)
+        self._opener = opener
         self._request = request
         self._started = started
         self._prompt_seen = False
@@ -86,6 +88,8 @@ class CallbackStreamer(BaseStreamer):
         self.tokens += len(ids)
         self.last_token_id = ids[-1]
         delta = self._decoder.push(ids)
+        if self._opener:
+            delta, self._opener = self._opener + delta, ""
         if self._request.on_stream is not None:
             self._request.on_stream(StreamEvent(self.tokens, delta, self._decoder.text, now - self._started))
 

@@ -1,10 +1,16 @@
-"""Run Cosmos Reason locally with ``transformers``: load, prepare inputs, generate with streaming.
+"""Run Cosmos Reason and the Cosmos 3 reasoners locally with ``transformers``: load, prepare inputs, generate.
 
 Loading is separate from construction (``load()``), reports progress and ends with a short warm-up
 generation so the first goal is not the slow one. Generation follows the pipeline split: ``preprocess``
 (prompt → tensors on the device), ``_forward`` (``generate`` under ``torch.inference_mode``, nothing
 else) and ``_postprocess`` (stop reason and timing). Out-of-memory errors free the request's tensors
 and the allocator cache and surface as ``OutOfMemoryError``; the backend stays usable.
+
+Processors differ by family, and what a checkpoint's saved processor config says differs too, so the
+request states what the backend relies on: video metadata returned (Cosmos3-Edge writes frame times from it),
+multimodal token types returned (its M-RoPE needs them), and the geometry is read from the processor itself
+(``ModelFamily.with_geometry``). A chat template that opens the answer with ``<think>`` (Edge's) gets that
+opener put back in front of the generated text, so the reasoning reads as reasoning.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ from cosmos_reason_ros.core.models.backend import (
     ProgressCallback,
     SamplingParams,
 )
-from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, family_for_model_type
+from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, THINK_OPEN, ModelFamily, family_for_model_type
 from cosmos_reason_ros.core.modes.prompts import Prompt
 
 if TYPE_CHECKING:  # streaming imports torch: only when generating
@@ -63,9 +69,42 @@ class TransformersConfig:
     quantization: str = "none"  # QUANTIZATIONS: none | 4bit | 8bit (bitsandbytes, CUDA only)
     bnb_4bit_quant_type: str = "nf4"  # BNB_4BIT_QUANT_TYPES
     bnb_4bit_double_quant: bool = True
-    model_family: str = "auto"  # auto (from config.model_type) | reason1 | reason2
+    model_family: str = "auto"  # auto (from config.model_type) | a families.FAMILIES key
     offline: bool = False  # never contact the hub (also on when HF_HUB_OFFLINE=1)
     warmup: bool = True
+
+
+#: Video-processor options sent only to processors that take them (Edge's rejects Qwen's pixel cap).
+_OPTIONAL_VIDEO_KWARGS = {"cap_pixels_per_frame": False, "return_metadata": True}
+
+
+def processor_geometry(processor: Any, family: ModelFamily) -> ModelFamily:
+    """``family`` with the vision geometry of ``processor``: pixels per visual token side (patch x merge) and the
+    frames per temporal patch, from the video processor (the image processor where there is none)."""
+    vision = getattr(processor, "video_processor", None) or getattr(processor, "image_processor", None)
+    patch, merge = getattr(vision, "patch_size", None), getattr(vision, "merge_size", None)
+    temporal = getattr(vision, "temporal_patch_size", None) or 1
+    if not isinstance(patch, int) or not isinstance(merge, int):
+        raise ModelLoadError(f"the processor {type(processor).__name__} states no patch_size and merge_size; "
+                             f"cannot size frames for the {family.name} family")
+    return family.with_geometry(patch * merge, int(temporal))
+
+
+def opened_reasoning(prompt_text: str) -> str:
+    """The reasoning opener a chat template already wrote at the start of the answer ("" when none)."""
+    tail = prompt_text.rstrip()
+    return THINK_OPEN + "\n" if tail.endswith(THINK_OPEN) else ""
+
+
+def _video_kwargs_accepted(video_processor: Any) -> set[str]:
+    """The option names ``video_processor`` declares (its ``valid_kwargs`` TypedDict, inherited keys too)."""
+    import typing
+
+    declared = getattr(video_processor, "valid_kwargs", None)
+    try:
+        return set(typing.get_type_hints(declared)) if declared is not None else set()
+    except (TypeError, NameError):  # annotations that do not resolve: fall back to the raw names
+        return set(getattr(declared, "__annotations__", {}))
 
 
 def _oom_types() -> tuple[type, ...]:
@@ -99,7 +138,8 @@ class TransformersBackend(ModelBackend):
         """A ready backend around a model and processor built in memory (benchmarks, custom loading)."""
         backend = cls(config)
         backend._model, backend._processor, backend._device = model.eval(), processor, model.device
-        backend.family = family_for_model_type(model.config.model_type, config.model_family)
+        backend.family = processor_geometry(processor, family_for_model_type(model.config.model_type,
+                                                                             config.model_family))
         backend.state = BackendState.READY
         return backend
 
@@ -236,6 +276,7 @@ class TransformersBackend(ModelBackend):
             self._processor = AutoProcessor.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as e:
             raise model_faults.files_error(e, source, local, offline, revision, "processor") from e
+        self.family = processor_geometry(self._processor, self.family)
         report(f"loading weights on {device} as {dtype}, attention {attention}, "
                f"quantization {self.config.quantization}")
         load_kwargs: dict[str, Any] = dict(kwargs, dtype=dtype, attn_implementation=attention)
@@ -279,13 +320,14 @@ class TransformersBackend(ModelBackend):
                 return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
             inputs: Any = None
             try:
-                inputs, visual_tokens = self.preprocess(request.prompt)
+                inputs, visual_tokens, opener = self.prepare(request.prompt)
                 if request.n > 1:  # K sampled sequences in one generate (the critic's N-run agreement)
                     from cosmos_reason_ros.core.models.sequences import generate_sequences
                     return generate_sequences(self._model, self._processor.tokenizer, inputs,
                                               self._generation_kwargs(request.sampling), request, visual_tokens,
-                                              started)
-                return self._postprocess(*self._forward(inputs, request, started), inputs, visual_tokens, started)
+                                              started, opener)
+                return self._postprocess(*self._forward(inputs, request, started, opener), inputs, visual_tokens,
+                                         started)
             except (ModelError, ModelNotReadyError):
                 raise
             except Exception as e:
@@ -335,17 +377,26 @@ class TransformersBackend(ModelBackend):
         """The prompt as the model's input tensors on its device and dtype, and its visual token count.
 
         Public so that ``benchmarks/preprocessing.py`` can time the real processor path on its own."""
+        inputs, visual, _ = self.prepare(prompt)
+        return inputs, visual
+
+    def prepare(self, prompt: Prompt) -> tuple[dict[str, Any], int, str]:
+        """``preprocess`` plus the reasoning opener the chat template wrote into the prompt ("" or "<think>\n")."""
         messages, images, videos, metadata = self._conversation(prompt)
-        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
+        # A template with a thinking switch (Cosmos3-Edge's) keeps it on: every request asks for reasoning.
+        switch = {"enable_thinking": True} if "enable_thinking" in str(self._processor.chat_template) else {}
+        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch)
+        kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "return_mm_token_type_ids": True}
         if images:
             kwargs["images"] = images
             kwargs["images_kwargs"] = {"do_resize": False}
         if videos:
             kwargs["videos"] = videos
+            accepted = _video_kwargs_accepted(self._processor.video_processor)
             kwargs["videos_kwargs"] = {"do_resize": False, "do_sample_frames": False, "video_metadata": metadata,
-                                       "cap_pixels_per_frame": False}
+                                       **{k: v for k, v in _OPTIONAL_VIDEO_KWARGS.items() if k in accepted}}
         inputs = self._processor(**kwargs)
+        inputs.pop("video_metadata", None)  # returned for the prompt's frame times; not a model input
         merge = self._processor.video_processor.merge_size ** 2
         visual = 0
         for key in ("image_grid_thw", "video_grid_thw"):
@@ -357,7 +408,7 @@ class TransformersBackend(ModelBackend):
             if hasattr(value, "to"):
                 value = value.to(self._device, dtype=dtype) if value.is_floating_point() else value.to(self._device)
             moved[key] = value
-        return moved, visual
+        return moved, visual, opened_reasoning(text)
 
     def _generation_kwargs(self, sampling: SamplingParams) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"max_new_tokens": sampling.max_new_tokens}
@@ -371,13 +422,13 @@ class TransformersBackend(ModelBackend):
             kwargs["min_new_tokens"] = sampling.max_new_tokens
         return kwargs
 
-    def _forward(self, inputs: dict, request: GenerationRequest,
-                 started: float) -> tuple[CallbackStreamer, RequestStoppingCriteria]:
+    def _forward(self, inputs: dict, request: GenerationRequest, started: float,
+                 opener: str = "") -> tuple[CallbackStreamer, RequestStoppingCriteria]:
         import torch
 
         from cosmos_reason_ros.core.models.streaming import CallbackStreamer, RequestStoppingCriteria
 
-        streamer = CallbackStreamer(self._processor.tokenizer, request, started)
+        streamer = CallbackStreamer(self._processor.tokenizer, request, started, opener)
         stopping = RequestStoppingCriteria(request)
         if request.sampling.seed is not None:
             torch.manual_seed(request.sampling.seed)

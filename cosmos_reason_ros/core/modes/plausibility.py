@@ -10,8 +10,12 @@ Each family is asked in its published critic format:
   consistency over time) and asks for one integer score from 1 to 5 (``CritiqueScale.ONE_TO_FIVE``); a
   run with a score of at least ``PLAUSIBLE_MIN_SCORE`` counts as without anomaly (the curation recipe keeps
   4-5).
+* **Cosmos 3** (Nano, Super, Edge): the prompt guide's physical-plausibility question with two lettered
+  options, "(A) Possible (B) Impossible", one letter back (``CritiqueScale.AGREEMENT``, like Reason1: the N-run
+  score is the fraction of runs answering A). docs/critic.md says why this form and not the 1-5 rubric.
 
-The answer is read by the same parser as every other mode (``parsing.parse_output``): this module gives the
+Which form a family is asked in is its row's ``critic_form``. The answer is read by the same parser as every
+other mode (``parsing.parse_output``): this module gives the
 mode's table row its readers (a JSON answer, a prose answer such as ``No``, ``Score: 4``, ``Reject``), and
 reads the ``<component>`` findings from the reasoning. A critique the model did not finish is never a
 success: a cut answer is not read, and a component the model had not closed is dropped.
@@ -34,7 +38,7 @@ from cosmos_reason_ros.core.datatypes import (
     ParseOutcome,
     Plausibility,
 )
-from cosmos_reason_ros.core.models.families import THINK_CLOSE, ModelFamily
+from cosmos_reason_ros.core.models.families import CRITIC_CHOICE, CRITIC_COMPONENTS, THINK_CLOSE, ModelFamily
 from cosmos_reason_ros.core.text_safety import has_visible_text, neutralize_markup, sanitize_text
 
 #: A Reason2 run with at least this score (1-5) counts as a run without anomaly.
@@ -66,9 +70,17 @@ _REASON2_CRITERIA = (
 )
 
 
+_CHOICE_QUESTION = (
+    "Is what the video shows physically possible? Judge whether objects keep their shape and do not pass through "
+    "each other, whether things move only when something acts on them and fall under gravity, whether contacts "
+    "and grasps look physically right, and whether anything appears, vanishes or flickers between frames.\n"
+    "(A) Possible\n(B) Impossible"
+)
+
+
 def critic_system(family: ModelFamily) -> str:
-    """The system message of a critic request: Reason1's critic format, Reason2's plain assistant."""
-    return _REASON1_SYSTEM if family.answer_in_tags else family.system_prompt
+    """The system message of a critic request: the component format's own, else the family's plain assistant."""
+    return _REASON1_SYSTEM if family.critic_form == CRITIC_COMPONENTS else family.system_prompt
 
 
 def critic_instruction(family: ModelFamily, focus: str, clips: Sequence[Any], reserved: Iterable[str]) -> str:
@@ -81,8 +93,11 @@ def critic_instruction(family: ModelFamily, focus: str, clips: Sequence[Any], re
                   f"Focus: {quoted}"]
     if len(clips) > 1:
         lines.append(f"The {len(clips)} clips above show the same scene from different cameras at the same time.")
-    if family.answer_in_tags:
+    if family.critic_form == CRITIC_COMPONENTS:
         return "\n".join([*lines, ANOMALY_QUESTION])
+    if family.critic_form == CRITIC_CHOICE:
+        return "\n".join([*lines, _CHOICE_QUESTION, "Write only the letter of your choice after </think>."]) + \
+            family.user_suffix()
     return "\n".join([*lines, _REASON2_CRITERIA, "Write only the integer after </think>."]) + family.user_suffix()
 
 
@@ -90,7 +105,10 @@ def critic_instruction(family: ModelFamily, focus: str, clips: Sequence[Any], re
 
 _ANOMALY_WORDS = {"yes": True, "no": False, "true": True, "false": False, "reject": True, "rejected": True,
                   "approve": False, "approved": False, "anomalous": True, "no anomalies": False,
-                  "no anomaly": False, "none": False}
+                  "no anomaly": False, "none": False,
+                  # the choice form's options: (A) Possible, (B) Impossible
+                  "a": False, "(a)": False, "a possible": False, "(a) possible": False, "possible": False,
+                  "b": True, "(b)": True, "b impossible": True, "(b) impossible": True, "impossible": True}
 _PLAUSIBLE_KEYS = ("plausible", "physically_plausible", "is_plausible")
 _ANOMALY_KEYS = ("anomaly", "anomalies", "has_anomaly", "has_anomalies", "artifacts", "has_artifacts", "answer",
                  "decision")
@@ -101,6 +119,10 @@ _LEADING_WORD = re.compile(r"^[\s*_\"'`]*(no anomal(?:y|ies)|yes|no|approved?|re
 _LEADING_SCORE = re.compile(r"^[\s*_\"'`#]*((?:plausibility\s+)?score\s*(?:is\s*)?[:=]?\s*)?[*_]*([1-5])(?:\.0)?"
                             r"[*_]*(?:\s*(?:/|out\s+of)\s*5)?[*_]*(?:\s*([-\u2013\u2014:;,.!(\n])|\s*$)\s*(.*?)\s*$",
                             re.I | re.S)
+#: The choice form's letter opening the answer: "A", "(B)", "B. Impossible", "(A) Possible - nothing vanishes".
+_LEADING_CHOICE = re.compile(r"^[\s*_\"'`]*(?:\(([AB])\)|([AB])\)?(?=[\s.:*_\"'`]|$))[.:]?\s*"
+                             r"(?:(possible|impossible)\b)?"
+                             r"[*_\"'`.]*\s*(?:[-\u2013\u2014:;,]\s*|\n\s*|$)(.*?)\s*$", re.I | re.S)
 #: "Overall score: 2" anywhere in prose that does not open with the score (the last one counts).
 _LABELLED_SCORE = re.compile(r"\bscore\s*(?:is|of)?\s*[:=]?\s*[*_]*([1-5])(?:\.0)?[*_]*"
                              r"(?:\s*(?:/|out\s+of)\s*5)?(?![\d.]*\d)", re.I)
@@ -184,7 +206,16 @@ def critique_satisfied(parsed: ParsedAnswer, fields: dict) -> bool:
 
 
 def critique_from_prose(prose: str, warnings: list[str]) -> ParsedAnswer | None:
-    """A prose critic answer: a leading Yes/No (anomaly found?), Approve/Reject, or a score 1-5."""
+    """A prose critic answer: a leading Yes/No (anomaly found?), Approve/Reject, a score 1-5, or the choice
+    form's letter (A: possible, B: impossible)."""
+    choice = _LEADING_CHOICE.match(prose)
+    if choice:
+        letter = (choice.group(1) or choice.group(2)).upper()
+        word = (choice.group(3) or "").lower()
+        if word and (word == "possible") != (letter == "A"):
+            warnings.append(f"the letter {letter} and the word {word!r} disagree; the letter decides")
+        critique = _critique_of(letter == "B", None, choice.group(4), warnings)
+        return ParsedAnswer(answer=critique.explanation, critique=critique)
     score_match, word_match = _LEADING_SCORE.match(prose), _LEADING_WORD.match(prose)
     if score_match and not score_match.group(1) and score_match.group(3) in (".", ")") and score_match.group(4):
         score_match = None  # "1. Object behaviour: ..." opens a numbered list, not a score

@@ -219,7 +219,7 @@ def build_prompt(family: ModelFamily, mode: Mode, task: str, clips: Sequence[Pre
         raise InvalidRequestError(f"unknown mode {mode!r}") from e
     if mode is not Mode.CRITIC and not has_visible_text(sanitize_text(task)):
         raise InvalidRequestError("task is empty")
-    reserved = tuple(reserved)
+    reserved = (*reserved, *family.reserved_text)  # the backend's tokenizer's, and the family's switches
     if not clips:
         raise InvalidRequestError("no camera clips given")
     parts: list[str | PreparedClip] = []

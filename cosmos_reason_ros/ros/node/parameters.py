@@ -15,7 +15,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 
 from cosmos_reason_ros.core.models.families import FAMILIES
-from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, OpenAIConfig
+from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, SERVERS, OpenAIConfig
 from cosmos_reason_ros.core.models.transformers_backend import (
     ATTENTION_IMPLEMENTATIONS,
     BNB_4BIT_QUANT_TYPES,
@@ -67,8 +67,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "(an OpenAI-compatible server such as vLLM, NIM or transformers serve).", True, choices=BACKENDS),
     ParamSpec("model", _LOCAL.model, "Hugging Face model id or local directory (local backend); "
               "served model name (openai backend).", True),
-    ParamSpec("model_family", _LOCAL.model_family, "Prompt format: auto (from the model config), reason1 or "
-              "reason2.", True, choices=MODEL_FAMILIES),
+    ParamSpec("model_family", _LOCAL.model_family, "Prompt format: auto (from the model config; for the openai "
+              "backend from the served name) or a family: " + ", ".join(FAMILIES) + ".", True,
+              choices=MODEL_FAMILIES),
     ParamSpec("local.revision", _LOCAL.revision, "Hub revision (branch, tag or commit); empty = default branch.", True),
     ParamSpec("local.device", _LOCAL.device, "auto (cuda if available, else cpu), cpu, cuda or cuda:N.", True),
     ParamSpec("local.dtype", _LOCAL.dtype, "Weights dtype; auto = bfloat16 on CUDA, float32 on CPU.", True,
@@ -103,6 +104,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               *JPEG_QUALITY_RANGE),
     ParamSpec("openai.media", _OPENAI.media, "How clips are sent: images (one JPEG per frame) or video.", True,
               choices=MEDIA),
+    ParamSpec("openai.server", _OPENAI.server, "Kind of server: generic, vllm (video fps sent in mm_processor_kwargs) "
+              "or nim (fps in media_io_kwargs; at most 1 video and 5 images per request).", True,
+              choices=tuple(SERVERS)),
     # Cameras and buffering
     ParamSpec("cameras.names", ["front"], "Camera names. Each reads cameras.<name>.topic (default "
               "<name>/image_raw) and cameras.<name>.transport.", True),

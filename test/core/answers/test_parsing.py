@@ -28,7 +28,7 @@ from cosmos_reason_ros.core.datatypes import (
     Plausibility,
     Verdict,
 )
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
+from cosmos_reason_ros.core.models.families import FAMILIES, REASON1, REASON2, ModelFamily
 from helpers.parse_cases import classes
 from helpers.plan_serialisation import assert_fits_ros
 
@@ -350,7 +350,7 @@ def test_parse_table(case: Case) -> None:
 
 def test_table_is_large_enough() -> None:
     assert len(ALL_CASES) >= 30
-    assert {c.family for c in ALL_CASES.values()} == {REASON1, REASON2}
+    assert {c.family for c in ALL_CASES.values()} == set(FAMILIES.values())
     assert {c.mode for c in ALL_CASES.values()} == set(Mode)
     for cases in CLASSES.values():
         assert len(cases) >= 3

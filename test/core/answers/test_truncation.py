@@ -16,7 +16,7 @@ import pytest
 
 from cosmos_reason_ros.core.answers.parsing import parse_output
 from cosmos_reason_ros.core.datatypes import Completeness, Mode, ParsedAnswer
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
+from cosmos_reason_ros.core.models.families import COSMOS3, COSMOS3_EDGE, FAMILIES, REASON1, REASON2, ModelFamily
 from helpers.plan_serialisation import assert_fits_ros
 
 REASONING = "The cup is on the table within reach; the tray is to its left and nothing blocks the path."
@@ -100,7 +100,7 @@ CASES = [(mode, i) for mode in GOOD for i in range(len(GOOD[mode]))]
 
 @pytest.mark.parametrize("mode, index", CASES, ids=[f"{m.name}-{i}" for m, i in CASES])
 def test_a_truncated_answer_never_succeeds_with_a_half_written_string(mode: Mode, index: int) -> None:
-    family = (REASON1, REASON2)[index % 2]
+    family = tuple(FAMILIES.values())[(index + list(GOOD).index(mode)) % len(FAMILIES)]
     text = render(family, GOOD[mode][index], index)
     full = parse_output(text, family, mode, stop_reason="eos")
     assert full.ok and full.completeness is Completeness.COMPLETE and not full.warnings, full
@@ -147,6 +147,8 @@ CRITIC_GOOD: list[tuple[ModelFamily, str]] = [
               "Score: 4 - it looks physically right"),
     (REASON1, '<think>\n<component name="cup"><analysis>The cup stays put.</analysis><anomaly>No</anomaly>'
               "</component>\n</think>\n<answer>No</answer>"),
+    (COSMOS3, "<think>\nThe box rises with nothing lifting it.\n</think>\n\n(B) Impossible - the box floats up"),
+    (COSMOS3_EDGE, "The box slides and stops against the wall.\n</think>\n\nA"),  # <think> opened by the template
 ]
 
 
@@ -176,3 +178,19 @@ def test_a_truncated_critique_never_succeeds_with_a_different_or_half_written_ve
             successes += 1
     assert successes < 3 * len(text), "some cuts must fail: the fuzz would not test anything"
     print(f"\n[truncation fuzz] CRITIC #{index} ({family.name}, {len(text)} cuts x 3): {successes} successes")
+
+
+# --- Cosmos 3's numbered-list plan: a cut list is never a plan -------------------------------------------------
+
+def test_a_truncated_numbered_list_plan_never_succeeds_with_a_half_written_step() -> None:
+    text = ("<think>\nThe cup is in reach.\n</think>\n\n1. Pick up the red cup by its handle.\n"
+            "2. Carry it to the tray.\n3. Place it on the tray.")
+    full = parse_output(text, COSMOS3, Mode.DECOMPOSE, stop_reason="eos")
+    assert full.ok and [s.description for s in full.parsed.subtasks] == [
+        "Pick up the red cup by its handle.", "Carry it to the tray.", "Place it on the tray."]
+    successes = 0
+    for cut in range(len(text)):
+        outcome = parse_output(text[:cut], COSMOS3, Mode.DECOMPOSE, stop_reason="max_tokens")
+        assert "internal parser error" not in outcome.error, (cut, outcome.error)
+        successes += outcome.ok  # a cut is known here: prose that ends a cut output is never read as finished
+    assert successes == 0

@@ -1,4 +1,4 @@
-"""Model coordinates back to the camera's own pixels, through the real resize path, for both families.
+"""Model coordinates back to the camera's own pixels, through the real resize path, for every family.
 
 A known object (a bright square) is drawn in a camera image of odd size; the image goes through what a goal
 does to it (``prepare_clips``: the budget shrink, the resize to multiples of 28/32, Reason1's timestamp
@@ -21,9 +21,9 @@ from cosmos_reason_ros.core.answers.parsing import parse_output
 from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode, ModelLocation, Subtask
 from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 from cosmos_reason_ros.core.grounding.coordinates import geometry_of, ground_outcome, link_targets, locate
-from cosmos_reason_ros.core.models.families import REASON1, REASON2, ModelFamily
+from cosmos_reason_ros.core.models.families import COSMOS3, COSMOS3_EDGE, REASON1, REASON2, ModelFamily
 
-FAMILIES = (REASON1, REASON2)
+FAMILIES = (REASON1, REASON2, COSMOS3, COSMOS3_EDGE)
 #: (width, height) of the camera image; (x0, y0, x1, y1) of the object drawn in it (pixels x0..x1-1, y0..y1-1).
 SCENES = [((637, 479), (401, 117, 459, 203)), ((1001, 333), (90, 40, 171, 291)), ((333, 1001), (12, 700, 80, 990))]
 
@@ -125,7 +125,7 @@ def test_the_model_sees_exactly_the_prepared_size(family: ModelFamily) -> None:
 
     from cosmos_reason_ros.testing.tiny_model import build_processor, build_tokenizer
 
-    processor = build_processor(family.name, build_tokenizer())
+    processor = build_processor(family.name, build_tokenizer(family=family.name))
     patch = processor.image_processor.patch_size
     for size, box in SCENES:
         clip = prepare_clips([CameraClip("front", [Frame(scene(size, box), 0.0)])], family, VideoBudget())[0]
@@ -133,8 +133,9 @@ def test_the_model_sees_exactly_the_prepared_size(family: ModelFamily) -> None:
         inputs = processor.image_processor(images=[image], do_resize=False, return_tensors="pt")
         _, grid_h, grid_w = inputs["image_grid_thw"][0].tolist()
         assert (grid_h * patch, grid_w * patch) == image.shape[:2]
-        assert smart_resize(image.shape[0], image.shape[1], factor=family.pixels_per_token_side,
-                            min_pixels=56 * 56, max_pixels=12845056) == image.shape[:2]
+        if family is not COSMOS3_EDGE:  # Edge's processor has its own smart-resize (below)
+            assert smart_resize(image.shape[0], image.shape[1], factor=family.pixels_per_token_side,
+                                min_pixels=56 * 56, max_pixels=12845056) == image.shape[:2]
         geometry = geometry_of(clip, 0)
         assert geometry.model_height - geometry.content_height == (family.pixels_per_token_side
                                                                    if family.timestamp_overlay else 0)
@@ -187,3 +188,33 @@ def test_targets_link_to_located_objects_by_name() -> None:
     link_targets(steps, located, warnings)
     assert [s.object_indices for s in steps] == [[0], [0, -1]]
     assert warnings == ["ground_targets: 1 target(s) not located: shelf"]
+
+
+@pytest.mark.parametrize("size, box", SCENES, ids=[f"{w}x{h}" for (w, h), _ in SCENES])
+def test_edge_processor_keeps_every_pixel_in_place(size, box) -> None:
+    """Cosmos3-Edge's processor patches frames its own way (block-major 2x2 groups, values HWC within a patch;
+    an early release had the layout wrong). Undoing that layout from its ``pixel_values`` gives back the
+    prepared frame pixel for pixel, so the square is where the model's coordinates say; its own smart-resize
+    keeps the prepared size at its stock limits too."""
+    from transformers.models.cosmos3_edge.image_processing_cosmos3_edge import smart_resize as edge_resize
+
+    from cosmos_reason_ros.testing.tiny_model import build_processor, build_tokenizer
+
+    processor = build_processor(COSMOS3_EDGE.name, build_tokenizer(family=COSMOS3_EDGE.name))
+    vision = processor.image_processor
+    patch, merge = vision.patch_size, vision.merge_size
+    assert patch * merge == COSMOS3_EDGE.pixels_per_token_side and vision.temporal_patch_size == 1
+    clip = prepare_clips([CameraClip("front", [Frame(scene(size, box), 0.0)])], COSMOS3_EDGE, VideoBudget())[0]
+    image = clip.pixels[0]
+    height, width = image.shape[:2]
+    inputs = processor.image_processor(images=[image], do_resize=False, do_normalize=False, do_rescale=False,
+                                       return_tensors="pt")
+    grid_h, grid_w = height // patch, width // patch
+    assert inputs["image_grid_thw"][0].tolist() == [1, grid_h, grid_w]
+    values = inputs["pixel_values"].numpy().reshape(grid_h // merge, grid_w // merge, merge, merge, patch, patch, 3,
+                                                    -1)[..., 0]
+    rebuilt = values.transpose(0, 2, 4, 1, 3, 5, 6).reshape(height, width, 3)
+    np.testing.assert_array_equal(rebuilt, image.astype(np.float32))
+    stock = type(vision).size  # the limits a real checkpoint's processor (or a server) would resize within
+    assert edge_resize(1, height, width, temporal_factor=1, factor=patch * merge, min_pixels=stock["shortest_edge"],
+                       max_pixels=stock["longest_edge"]) == (height, width)

@@ -18,6 +18,7 @@ import pytest
 from cosmos_reason_ros.core.errors import ModelLoadError, ModelNotFoundError, ModelNotReadyError
 from cosmos_reason_ros.core.models import load_faults as model_faults
 from cosmos_reason_ros.core.models.backend import BackendState
+from cosmos_reason_ros.core.models.load_faults import EXAMPLE_HUB_ID
 from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 
 
@@ -63,7 +64,7 @@ def test_directory_without_config_is_not_a_model_directory(tmp_path: Path) -> No
     error = load_error(str(tmp_path / "empty"))
     assert isinstance(error, ModelNotFoundError)
     assert "is not a model directory: it has no config.json" in error.message
-    assert f"hf download nvidia/Cosmos-Reason1-7B --local-dir {tmp_path / 'empty'}" in error.message
+    assert f"hf download {EXAMPLE_HUB_ID} --local-dir {tmp_path / 'empty'}" in error.message
 
 
 def test_directory_one_level_above_the_model_names_it(tmp_path: Path) -> None:

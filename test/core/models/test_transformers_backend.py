@@ -224,8 +224,10 @@ def test_family_comes_from_config_model_type_not_the_name(request: pytest.Fixtur
 
 
 def test_model_family_override_wins(reason1_model: Path) -> None:
+    """The forced family's prompt format; the geometry stays the processor's own (Qwen2.5-VL: 28 px per token)."""
     backend = load(reason1_model, warmup=False, model_family="reason2").backend
-    assert backend.family is REASON2
+    assert backend.family == REASON2.with_geometry(28, 2)
+    assert backend.family.name == "reason2" and backend.family.reasoning_instruction == REASON2.reasoning_instruction
 
 
 def test_unknown_model_family_override_is_a_load_error(reason1_model: Path) -> None:
@@ -286,7 +288,7 @@ def test_unsupported_architecture_is_a_load_error_naming_the_families(tmp_path: 
     with pytest.raises(ModelLoadError) as excinfo:
         backend.load()
     assert not isinstance(excinfo.value, ModelNotFoundError)
-    assert "'llama' is not a Cosmos Reason family" in str(excinfo.value)
+    assert "'llama' is not a Cosmos Reason or Cosmos 3 family" in str(excinfo.value)
     assert "qwen2_5_vl" in str(excinfo.value) and "qwen3_vl" in str(excinfo.value)
 
 
