@@ -110,9 +110,8 @@ def rviz_available() -> bool:
 
 
 def _reasoner(context: LaunchContext) -> list:
-    from launch.actions import EmitEvent, LogInfo, RegisterEventHandler
+    from launch.actions import LogInfo, RegisterEventHandler
     from launch.event_handlers import OnProcessExit
-    from launch.events import Shutdown
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import LifecycleNode, Node
 
@@ -144,21 +143,34 @@ def _reasoner(context: LaunchContext) -> list:
         actions.insert(0, LogInfo(msg=f"reasoner: Fast DDS profile {value('fastdds_profile')}"))
     if value("respawn") != "true":
         # The reasoner's exit ends the launch (auxiliary processes such as rviz are stopped with it).
-        actions.append(RegisterEventHandler(OnProcessExit(target_action=reasoner, on_exit=[
-            EmitEvent(event=Shutdown(reason="the reasoner exited"))])))
+        actions.append(RegisterEventHandler(OnProcessExit(target_action=reasoner, on_exit=_end_launch)))
     return actions
 
 
+def _end_launch(event: object, context: LaunchContext) -> list:
+    """Shut the launch down after the reasoner exited, unless it is shutting down already (Ctrl-C): a second
+    Shutdown event makes launch_ros stop its ROS adapter twice (with lifecycle:=true), which fails the launch
+    with "Cannot shutdown a ROS adapter that is not running" and exit status 1."""
+    from launch.actions import EmitEvent
+    from launch.events import Shutdown
+
+    if getattr(context, "is_shutdown", False):
+        return []
+    return [EmitEvent(event=Shutdown(reason="the reasoner exited"))]
+
+
 def _rviz(context: LaunchContext) -> list:
-    from launch.actions import LogInfo
+    import launch.logging
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
 
     if LaunchConfiguration("rviz").perform(context) != "true":
         return []
     if not rviz_available():
-        return [LogInfo(msg="rviz:=true but rviz2 is not installed: starting the reasoner without it "
-                            "(install ros-$ROS_DISTRO-rviz2)")]
+        # At warning level (LogInfo logs at info, and launch has no action for warnings): rviz was asked for.
+        launch.logging.get_logger("launch.user").warning(
+            "rviz:=true but rviz2 is not installed: starting the reasoner without it (install ros-$ROS_DISTRO-rviz2)")
+        return []
     rviz_config = os.path.join(_share(), "config", "reasoner.rviz")
     # No on_exit: rviz closing, or failing, leaves the reasoner running.
     return [Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", rviz_config],

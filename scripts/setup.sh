@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # From a fresh machine with Python 3.11 and a C++ compiler: create .venv, install the real ROS 2 wheels,
-# colcon, torch, transformers and the rest, fix the wheels' CMake paths, and colcon-build this package.
+# colcon, torch, transformers and the rest, fix the wheels' CMake paths, install the `ros2` command line from
+# ../shared/ros2cli where that kit exists, and colcon-build this package.
 # Safe to re-run: installs happen only when the requirement files changed; the build is incremental.
 #
 # Environment: PYTHON (interpreter for the venv, default python3), COSMOS_VENV (venv dir, default .venv),
@@ -44,6 +45,19 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
   echo "$wanted" > "$stamp"
 else
   echo "[setup] requirements unchanged, skipping installs"
+fi
+
+# The `ros2` command line (launch, launch_ros, ros2cli and its verbs) is not on the package registry: where the
+# ros2cli kit sits beside this clone (../shared/ros2cli), install it into the venv (its stamp makes re-runs
+# no-ops; it picks the wheels of the venv's distro). scripts/env.sh then sources its overlay.
+kit="$root/../shared/ros2cli/install.sh"
+if [ -f "$kit" ]; then
+  echo "[setup] installing the ros2 command line kit from $(cd "$(dirname "$kit")" && pwd)" \
+    "(ros2 launch, run, node, topic, param, lifecycle, action)"
+  bash "$kit" "$venv"
+else
+  echo "[setup] no ros2 command line kit at ../shared/ros2cli: no \`ros2\` command or launch here;" \
+    "the tests that need them will skip (README: the \`ros2\` command)"
 fi
 
 "$root/scripts/build.sh"

@@ -1,12 +1,11 @@
 """The installed params file and launch file agree with the node's parameter table, and the launch file
-runs where the launch/launch_ros packages exist."""
+runs under `ros2 launch` where the ros2 command line is installed (test/cli drives it further)."""
 from __future__ import annotations
 
 import ast
 import dataclasses
-import importlib.util
 import os
-import time
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,16 @@ import yaml
 
 from cosmos_reason_ros.ros.node.parameters import PARAMETERS
 from helpers.paths import REPO
+from helpers.ros2_cli import (
+    EXIT_WITHIN,
+    LAUNCH,
+    MODEL_READY,
+    Ros2Process,
+    load_launch_module,
+    requires_ros2,
+    ros2,
+    wait_until,
+)
 
 
 def installed_share() -> Path:
@@ -98,15 +107,6 @@ def test_launch_file_describes_itself():
             assert default.startswith("os.path.join(share"), default
 
 
-def load_launch_module():
-    """The launch file as a module: its helpers import without launch/launch_ros."""
-    path = installed_share() / "launch" / "reasoner.launch.py"
-    spec = importlib.util.spec_from_file_location("reasoner_launch", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_launch_helpers_without_launch():
     module = load_launch_module()
     assert module.parse_cameras("front=/a, wrist=/b/compressed") == {"front": "/a", "wrist": "/b/compressed"}
@@ -132,41 +132,25 @@ def test_launch_helpers_without_launch():
     assert module._share() == str(installed_share())
 
 
-@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
-                    reason="launch_ros is not installable from the package registry here; this test runs on a "
-                           "ROS 2 install (apt) where launch and launch_ros import")
-def test_launch_file_starts_the_node(rclpy_session, reason1_model):
-    from launch.actions import IncludeLaunchDescription
-    from launch.launch_description_sources import PythonLaunchDescriptionSource
-
-    import launch
-
-    description = launch.LaunchDescription([IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(str(installed_share() / "launch" / "reasoner.launch.py")),
-        launch_arguments={"model": str(reason1_model), "namespace": "launch_test",
-                          "camera_topic": "/launch_test/cam"}.items())])
-    service = launch.LaunchService()
-    service.include_launch_description(description)
-    import threading
-
-    import rclpy
-
-    node = rclpy.create_node("launch_probe")
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            names = node.get_node_names_and_namespaces()
-            if ("cosmos_reasoner", "/launch_test") in names:
-                break
-            time.sleep(0.2)
-        assert ("cosmos_reasoner", "/launch_test") in node.get_node_names_and_namespaces()
-    finally:
-        service.shutdown()
-        thread.join(timeout=20)
-        node.destroy_node()
-    assert os.environ.get("AMENT_PREFIX_PATH")
+@pytest.mark.slow  # `ros2 launch` and the node as processes
+@requires_ros2
+def test_launch_file_starts_the_node(reason1_model):
+    """`ros2 launch` with a namespace, a model and a camera topic: the node comes up where asked and subscribes
+    the topic; when the reasoner itself ends (SIGTERM to it alone), it ends the launch, cleanly."""
+    with Ros2Process(*LAUNCH, f"model:={reason1_model}", "namespace:=launch_test",
+                     "camera_topic:=/launch_test/cam") as launch:
+        # --no-daemon: a fresh look at the graph each time, and no daemon left behind by this test
+        wait_until(lambda: "/launch_test/cosmos_reasoner" in ros2("node", "list", "--no-daemon").stdout.split(), 60,
+                   "/launch_test/cosmos_reasoner in `ros2 node list`")
+        wait_until(lambda: "Subscription count: 1" in ros2("topic", "info", "--no-daemon", "/launch_test/cam").stdout,
+                   30, "the reasoner's subscription to /launch_test/cam")
+        launch.wait_for(MODEL_READY, 120)
+        reasoner_pid = int(launch.wait_for(r"\[reasoner-1\]: process started with pid \[(\d+)\]", 1).group(1))
+        os.kill(reasoner_pid, signal.SIGTERM)
+        output = launch.finish(EXIT_WITHIN)
+    assert launch.process.returncode == 0, output[-4000:]
+    assert "Traceback" not in output and "[ERROR]" not in output, output[-4000:]
+    assert "[reasoner-1]: process has finished cleanly" in output, output[-4000:]
 
 
 # ------------------------------------------------------------------------- one source for parameters

@@ -96,8 +96,14 @@ class ReasonerLifecycleNode(LifecycleNode):
         return ended
 
     def destroy_node(self) -> None:
+        """rclpy's LifecycleNode keeps its state machine, which holds the node's handle: the node stayed in
+        the ROS graph (``ros2 node list``, a lifecycle manager) until the participant's lease ran out after
+        the process ended. Destroying the machine too lets the handle go now."""
         self.parts.teardown()
         super().destroy_node()
+        machine = getattr(self, "_state_machine", None)
+        if machine is not None and hasattr(machine, "destroy_when_not_in_use"):
+            machine.destroy_when_not_in_use()
 
 
 def autostart(node: ReasonerLifecycleNode) -> None:
