@@ -2,7 +2,7 @@
 
     ros2 launch cosmos_reason_ros reasoner.launch.py camera_topic:=/camera/color/image_raw
     ros2 launch cosmos_reason_ros reasoner.launch.py cameras:="front=/cam0/image_raw,wrist=/cam1/image_raw/compressed"
-    ros2 launch cosmos_reason_ros reasoner.launch.py model:=/models/Cosmos-Reason1-7B quantization:=4bit rviz:=true
+    ros2 launch cosmos_reason_ros reasoner.launch.py model:=/models/Cosmos3-Nano quantization:=4bit rviz:=true
     ros2 launch cosmos_reason_ros reasoner.launch.py lifecycle:=true autostart:=false   # managed node
 
 Arguments left empty keep the value of the parameters file; every other node parameter is set there.
@@ -57,7 +57,7 @@ def _arguments() -> list[DeclareLaunchArgument]:
                               description="local (transformers here) or openai (a model server); empty = params file."),
         DeclareLaunchArgument("model", default_value="",
                               description="Hugging Face id or local directory of the model (served name for "
-                                          "the openai backend); empty = params file (nvidia/Cosmos-Reason1-7B)."),
+                                          "the openai backend); empty = params file (nvidia/Cosmos3-Edge)."),
         DeclareLaunchArgument("quantization", default_value="", choices=["", "none", "4bit", "8bit"],
                               description="bitsandbytes quantization of the local model; empty = params file."),
         DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
