@@ -114,7 +114,7 @@ def test_watch_snippet_prints_the_plan_and_saves_the_image(make_harness, reason1
     from helpers.tools import StreamReader
 
     readme = (REPO / "README.md").read_text()
-    section = readme.split("### What the setup script's environment lacks", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("### The `ros2` command in the setup script's environment", 1)[1].split("\n## ", 1)[0]
     [snippet] = re.findall(r"```python\n(.*?)```", section, re.S)
     h = make_harness({"model": str(reason1_model), "generation.max_new_tokens": 64},
                      [Camera("front", "/test_watch/front/image_raw")])
