@@ -1,10 +1,12 @@
 """The node over real DDS with each Cosmos 3 reasoner (tiny taught checkpoints of both architectures): a goal
-streams its reasoning (the think block Edge's template opens included) and ends SUCCEEDED with a typed plan."""
+streams its reasoning (the think block Edge's template opens included) and ends SUCCEEDED with a typed plan, and
+a standing watch runs its checks on the same model."""
 from __future__ import annotations
 
 import pytest
 
 from cosmos_reason_ros.action import ReasonAboutTask
+from cosmos_reason_ros.core.modes.watches import WatchState
 from cosmos_reason_ros.core.names import stage_name
 from cosmos_reason_ros.msg import FeasibilityJudgment
 from helpers.ros_harness import Camera
@@ -15,7 +17,9 @@ Result = ReasonAboutTask.Result
 
 @pytest.mark.parametrize("family", ["cosmos3", "cosmos3_edge"])
 def test_a_goal_succeeds_with_each_cosmos3_family(make_harness, cosmos3_models, family: str) -> None:
-    harness = make_harness({"model": str(cosmos3_models[family])},
+    harness = make_harness({"model": str(cosmos3_models[family]), "generation.temperature": 0.0,
+                            "watches.names": ["workspace"], "watches.workspace.question": "is anyone at the arm?",
+                            "watches.workspace.period": 0.5, "watches.workspace.cameras": ["front"]},
                            [Camera("front", f"/c3_{family}/front/image_raw", width=637, height=479)],
                            node_name=f"c3_{family}")
     status, result, feedback = harness.run("put the red cup on the tray", mode=Goal.MODE_DECOMPOSE)
@@ -30,3 +34,7 @@ def test_a_goal_succeeds_with_each_cosmos3_family(make_harness, cosmos3_models, 
     assert stages.index("thinking") < stages.index("answering")
     assert "".join(f.new_text for f in feedback).startswith("<think>\n")  # Edge's template-opened think included
     assert harness.node.parts.model.backend.family.name == family
+    # A standing watch over the same camera: the taught answer says "no", so it clears after clear_after checks.
+    watches = harness.node.parts.watches
+    harness.wait_for(lambda: watches.entry("workspace").tracker.state == WatchState.CLEARED, 60.0,
+                     "the watch cleared by the model's answers")
