@@ -229,8 +229,8 @@ MODELS: tuple[SupportedModel, ...] = (
                    True, "", "vLLM >= 0.23 (--tensor-parallel-size 4); NIM"),
     SupportedModel("nvidia/Cosmos-Reason2-2B", "reason2", "2B", "24 GB (vendor)", None,
                    "Thor (NVIDIA recipe); Orin Nano 8 GB at W4A16 (community)", "local (transformers); vLLM"),
-    SupportedModel("nvidia/Cosmos-Reason2-8B", "reason2", "8B", "32 GB (vendor)", None, "Thor (by memory)",
-                   "local (transformers); vLLM"),
+    SupportedModel("nvidia/Cosmos-Reason2-8B", "reason2", "8B", "32 GB (vendor)", None,
+                   "Thor (NVFP4), AGX Orin (W4A16), on vLLM", "local (transformers); vLLM"),
     SupportedModel("nvidia/Cosmos-Reason2-32B", "reason2", "32B", "several GPUs", None, "", "vLLM"),
     SupportedModel("nvidia/Cosmos-Reason1-7B", "reason1", "7B", "24 GB (vendor)", None,
                    "AGX Orin 32/64 GB, Thor (by memory)", "local (transformers); vLLM"),
@@ -248,10 +248,11 @@ _GATED = {True: "yes", False: "no", None: "see its hub page"}
 
 def models_table() -> str:
     """The README's table of supported models, written from ``MODELS`` and the family rows."""
-    lines = ["| model | family | size | GPU memory (bf16) | gated | Jetson | runs on |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | family | size | GPU memory (bf16) | gated | Jetson | runs on | recipe fps |",
+             "|---|---|---|---|---|---|---|---|"]
     for m in MODELS:
         default = " (default)" if m.hub_id == DEFAULT_MODEL else ""
         lines.append(f"| `{m.hub_id}`{default} | `{m.family}`: {FAMILIES[m.family].title} | {m.size} | "
-                     f"{m.gpu_memory} | {_GATED[m.gated]} | {m.jetson or '-'} | {m.serving} |")
+                     f"{m.gpu_memory} | {_GATED[m.gated]} | {m.jetson or '-'} | {m.serving} | "
+                     f"{FAMILIES[m.family].recommended_fps:g} |")
     return "\n".join(lines)
