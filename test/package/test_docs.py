@@ -70,3 +70,14 @@ def test_readme_layout_names_every_folder_and_only_modules_that_exist():
         for name in names:
             assert (package / parent / name).is_file(), f"README layout names {parent}/{name}, which does not exist"
     assert folders <= shown, f"folders missing from the README layout: {sorted(folders - shown)}"
+
+
+def test_fast_dds_profile_variable_is_named_for_both_major_versions():
+    """Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_DEFAULT_PROFILES_FILE:
+    a document that tells users to set one names the other too, or a camera driver set up as documented misses
+    the large-image profile on the other major version."""
+    variables = {"FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"}
+    files = [*DOCS, REPO / "benchmarks" / "README.md", REPO / "config" / "fastdds_large_images.xml"]
+    naming = {path.relative_to(REPO).as_posix(): {v for v in variables if v in path.read_text()} for path in files}
+    assert {name for name, named in naming.items() if named} >= {"README.md", "config/fastdds_large_images.xml"}
+    assert {name: named for name, named in naming.items() if named and named != variables} == {}
