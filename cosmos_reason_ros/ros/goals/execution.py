@@ -119,12 +119,10 @@ class GoalServer:
             goal_service_qos_profile=qos.ACTION_SERVICES, cancel_service_qos_profile=qos.ACTION_SERVICES,
             result_service_qos_profile=qos.ACTION_SERVICES, callback_group=ReentrantCallbackGroup(),
         )
-        self._timers = [
-            self._node.create_timer(QUEUE_CHECK_PERIOD, self._expire_queued,
-                                    callback_group=MutuallyExclusiveCallbackGroup()),
-            self._node.create_timer(s.diagnostics_period, self._trim_memory,
-                                    callback_group=MutuallyExclusiveCallbackGroup()),
-        ]
+        # One at a time, kept as made: a configure that fails half-way has its timers cleaned up too.
+        for period, callback in ((QUEUE_CHECK_PERIOD, self._expire_queued), (s.diagnostics_period, self._trim_memory)):
+            self._timers.append(self._node.create_timer(period, callback,
+                                                        callback_group=MutuallyExclusiveCallbackGroup()))
 
     def activate(self) -> None:
         self._accepting = True
