@@ -399,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         rclpy.try_shutdown()
     for family, (family_times, succeeded) in per_family.items():
-        print(f"### Goal overhead, {family} ({len(family_times)} goals, {succeeded} succeeded; {args.cameras} camera(s) "
-              f"{args.size})\n")
+        print(f"### Goal overhead, {family} ({len(family_times)} goals, {succeeded} succeeded; "
+              f"{args.cameras} camera(s) {args.size})\n")
         print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(family_times)) + "\n")
     if stream is not None:
         print("\n### Streaming\n")
