@@ -392,8 +392,10 @@ def _training_batch(processor, family: str, rng, answer_text: str):
     """One prompt (random frames, random-length text, 1-2 cameras) followed by the taught answer."""
     import numpy as np
 
-    vision = processor.video_processor
-    side = vision.patch_size * vision.merge_size
+    from cosmos_reason_ros.core.models.families import FAMILIES
+    from cosmos_reason_ros.core.models.transformers_backend import processor_geometry, video_options
+
+    side = processor_geometry(processor, FAMILIES[family]).pixels_per_token_side
     cameras = int(rng.integers(1, 3))
     frames = int(rng.integers(1, 5)) * 2
     height, width = (int(rng.integers(1, 5)) * side for _ in range(2))
@@ -410,10 +412,10 @@ def _training_batch(processor, family: str, rng, answer_text: str):
                 {"role": "user", "content": content}]
     prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     metadata = [{"fps": 2.0, "total_num_frames": frames, "frames_indices": list(range(frames))}] * cameras
-    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False}
-    if family != "cosmos3_edge":  # Qwen's pixel cap; Edge's processor has none
-        videos_kwargs["cap_pixels_per_frame"] = False
+    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False,
+                     **video_options(processor.video_processor)}  # as the backend sends them
     inputs = processor(text=[prompt + answer_text], videos=videos, return_tensors="pt", videos_kwargs=videos_kwargs)
+    inputs.pop("video_metadata", None)  # for the prompt's frame times; not a model input
     prompt_len = len(processor(text=[prompt], videos=videos, return_tensors="pt",
                                videos_kwargs=videos_kwargs)["input_ids"][0])
     labels = inputs["input_ids"].clone()
