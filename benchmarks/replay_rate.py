@@ -36,34 +36,14 @@ MATCH_TIMEOUT = 30.0  # s a case waits for the counter to match before it gives 
 
 
 def before_player() -> type:
-    """``FramePlayer`` with its publishing step as at commit 3fa9228 (then ``_publish``): ``bytes`` assigned to
-    the message's data."""
-    import cv2
+    """``FramePlayer`` with its image data as at commit 3fa9228 (then in ``_publish``): the ``bytes`` of the
+    frame (or of its JPEG encoding) assigned to the message's data; everything else is the installed player."""
     import numpy as np
 
     from cosmos_reason_ros.tools.replay import FramePlayer
 
     class BytesFramePlayer(FramePlayer):
-        def publish_frame(self, frame: Any) -> None:
-            if self.args.resize is not None:
-                frame = cv2.resize(frame, self.args.resize, interpolation=cv2.INTER_AREA)
-            self.size = f"{frame.shape[1]}x{frame.shape[0]}"
-            message = self.message_type()
-            message.header.stamp = self.node.get_clock().now().to_msg()
-            message.header.frame_id = self.args.frame_id
-            if self.args.compressed:
-                ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
-                if not ok:
-                    raise RuntimeError("JPEG encoding failed")
-                message.format = "bgr8; jpeg compressed bgr8"
-                message.data = encoded.tobytes()
-            else:
-                height, width = frame.shape[:2]
-                message.height, message.width, message.encoding = height, width, "bgr8"
-                message.is_bigendian, message.step = 0, width * 3
-                message.data = np.ascontiguousarray(frame).tobytes()
-            self.publisher.publish(message)
-            self.published += 1
+        image_data = staticmethod(lambda pixels: np.ascontiguousarray(pixels).tobytes())
 
     return BytesFramePlayer
 
