@@ -63,26 +63,21 @@ def test_defaults_and_sentinels():
     assert Result.NONE == 0 and all(7100 <= c <= 7199 for c in codes if c) and len(set(codes)) == len(codes)
 
 
-def test_core_enums_match_the_interface_constants():
-    for mode in Mode:
-        assert getattr(Goal, f"MODE_{mode.name}") == mode.value
-    for verdict in Verdict:
-        assert getattr(FeasibilityJudgment, f"VERDICT_{verdict.name}") == verdict.value
-    for completion in Completion:
-        assert getattr(TaskPlan, f"COMPLETION_{completion.name}") == completion.value
-    for completeness in Completeness:
-        assert getattr(TaskPlan, f"COMPLETENESS_{completeness.name}") == completeness.value
+#: Each core enum, the interface that holds its constants, and their prefix there.
+ENUM_CONSTANTS = [(Mode, Goal, "MODE"), (Verdict, FeasibilityJudgment, "VERDICT"),
+                  (Completion, TaskPlan, "COMPLETION"), (Completeness, TaskPlan, "COMPLETENESS"),
+                  (Stage, Feedback, "STAGE"), (ArgumentType, SkillArgument, "TYPE"), (SkillStatus, Subtask, "SKILL"),
+                  (Dispatch, TaskPlan, "DISPATCH"), (StepOutcome, ExecutedStep, "OUTCOME")]
+
+
+@pytest.mark.parametrize("enum, interface, prefix", ENUM_CONSTANTS, ids=[e.__name__ for e, _, _ in ENUM_CONSTANTS])
+def test_core_enums_match_the_interface_constants(enum, interface, prefix):
+    for member in enum:
+        assert getattr(interface, f"{prefix}_{member.name}") == member.value
+
+
+def test_interface_defaults_are_the_first_constants():
     assert TaskPlan().completeness == TaskPlan.COMPLETENESS_NONE
-    for stage in Stage:
-        assert getattr(Feedback, f"STAGE_{stage.name}") == stage.value
-    for kind in ArgumentType:
-        assert getattr(SkillArgument, f"TYPE_{kind.name}") == kind.value
-    for status in SkillStatus:
-        assert getattr(Subtask, f"SKILL_{status.name}") == status.value
-    for dispatch in Dispatch:
-        assert getattr(TaskPlan, f"DISPATCH_{dispatch.name}") == dispatch.value
-    for outcome in StepOutcome:
-        assert getattr(ExecutedStep, f"OUTCOME_{outcome.name}") == outcome.value
     assert Subtask().skill_status == Subtask.SKILL_NOT_CHECKED and TaskPlan().dispatch == TaskPlan.DISPATCH_NOT_CHECKED
 
 
