@@ -54,19 +54,24 @@ def isolate_dds() -> None:
 LARGE_SHM_PROFILE_FILE = Path(__file__).resolve().parent.parent / "config" / "fastdds_large_images.xml"
 
 
+#: The variables Fast DDS reads its profile file from: 2.x (Humble, Jazzy), then 3.x (Kilted).
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+
+
 def use_dds_profile(profile: str) -> str:
     """Apply ``profile`` ('large-shm' or 'default') to this process and its children; return a description.
 
-    An existing FASTDDS_DEFAULT_PROFILES_FILE, or a non-Fast-DDS RMW, is left alone and reported as such.
+    A profile file already set (either variable), or a non-Fast-DDS RMW, is left alone and reported as such.
     """
+    given = next((f"{name}={os.environ[name]}" for name in PROFILE_VARIABLES if name in os.environ), None)
     if profile == "default":
-        return "Fast DDS defaults" if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ else \
-            f"FASTDDS_DEFAULT_PROFILES_FILE={os.environ['FASTDDS_DEFAULT_PROFILES_FILE']}"
+        return given or "Fast DDS defaults"
     if "fastrtps" not in os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"):
         return f"{os.environ['RMW_IMPLEMENTATION']} defaults (profile {profile} is for Fast DDS)"
-    if "FASTDDS_DEFAULT_PROFILES_FILE" in os.environ:
-        return f"FASTDDS_DEFAULT_PROFILES_FILE={os.environ['FASTDDS_DEFAULT_PROFILES_FILE']} (kept)"
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(LARGE_SHM_PROFILE_FILE)
+    if given is not None:
+        return f"{given} (kept)"
+    for name in PROFILE_VARIABLES:
+        os.environ[name] = str(LARGE_SHM_PROFILE_FILE)
     return "Fast DDS, shared memory with 64 MB segments + UDPv4 (config/fastdds_large_images.xml)"
 
 

@@ -386,7 +386,6 @@ def main(argv: list[str] | None = None) -> int:
                 per_family[family] = ([g[0] for g in goals], sum(1 for g in goals if g[2].error_code == 0))
             finally:
                 session.close()
-        times, succeeded = per_family[args.families[0]]
         stream: StreamFigures | None = None
         if args.stream_goals:
             random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
@@ -399,10 +398,10 @@ def main(argv: list[str] | None = None) -> int:
                    for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames]
     finally:
         rclpy.try_shutdown()
-    for family, (times, succeeded) in per_family.items():
-        print(f"### Goal overhead, {family} ({len(times)} goals, {succeeded} succeeded; {args.cameras} camera(s) "
-              f"{args.size})\n")
-        print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(times)) + "\n")
+    for family, (family_times, succeeded) in per_family.items():
+        print(f"### Goal overhead, {family} ({len(family_times)} goals, {succeeded} succeeded; "
+              f"{args.cameras} camera(s) {args.size})\n")
+        print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(family_times)) + "\n")
     if stream is not None:
         print("\n### Streaming\n")
         print(markdown_table(
@@ -417,8 +416,10 @@ def main(argv: list[str] | None = None) -> int:
         [[p.size, p.encoding, p.frames, fmt(p.select_ms, 3), fmt(p.decode_ms, 1), fmt(p.prepare_ms, 1),
           fmt(p.total_ms, 1), p.model_frame, p.visual_tokens] for p in prepare]))
     write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, transport=transport),
-                           "goals": {family: [asdict(t) for t in t_] for family, (t_, _) in per_family.items()},
-                           "succeeded": {family: ok for family, (_, ok) in per_family.items()},
+                           "goals": [asdict(t) for t in per_family[args.families[0]][0]],
+                           "succeeded": per_family[args.families[0]][1],
+                           "families": {family: {"goals": [asdict(t) for t in t_], "succeeded": ok}
+                                        for family, (t_, ok) in per_family.items()},
                            "stream": asdict(stream) if stream else None, "prepare": [asdict(p) for p in prepare]})
     print(f"\n{machine_line(info)}; transport: {transport}", file=sys.stderr)
     return 0

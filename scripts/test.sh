@@ -32,6 +32,9 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
 export ROS_LOCALHOST_ONLY=${ROS_LOCALHOST_ONLY:-1}
 export ROS_DOMAIN_ID=${ROS_DOMAIN_ID:-$((RANDOM % 100 + 1))}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Generated messages check the type and range of every field assignment, as Humble's always do (Jazzy and
+# Kilted only with this set): a wrong type that passes here would raise on Humble, inside a callback.
+export ROS_PYTHON_CHECK_FIELDS=1
 echo "[test] ROS_DOMAIN_ID=$ROS_DOMAIN_ID ($mode)"
 if [ "$mode" = fast ]; then
   set -- -m "not slow" "${args[@]+"${args[@]}"}"

@@ -126,6 +126,13 @@ def grounded_models() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def skills_model() -> Path:
+    """Tiny Cosmos-Reason2 architecture taught an answer in skills: a re-plan after a slipped grasp, its first step
+    under a synonym ("grab") with a choice argument, its second with a number (``tiny_model.SKILL_SCENARIOS``)."""
+    return build_tiny_model("reason2", teach=True, scenario="skills")
+
+
+@pytest.fixture(scope="session")
 def random_model() -> Path:
     """Tiny Cosmos-Reason1 architecture with random weights: emits arbitrary tokens, rarely stops."""
     return build_tiny_model("reason1", teach=False)

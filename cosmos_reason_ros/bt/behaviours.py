@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,16 @@ from cosmos_reason_ros.core.datatypes import Verdict
 from cosmos_reason_ros.core.names import mode_value, stage_name, verdict_name
 
 _log = logging.getLogger(__name__)
+
+#: s from sending a goal to the node's answer (accepted or rejected), default of ``accept_timeout``. The node
+#: answers in milliseconds; a reply that never comes (Humble's rclpy before 3.3.18 could drop it: the request
+#: went out before the client registered its future) must not leave the behaviour RUNNING forever.
+ACCEPT_TIMEOUT = 10.0
+#: s from acceptance to the result when the goal sets no ``goal_timeout`` (the node then applies its own
+#: ``goal_timeout`` parameter, 120 s by default), default of ``result_timeout``.
+RESULT_TIMEOUT = 300.0
+#: s a result may take to arrive after the goal's own ``goal_timeout`` (the node ends it TIMEOUT by then).
+RESULT_GRACE = 10.0
 
 #: ``succeed_on`` choices → the verdicts that count as SUCCESS (None: any plan the node returned).
 SUCCEED_ON: dict[str, frozenset[int] | None] = {
@@ -41,6 +52,12 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         ("if the task is blocked, ask for help").
     Any error code (NO_FRAMES, TIMEOUT, ...) is FAILURE, with the code's name in ``feedback_message``.
 
+    Timeouts, each FAILURE with a ``feedback_message`` that says which: ``server_timeout`` (no action server),
+    ``accept_timeout`` (the goal was sent but the node never answered it; canceled by its id, in case only
+    the reply was lost, and again if the reply comes later)
+    and ``result_timeout`` (accepted, but no result; the goal is canceled on the node). ``result_timeout``
+    None: ``goal_timeout`` + ``RESULT_GRACE`` when the goal sets one, else ``RESULT_TIMEOUT``.
+
     Blackboard: on every plan the node returns (whatever ``succeed_on`` decides) the TaskPlan is written to
     ``plan_key`` and its FeasibilityJudgment to ``feasibility_key``; both are cleared when a new goal is
     sent, so no later node acts on the plan of an earlier goal. With ``task_key`` the task text is read from
@@ -56,18 +73,27 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
                  server_timeout: float = 5.0, plan_key: str = "/cosmos/plan",
                  feasibility_key: str = "/cosmos/feasibility", history_seconds: float = 0.0,
                  max_frames: int = 0, max_new_tokens: int = 0, goal_timeout: float = 0.0,
-                 return_reasoning: bool = True) -> None:
+                 return_reasoning: bool = True, accept_timeout: float = ACCEPT_TIMEOUT,
+                 result_timeout: float | None = None) -> None:
         super().__init__(name)
         if (task is None) == (task_key is None):
             raise ValueError("give exactly one of task (the text) and task_key (a blackboard key holding it)")
         if succeed_on not in SUCCEED_ON:
             raise ValueError(f"succeed_on must be one of {sorted(SUCCEED_ON)}, not {succeed_on!r}")
+        for label, value in (("server_timeout", server_timeout), ("accept_timeout", accept_timeout),
+                             ("result_timeout", result_timeout)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{label} must be positive seconds, not {value!r}")
         self.task, self.task_key = task, task_key
         self.mode = mode_value(mode)
         self.cameras = list(cameras)
         self.action_name = action_name
         self.succeed_on = succeed_on
         self.server_timeout = server_timeout
+        self.accept_timeout = accept_timeout
+        if result_timeout is None:
+            result_timeout = goal_timeout + RESULT_GRACE if goal_timeout > 0 else RESULT_TIMEOUT
+        self.result_timeout = result_timeout
         self.plan_key, self.feasibility_key = plan_key, feasibility_key
         self.goal_fields = {"history_seconds": float(history_seconds), "max_frames": int(max_frames),
                             "max_new_tokens": int(max_new_tokens), "timeout": float(goal_timeout),
@@ -81,6 +107,8 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         self.result: Any = None  # the ReasonAboutTask.Result of the last goal that ended
         self._client: Any = None
         self._action: Any = None
+        self._goal_handle_type: Any = None
+        self._uuid_type: Any = None
         self._reset_goal()
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -89,10 +117,13 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         node = kwargs.get("node")
         if node is None:
             raise KeyError(f"{self.name}: setup() needs node=<rclpy Node> (tree.setup(node=node))")
+        from rclpy.action.client import ClientGoalHandle
+        from unique_identifier_msgs.msg import UUID
+
         from cosmos_reason_ros.action import ReasonAboutTask as Action
         from cosmos_reason_ros.ros.action_client import SpinSafeActionClient  # the node may be spinning already
 
-        self._action = Action
+        self._action, self._goal_handle_type, self._uuid_type = Action, ClientGoalHandle, UUID
         self._client = SpinSafeActionClient(node, Action, self.action_name)
 
     def initialise(self) -> None:
@@ -118,18 +149,32 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         if self._failure is not None:
             self.feedback_message = self._failure
             return Status.FAILURE
+        now = time.monotonic()
         if not self._goal_future.done():
-            self.feedback_message = "sending goal"
-            return Status.RUNNING
+            if now - self._sent_at < self.accept_timeout:
+                self.feedback_message = "sending goal"
+                return Status.RUNNING
+            self._cancel_unanswered()
+            self._failure = (f"goal sent to {self.action_name} but neither accepted nor rejected within "
+                             f"{self.accept_timeout:.1f} s (the reply was lost?); goal canceled")
+            self.feedback_message = self._failure
+            return Status.FAILURE
         handle = self._goal_future.result()
         if not handle.accepted:
             self.feedback_message = f"goal rejected by {self.action_name} (busy_policy reject?)"
             return Status.FAILURE
         if self._result_future is None:
             self._result_future = handle.get_result_async()
+            self._accepted_at = now
         if not self._result_future.done():
-            self.feedback_message = self._progress()
-            return Status.RUNNING
+            if now - self._accepted_at < self.result_timeout:
+                self.feedback_message = self._progress()
+                return Status.RUNNING
+            self._cancel_goal()
+            self._failure = (f"no result from {self.action_name} within {self.result_timeout:.1f} s of "
+                             "acceptance; goal canceled")
+            self.feedback_message = self._failure
+            return Status.FAILURE
         return self._conclude(self._result_future.result().result)
 
     def terminate(self, new_status: Status) -> None:
@@ -148,8 +193,10 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
     def _reset_goal(self) -> None:
         self._goal_future: Any = None
         self._result_future: Any = None
+        self._goal_id: Any = None  # the goal's unique_identifier_msgs/UUID (chosen by _send_goal)
         self._failure: str | None = None
         self._started = time.monotonic()
+        self._sent_at = self._accepted_at = self._started  # set when the goal is sent, and when accepted
         self.last_feedback = None
 
     def _send_goal(self) -> None:
@@ -160,7 +207,10 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
                 self._failure = f"no task text on the blackboard at {self.task_key!r} (got {task!r})"
                 return
         goal = self._action.Goal(task=task, mode=self.mode, cameras=self.cameras, **self.goal_fields)
-        self._goal_future = self._client.send_goal_async(goal, feedback_callback=self._on_feedback)
+        self._goal_id = self._uuid_type(uuid=list(uuid.uuid4().bytes))  # ours: cancellable without the reply
+        self._sent_at = time.monotonic()
+        self._goal_future = self._client.send_goal_async(goal, feedback_callback=self._on_feedback,
+                                                         goal_uuid=self._goal_id)
         _log.debug("%s: sent goal %r (mode %d) to %s", self.name, task, self.mode, self.action_name)
 
     def _on_feedback(self, message: Any) -> None:
@@ -201,6 +251,14 @@ class ReasonAboutTask(py_trees.behaviour.Behaviour):
         else:
             future.add_done_callback(self._cancel_handle)
         _log.debug("%s: canceling its goal", self.name)
+
+    def _cancel_unanswered(self) -> None:
+        """Cancel a goal whose reply never came: the node may have accepted it and lost only the reply, so
+        cancel it by its id now, and once more should the reply arrive after all."""
+        if self._goal_id is not None:
+            accepted = self._action.Impl.SendGoalService.Response(accepted=True)
+            self._goal_handle_type(self._client, self._goal_id, accepted).cancel_goal_async()
+        self._cancel_goal()
 
     @staticmethod
     def _cancel_handle(goal_future: Any) -> None:

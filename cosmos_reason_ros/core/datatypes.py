@@ -66,6 +66,45 @@ class Completeness(enum.IntEnum):
 CONFIDENCE_UNKNOWN = -1.0
 
 
+class ArgumentType(enum.IntEnum):
+    """The type of a skill argument (values equal SkillArgument TYPE_*)."""
+
+    UNKNOWN = 0  # not checked against a skill (no library, or the step's skill is unknown)
+    OBJECT = 1  # an object in the scene, in words ("red cup")
+    LOCATION = 2  # a place in the scene, in words ("tray", "left of the sink")
+    NUMBER = 3  # a number in the argument's unit, within its range
+    CHOICE = 4  # one of the argument's listed values
+
+
+@dataclass
+class SkillArgument:
+    """One argument of a step's skill: ``text`` for objects, locations and choices (and a number as written),
+    ``number`` for numbers (0.0 otherwise), in ``unit``."""
+
+    name: str
+    type: ArgumentType = ArgumentType.UNKNOWN
+    text: str = ""
+    number: float = 0.0
+    unit: str = ""
+
+
+class SkillStatus(enum.IntEnum):
+    """Whether a step can be dispatched to a declared skill (values equal Subtask SKILL_*)."""
+
+    NOT_CHECKED = 0  # no skill library for this request: the step is free text, as without skills
+    OK = 1  # a declared skill (named, or mapped from a synonym or near-miss) with valid arguments
+    UNKNOWN = 2  # no declared skill, synonym or unambiguous near-miss matches the step
+    INVALID_ARGUMENTS = 3  # a declared skill, but an argument is missing, mistyped, out of range or not listed
+
+
+class Dispatch(enum.IntEnum):
+    """Whether a plan can be handed to an executor as it stands (values equal TaskPlan DISPATCH_*)."""
+
+    NOT_CHECKED = 0  # no skill library, or no steps to check
+    READY = 1  # every step is SkillStatus.OK and the answer was complete
+    BLOCKED = 2  # a step is not OK, or the plan was cut off (dispatch_problem says which and why)
+
+
 @dataclass
 class Subtask:
     """One step of a plan. Strings are the model's words, trimmed; empty when not given."""
@@ -78,6 +117,12 @@ class Subtask:
     success_criterion: str = ""
     feasibility_note: str = ""
     object_indices: list[int] = field(default_factory=list)  # per target: index into the located objects, or -1
+    skill: str = ""  # the declared skill the step maps to ("" when not checked or unknown)
+    skill_written: str = ""  # the skill name as the model wrote it ("" when it wrote none)
+    arguments: list[SkillArgument] = field(default_factory=list)  # checked, typed arguments (declared order)
+    written_arguments: dict = field(default_factory=dict)  # the model's "arguments" object, as parsed (JSON values)
+    skill_status: SkillStatus = SkillStatus.NOT_CHECKED
+    skill_problem: str = ""  # why the step is not dispatchable ("" when it is, or when not checked)
 
 
 #: Subtask.object_indices value of a target the model did not locate (matches Subtask.OBJECT_NOT_LOCATED).
@@ -205,6 +250,8 @@ class ParsedAnswer:
     critique: Critique = field(default_factory=Critique)  # Mode.CRITIC only
     objects: list[ModelLocation] = field(default_factory=list)  # Mode.LOCATE, or plan targets when grounded
     observation: Observation = field(default_factory=Observation)  # Mode.WATCH only
+    dispatch: Dispatch = Dispatch.NOT_CHECKED  # DECOMPOSE / NEXT_ACTION with a skill library
+    dispatch_problem: str = ""  # why the plan is BLOCKED ("" otherwise)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from cosmos_reason_ros.core.models.backend import GenerationRequest, ModelBacken
 from cosmos_reason_ros.core.models.families import ModelFamily
 from cosmos_reason_ros.core.modes.plausibility import combine_runs
 from cosmos_reason_ros.core.modes.prompts import GROUNDABLE, build_prompt
+from cosmos_reason_ros.core.modes.skills import NO_CONTEXT, PlanContext, validate_context
 from cosmos_reason_ros.core.text_safety import has_visible_text, sanitize_text
 
 
@@ -91,6 +92,8 @@ class TaskRequest:
     on_progress: ProgressCallback | None = None
     runs: int = 1  # Mode.CRITIC: judge the clip this many times (sampled), one batched call; 0 = 1
     ground_targets: bool = False  # DECOMPOSE / NEXT_ACTION: locate the steps' target objects too
+    #: Skill library, history and current plan (DECOMPOSE / NEXT_ACTION), a step's criterion (VERIFY_COMPLETION).
+    context: PlanContext = NO_CONTEXT
 
 
 def clean_task_text(task: str, max_chars: int, allow_empty: bool = False) -> str:
@@ -153,10 +156,15 @@ class Reasoner:
                                       f"{mode.name}{' always locates' if mode is Mode.LOCATE else ' has no targets'})")
         return bool(ground_targets)
 
+    def validate_context(self, context: PlanContext, mode: Mode) -> PlanContext:
+        """History, current plan and a step's criterion only where they apply, within the text limit."""
+        return validate_context(context, mode, self.limits.max_task_chars)
+
     def run(self, request: TaskRequest) -> ReasoningResult:
         task, mode = self.validate(request.task, request.mode, request.max_new_tokens)
         runs = self.validate_runs(request.runs, mode)
         ground_targets = self.validate_ground_targets(request.ground_targets, mode)
+        context = self.validate_context(request.context, mode)
         if not self.backend.ready or self.backend.family is None:
             raise ModelNotReadyError(self.backend.not_ready_message())
         family = self.backend.family
@@ -168,7 +176,7 @@ class Reasoner:
         prepared = prepare_clips(request.clips, geometry, self.budget)
         # The backend's own control tokens (its tokenizer's specials) are neutralised in user text too.
         prompt = build_prompt(family, mode, task, prepared, reserved=getattr(self.backend, "control_tokens", ()),
-                              ground_targets=ground_targets)
+                              ground_targets=ground_targets, context=context)
 
         def on_stream(event: StreamEvent) -> None:
             stage = Stage.ANSWERING if event.answering else Stage.THINKING
@@ -184,7 +192,8 @@ class Reasoner:
         ))
         stats = generation.stats
         outcomes = [parse_output(text, family, mode, stop_reason=stop, generated_tokens=stats.generated_tokens,
-                                 max_new_tokens=request.max_new_tokens, accept_partial=self.accept_partial)
+                                 max_new_tokens=request.max_new_tokens, accept_partial=self.accept_partial,
+                                 context=context)
                     for text, stop in generation.sequences]
         outcome = outcomes[0] if mode is not Mode.CRITIC else combine_runs(outcomes)
         objects = ground_outcome(outcome, prepared, family, mode, ground_targets)

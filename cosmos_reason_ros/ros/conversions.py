@@ -23,7 +23,14 @@ from cosmos_reason_ros.core.datatypes import (
     Subtask,
 )
 from cosmos_reason_ros.core.grounding.coordinates import ImageLocation
-from cosmos_reason_ros.msg import CameraFrames, CritiqueFinding, FeasibilityJudgment, LocatedObject, TaskPlan
+from cosmos_reason_ros.msg import (
+    CameraFrames,
+    CritiqueFinding,
+    FeasibilityJudgment,
+    LocatedObject,
+    SkillArgument,
+    TaskPlan,
+)
 from cosmos_reason_ros.msg import Critique as CritiqueMsg
 from cosmos_reason_ros.msg import GenerationStats as GenerationStatsMsg
 from cosmos_reason_ros.msg import Subtask as SubtaskMsg
@@ -69,10 +76,14 @@ def seen_msgs(seen: Sequence[SeenFrames], header: Header) -> tuple[Header, list[
 
 
 def subtask_msg(step: Subtask) -> SubtaskMsg:
+    """One step; the skill fields keep their defaults when no library checked it."""
     return SubtaskMsg(index=step.index, action=step.action, description=step.description,
                       target_objects=list(step.target_objects), preconditions=list(step.preconditions),
                       success_criterion=step.success_criterion, feasibility_note=step.feasibility_note,
-                      object_indices=list(step.object_indices))
+                      object_indices=list(step.object_indices), skill=step.skill, skill_written=step.skill_written,
+                      arguments=[SkillArgument(name=a.name, type=int(a.type), text=a.text, number=float(a.number),
+                                               unit=a.unit) for a in step.arguments],
+                      skill_status=int(step.skill_status), skill_problem=step.skill_problem)
 
 
 def feasibility_msg(judgment: Feasibility, header: Header, task: str) -> FeasibilityJudgment:
@@ -119,6 +130,8 @@ def plan_msg(result: ReasoningResult, goal_id: str, total_time: float, include_r
         completion=int(parsed.completion),
         answer=parsed.answer,
         completeness=int(result.outcome.completeness),
+        dispatch=int(parsed.dispatch),
+        dispatch_problem=parsed.dispatch_problem,
         critique=critique_msg(parsed.critique),
         objects=located_msgs(result.objects),
         reasoning=result.outcome.reasoning if include_reasoning else "",

@@ -120,6 +120,50 @@ GROUNDED_SCENARIOS: dict[str, tuple[str, dict]] = {
     ),
 }
 
+_STEP_GRAB = {
+    "skill": "grab",
+    "arguments": {"object": "red cup", "grip": "firm"},
+    "description": "grip the red cup firmly and lift it",
+    "targets": ["red cup"],
+    "preconditions": ["the gripper is empty"],
+    "success_criterion": "the cup is lifted off the table",
+    "feasibility_note": "a gentle grip let the cup slip before",
+}
+
+#: Answers in the robot's skills (a skill library, README "Plans in the robot's skills"), written as the re-plan
+#: after a failed gentle grasp: a step under a synonym ("grab" for "pick") with a choice argument, and a
+#: step with a number argument (height 0.05 m). Every mode still parses: "completed" is "yes" (so a step's
+#: verification, MODE_VERIFY_COMPLETION, says done), which a plan with steps reads as not done, with a warning.
+#: Which library it meets decides the rest: a synonym mapped, an unknown skill, an argument out of range.
+SKILL_SCENARIOS: dict[str, tuple[str, dict]] = {
+    "skills": (
+        "The cup slipped from a gentle grip before. A firm grip on its body holds it; then it goes onto the tray, "
+        "set down from just above it.",
+        {
+            "subtasks": [
+                _STEP_GRAB,
+                {
+                    "skill": "place",
+                    "arguments": {"object": "red cup", "location": "tray", "height": 0.05},
+                    "description": "set the red cup down on the tray",
+                    "targets": ["red cup", "tray"],
+                    "preconditions": ["the cup is grasped"],
+                    "success_criterion": "the cup rests on the tray",
+                    "feasibility_note": "",
+                },
+            ],
+            "next_action": _STEP_GRAB,
+            "feasible": "yes",
+            "confidence": 0.85,
+            "blocking_factors": [],
+            "explanation": "a firm grip keeps the cup from slipping again",
+            "completed": "yes",
+            "answer": "Grip the red cup firmly, then place it on the tray.",
+            "observed": "no",
+        },
+    ),
+}
+
 #: Critic answers (Mode.CRITIC), per scenario and family, in each family's published critic format:
 #: Reason1 analyses components and answers Yes/No to "any anomalies?", Reason2 gives a 1-5 score, Cosmos 3
 #: picks "(A) Possible" or "(B) Impossible".
@@ -155,7 +199,7 @@ def taught_output(family: str, scenario: str = "reachable") -> str:
     """The exact text a taught tiny model of ``family`` generates (before its end-of-turn token)."""
     if scenario in CRITIC_SCENARIOS:
         return CRITIC_SCENARIOS[scenario][family]
-    reasoning, answer_obj = {**SCENARIOS, **GROUNDED_SCENARIOS}[scenario]
+    reasoning, answer_obj = {**SCENARIOS, **GROUNDED_SCENARIOS, **SKILL_SCENARIOS}[scenario]
     answer = json.dumps(answer_obj, separators=(", ", ": "))
     if family == "reason1":
         return f"<think>\n{reasoning}\n</think>\n\n<answer>\n{answer}\n</answer>"
@@ -198,9 +242,10 @@ def _chat_template(family: str = "reason1") -> str:
 def build_tokenizer(vocab_size: int = 1024, critic: str = "", family: str = "reason1",
                     corpus_extra: Sequence[str] = ()):
     """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary; ``critic`` (a
-    CRITIC_SCENARIOS or GROUNDED_SCENARIOS name) adds that answer's pieces (the default vocabulary stays as it
-    was); ``family`` picks the chat template and any extra special tokens; ``corpus_extra`` adds texts to learn
-    merges from (the visual models' prompts, so a prompt is a few hundred tokens, not a thousand)."""
+    CRITIC_SCENARIOS, GROUNDED_SCENARIOS or SKILL_SCENARIOS name) adds that answer's pieces (the default
+    vocabulary stays as it was); ``family`` picks the chat template and any extra special tokens; ``corpus_extra``
+    adds texts to learn merges from (the visual models' prompts, so a prompt is a few hundred tokens, not a
+    thousand)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -351,8 +396,10 @@ def _training_batch(processor, family: str, rng, answer_text: str):
     """One prompt (random frames, random-length text, 1-2 cameras) followed by the taught answer."""
     import numpy as np
 
-    vision = processor.video_processor
-    side = vision.patch_size * vision.merge_size
+    from cosmos_reason_ros.core.models.families import FAMILIES
+    from cosmos_reason_ros.core.models.transformers_backend import processor_geometry, video_options
+
+    side = processor_geometry(processor, FAMILIES[family]).pixels_per_token_side
     cameras = int(rng.integers(1, 3))
     frames = int(rng.integers(1, 5)) * 2
     height, width = (int(rng.integers(1, 5)) * side for _ in range(2))
@@ -369,10 +416,10 @@ def _training_batch(processor, family: str, rng, answer_text: str):
                 {"role": "user", "content": content}]
     prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     metadata = [{"fps": 2.0, "total_num_frames": frames, "frames_indices": list(range(frames))}] * cameras
-    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False}
-    if family != "cosmos3_edge":  # Qwen's pixel cap; Edge's processor has none
-        videos_kwargs["cap_pixels_per_frame"] = False
+    videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False,
+                     **video_options(processor.video_processor)}  # as the backend sends them
     inputs = processor(text=[prompt + answer_text], videos=videos, return_tensors="pt", videos_kwargs=videos_kwargs)
+    inputs.pop("video_metadata", None)  # for the prompt's frame times; not a model input
     prompt_len = len(processor(text=[prompt], videos=videos, return_tensors="pt",
                                videos_kwargs=videos_kwargs)["input_ids"][0])
     labels = inputs["input_ids"].clone()
@@ -416,14 +463,15 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
     """Create (or overwrite) a tiny model directory at ``out_dir`` and return its path.
 
     ``scenario`` picks the taught answer: "reachable" (a feasible two-step plan), "blocked" (infeasible),
-    or a critic verdict: "critic_plausible" / "critic_artifact" (``CRITIC_SCENARIOS``).
+    "grounded" (with located objects), "skills" (steps in skills with typed arguments), or a critic verdict:
+    "critic_plausible" / "critic_artifact" (``CRITIC_SCENARIOS``).
     """
-    known = [*SCENARIOS, *GROUNDED_SCENARIOS, *CRITIC_SCENARIOS]
+    known = [*SCENARIOS, *GROUNDED_SCENARIOS, *SKILL_SCENARIOS, *CRITIC_SCENARIOS]
     if scenario not in known:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(known)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    taught = scenario in CRITIC_SCENARIOS or scenario in GROUNDED_SCENARIOS
+    taught = scenario in CRITIC_SCENARIOS or scenario in GROUNDED_SCENARIOS or scenario in SKILL_SCENARIOS
     tokenizer = build_tokenizer(critic=scenario if taught else "", family=family)
     model = build_model(family, tokenizer, seed=seed)
     processor = build_processor(family, tokenizer)
@@ -446,10 +494,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--family", choices=TINY_FAMILIES, default="reason1")
     parser.add_argument("--no-teach", dest="teach", action="store_false",
                         help="keep the random weights (the model then emits arbitrary tokens)")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *CRITIC_SCENARIOS), default="reachable",
+    parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *SKILL_SCENARIOS, *CRITIC_SCENARIOS),
+                        default="reachable",
                         help="taught answer: reachable (feasible plan, default), blocked (infeasible), "
-                             "grounded (the feasible plan with located objects), critic_plausible or "
-                             "critic_artifact (a critic verdict)")
+                             "grounded (the feasible plan with located objects), skills (a re-plan in skills with "
+                             "typed arguments), critic_plausible or critic_artifact (a critic verdict)")
     parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

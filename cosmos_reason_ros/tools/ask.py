@@ -37,6 +37,12 @@ examples:
   ask "bring me the red cup"
   ask "can the arm reach the red cup?" --mode feasibility --cameras front,wrist --json
   ask "what is on the table?" --mode question --history 2 --frames 4 --quiet
+  ask "put the red cup on the tray" --skills skills.yaml --history-file done.yaml
+  ask "put the red cup on the tray" --mode verify --criterion "the cup rests on the tray"
+
+  --skills FILE: YAML shaped like the parameters' skills section (names: [...], then per name description,
+  arguments, preconditions, synonyms; README "Plans in the robot's skills"). --history-file FILE: a YAML list
+  of executed steps, each {{skill, arguments, description, outcome: succeeded|failed, reason}}.
 """
 
 
@@ -62,6 +68,39 @@ def _non_negative(convert: Callable[[str], Any], limit: float = float("inf")) ->
     return parse
 
 
+def _load_yaml(path: str) -> Any:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return yaml.safe_load(stream)
+    except (OSError, yaml.YAMLError) as e:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {e}") from e
+
+
+def _skills_file(path: str) -> list:
+    """--skills: the file's skills as Skill messages (checked here, so a typo is a usage error)."""
+    from cosmos_reason_ros.core.errors import InvalidRequestError
+    from cosmos_reason_ros.core.modes.skills import library_from_mapping
+    from cosmos_reason_ros.ros.goals.skills import skill_msgs
+
+    try:
+        return skill_msgs(library_from_mapping(_load_yaml(path) or {}))
+    except InvalidRequestError as e:
+        raise argparse.ArgumentTypeError(f"{path}: {e.message}") from e
+
+
+def _history_file(path: str) -> list:
+    """--history-file: the file's executed steps as ExecutedStep messages."""
+    from cosmos_reason_ros.core.errors import InvalidRequestError
+    from cosmos_reason_ros.ros.goals.skills import executed_step_msgs
+
+    try:
+        return executed_step_msgs(_load_yaml(path) or [])
+    except InvalidRequestError as e:
+        raise argparse.ArgumentTypeError(f"{path}: {e.message}") from e
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ask", description="Ask the Cosmos reasoner about a task and print its plan.",
                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cap on generated tokens, reasoning included (default: the node's)")
     parser.add_argument("--timeout", type=_non_negative(float), default=0.0, metavar="S",
                         help="deadline of the goal on the node (default: the node's goal_timeout)")
+    parser.add_argument("--skills", type=_skills_file, default=[], metavar="FILE",
+                        help="decompose / next: the robot's skills (YAML), added to the node's for this goal")
+    parser.add_argument("--history-file", type=_history_file, default=[], metavar="FILE",
+                        help="decompose / next: steps already executed, with their outcome (YAML list)")
+    parser.add_argument("--criterion", default="", metavar="TEXT",
+                        help="verify: check this one step's success criterion instead of the whole task")
     parser.add_argument("--no-reasoning", action="store_true", help="leave the reasoning out of the result")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     parser.add_argument("--server", default="/cosmos_reasoner/reason", help="action name (default: %(default)s)")
@@ -160,7 +205,7 @@ def located_lines(obj: Any) -> list[str]:
 
 def format_plan(plan: Any) -> str:
     """The plan as a person reads it: verdict, numbered steps with their conditions, answer, cost."""
-    from cosmos_reason_ros.core.datatypes import Completeness, Completion, Verdict
+    from cosmos_reason_ros.core.datatypes import ArgumentType, Completeness, Completion, Dispatch, Verdict
 
     lines = [f"task: {plan.task}", f"mode: {mode_name(plan.mode)}"]
     if plan.completeness == Completeness.PARTIAL:
@@ -176,10 +221,20 @@ def format_plan(plan: Any) -> str:
     if plan.subtasks:
         lines.append("steps:")
     for step in plan.subtasks:
-        lines.append(f"  {step.index + 1}. {step.action or '-'}: {step.description}")
+        head = step.action or "-"
+        if step.skill or step.skill_written:
+            arguments = ", ".join(f"{a.name}={a.number:g}{a.unit and ' ' + a.unit}"
+                                  if a.type == ArgumentType.NUMBER else f"{a.name}={a.text}" for a in step.arguments)
+            head = f"{step.skill or step.skill_written + ' (not a declared skill)'}({arguments})"
+        lines.append(f"  {step.index + 1}. {head}: {step.description}")
+        if step.skill_problem:
+            lines.append(f"     NOT DISPATCHABLE: {step.skill_problem}")
         details = (("objects", ", ".join(step.target_objects)), ("requires", "; ".join(step.preconditions)),
                    ("done when", step.success_criterion), ("note", step.feasibility_note))
         lines += [f"     {label}: {text}" for label, text in details if text]
+    if plan.dispatch:
+        ready = plan.dispatch == Dispatch.READY
+        lines.append("dispatch: " + ("READY" if ready else f"BLOCKED: {plan.dispatch_problem}"))
     if plan.objects:
         lines.append("objects:")
     lines += [f"  {line}" for obj in plan.objects for line in located_lines(obj)]
@@ -298,7 +353,8 @@ def _ask(node: Any, args: argparse.Namespace, interrupt: _Interrupt) -> int:
     goal = ReasonAboutTask.Goal(
         task=args.task, mode=MODE_NAMES[args.mode], cameras=[c.strip() for c in args.cameras.split(",") if c.strip()],
         history_seconds=args.history, max_frames=args.frames, max_new_tokens=args.max_tokens, timeout=args.timeout,
-        return_reasoning=not args.no_reasoning, ground_targets=args.ground_targets)
+        return_reasoning=not args.no_reasoning, ground_targets=args.ground_targets, skills=args.skills,
+        history=args.history_file, success_criterion=args.criterion)
     sent = client.send_goal_async(goal, feedback_callback=lambda message: progress.feedback(message.feedback))
     # The node answers acceptance at once; a Ctrl-C meanwhile is handled once the goal is known.
     if not _spin_until(executor, sent.done, args.wait_server, None):

@@ -123,6 +123,20 @@ def test_preprocessing_tokens_match_the_processor(out_dir):
     assert sum(r["visual_tokens"] for r in tight) < sum(r["visual_tokens"] for r in roomy)
 
 
+def test_replay_rate_runs_both_variants_with_and_without_field_checks(out_dir):
+    stdout, data = run("replay_rate.py", out_dir, "replay_rate", "--sizes", "64x48", "--seconds", "0.5",
+                       "--repeats", "1")
+    assert header(stdout) == ["bgr8 frame", "ROS_PYTHON_CHECK_FIELDS", "replay Hz, median (before / after)",
+                              "range of runs", "ms per publish, median (before / after)", "delivered (before / after)"]
+    cases = data["cases"]
+    assert sorted((c["variant"], c["checks"]) for c in cases) == [("after", False), ("after", True),
+                                                                  ("before", False), ("before", True)]
+    for case in cases:
+        assert case["size"] == "64x48" and case["published"] > 1 and positive(case["rate_hz"])
+        assert 0 <= case["received"] <= case["published"] and positive(case["publish_ms_median"])
+    assert sum(case["received"] for case in cases) > 0  # best effort may drop some; the counter hears the rest
+
+
 def test_gpu_generation_script_runs_tiny_on_cpu(tmp_path):
     path = tmp_path / "gpu.json"
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_generation.py"), "--tiny", "--device", "cpu",

@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import json
 
-from cosmos_reason_ros.core.datatypes import Completeness, Completion, Mode, Observed, Plausibility, Verdict
+from cosmos_reason_ros.core.datatypes import (
+    Completeness,
+    Completion,
+    Dispatch,
+    Mode,
+    Observed,
+    Plausibility,
+    SkillStatus,
+    Subtask,
+    Verdict,
+)
 from cosmos_reason_ros.core.models.families import COSMOS3, COSMOS3_EDGE, REASON1, REASON2
+from cosmos_reason_ros.core.modes.skills import ExecutedStep, PlanContext, StepOutcome, library_from_mapping
 from helpers.grounding_cases import grounding_rows
 
 THINK = "<think>\nThe cup stands on the table, 40 cm from the gripper, behind a closed glass door.\n</think>\n\n"
@@ -30,6 +41,97 @@ CRITIC_THINK = ("<think>\n<overview>A robot arm pushes a box across a table.</ov
                 "<anomaly>Yes</anomaly>\n</component>\n</think>\n\n")
 CRITIC_FOUND = [("box", False), ("arm", True)]
 SCORE_THINK = "<think>\nThe box slides smoothly; its shadow follows it and nothing flickers.\n</think>\n\n"
+
+
+#: The skill library of the skill rows (and of the tiny "skills" model's tests): a synonym, a choice, a number.
+SKILLS = library_from_mapping({"names": ["pick", "place"],
+                               "pick": {"arguments": ["object: object", "grip: choice gentle|firm"],
+                                        "synonyms": ["grab"]},
+                               "place": {"arguments": ["object: object", "location: location",
+                                                       "height?: number m 0..0.3"]}})
+IN_SKILLS = PlanContext(skills=SKILLS)
+SLIPPED = PlanContext(skills=SKILLS, history=(ExecutedStep(Subtask(0, "pick up the cup", skill="pick"),
+                                                           StepOutcome.FAILED, "the cup slipped"),))
+GRAB = {"skill": "grab", "arguments": {"object": "red cup", "grip": "firm"}, "description": "Grip the cup firmly.",
+        "success_criterion": "the cup is lifted"}
+PLACE = {"skill": "place", "arguments": {"object": "red cup", "location": "tray", "height": 0.05},
+         "description": "Put the cup on the tray."}
+SKILL_PLAN = json.dumps({"subtasks": [GRAB, PLACE], "feasible": "yes", "answer": "Grip the cup, place it."})
+OK, UNKNOWN, INVALID = SkillStatus.OK, SkillStatus.UNKNOWN, SkillStatus.INVALID_ARGUMENTS
+
+
+def skill_rows(Case):  # noqa: N803
+    """Steps in the robot's skills (a skill library): mapped, typed, or marked not dispatchable; a cut-off
+    argument never dispatchable; a re-plan from history that finds the task done."""
+    def plan(*steps: dict, **extra) -> str:
+        return json.dumps({"subtasks": list(steps), "feasible": "yes", "answer": "the plan", **extra})
+
+    return {
+        "skills_synonym_mapped_ready": Case(
+            REASON2, Mode.DECOMPOSE, THINK + SKILL_PLAN, context=IN_SKILLS, verdict=Verdict.FEASIBLE,
+            dispatch=Dispatch.READY, warned="a declared synonym",
+            subtasks=[{"skill": "pick", "skill_written": "grab", "skill_status": OK, "action": "pick"},
+                      {"skill": "place", "skill_status": OK}]),
+        "skills_near_miss_mapped": Case(
+            REASON1, Mode.NEXT_ACTION, THINK + "<answer>" + json.dumps({"next_action": dict(PLACE, skill="Plase")})
+            + "</answer>", context=IN_SKILLS, dispatch=Dispatch.READY, warned="the one declared skill that close",
+            subtasks=[{"skill": "place", "skill_written": "Plase", "skill_status": OK}]),
+        "skills_unknown_skill_blocks": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(dict(GRAB, skill="wipe"), PLACE), context=IN_SKILLS,
+            verdict=Verdict.FEASIBLE, dispatch=Dispatch.BLOCKED, warned="'wipe' is not declared",
+            subtasks=[{"skill": "", "skill_written": "wipe", "skill_status": UNKNOWN, "description":
+                       "Grip the cup firmly."}, {"skill": "place", "skill_status": OK}]),
+        "skills_out_of_range_blocks": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(GRAB, dict(PLACE, arguments={**PLACE["arguments"], "height": 2})),
+            context=IN_SKILLS, verdict=Verdict.FEASIBLE, dispatch=Dispatch.BLOCKED, warned="outside 0..0.3 m",
+            subtasks=[{"skill_status": OK}, {"skill": "place", "skill_status": INVALID}]),
+        "skills_choice_not_listed_blocks": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(dict(GRAB, arguments={"object": "cup", "grip": "crushing"})),
+            context=IN_SKILLS, verdict=Verdict.FEASIBLE, dispatch=Dispatch.BLOCKED, warned="not one of gentle, firm",
+            subtasks=[{"skill": "pick", "skill_status": INVALID}]),
+        "skills_missing_argument_blocks": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(dict(GRAB, arguments={"grip": "firm"})), context=IN_SKILLS,
+            verdict=Verdict.FEASIBLE, dispatch=Dispatch.BLOCKED, warned="'object' is missing",
+            subtasks=[{"skill_status": INVALID}]),
+        "skills_optional_left_out_and_text_number": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(dict(PLACE, arguments={"object": "cup", "location": "tray"}),
+                                                  dict(PLACE, arguments={**PLACE["arguments"], "height": "0.1 m"})),
+            context=IN_SKILLS, verdict=Verdict.FEASIBLE, dispatch=Dispatch.READY, warned="as the number 0.1",
+            subtasks=[{"skill_status": OK}, {"skill_status": OK}]),
+        "skills_arguments_as_pairs": Case(
+            REASON2, Mode.NEXT_ACTION, THINK + json.dumps({"next_action": dict(
+                GRAB, arguments=[{"name": "object", "value": "cup"}, {"name": "grip", "value": "gentle"}])}),
+            context=IN_SKILLS, dispatch=Dispatch.READY, warned="name/value pairs", subtasks=[{"skill_status": OK}]),
+        "skills_without_library_are_free_text": Case(
+            REASON2, Mode.DECOMPOSE, THINK + SKILL_PLAN, verdict=Verdict.FEASIBLE,
+            subtasks=[{"skill": "", "skill_written": "grab", "skill_status": SkillStatus.NOT_CHECKED, "action": ""},
+                      {"skill_written": "place"}]),
+        # A cut inside the second step's arguments: the first step is whole, the plan is never READY.
+        "skills_cut_inside_argument": Case(
+            REASON2, Mode.DECOMPOSE, THINK + SKILL_PLAN[: SKILL_PLAN.index('"tray"') + 3], stop="max_tokens",
+            context=IN_SKILLS, accept_partial=True, completeness=Completeness.PARTIAL, dispatch=Dispatch.BLOCKED,
+            warned="accepted a partial answer", subtasks=[{"skill": "pick", "skill_status": OK}]),
+        "skills_cut_inside_argument_not_accepted": Case(
+            REASON1, Mode.DECOMPOSE, THINK + "<answer>" + SKILL_PLAN[: SKILL_PLAN.index('0.05') + 2],
+            stop="max_tokens", context=IN_SKILLS, ok=False, error="max_new_tokens",
+            completeness=Completeness.PARTIAL, dispatch=Dispatch.BLOCKED, warned=True,
+            subtasks=[{"skill": "pick", "skill_status": OK}]),
+        # Re-planning from history: "completed" says whether the task is already done.
+        "replan_task_already_done": Case(
+            REASON2, Mode.DECOMPOSE, THINK + '{"subtasks": [], "feasible": "yes", "completed": "yes", '
+            '"answer": "The cup is already on the tray."}', context=SLIPPED, verdict=Verdict.FEASIBLE,
+            completion=Completion.DONE, answer="The cup is already on the tray."),
+        "replan_next_action_done": Case(
+            REASON2, Mode.NEXT_ACTION, THINK + '{"next_action": null, "completed": "yes", "answer": "done"}',
+            context=SLIPPED, completion=Completion.DONE, answer="done"),
+        "replan_steps_beside_yes_is_not_done": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(GRAB, completed="yes"), context=SLIPPED, verdict=Verdict.FEASIBLE,
+            completion=Completion.NOT_DONE, dispatch=Dispatch.READY, warned="read as not done",
+            subtasks=[{"skill": "pick", "skill_status": OK}]),
+        "replan_completed_ignored_without_history": Case(
+            REASON2, Mode.DECOMPOSE, THINK + plan(GRAB, completed="yes"), context=IN_SKILLS, verdict=Verdict.FEASIBLE,
+            dispatch=Dispatch.READY, warned="a declared synonym", subtasks=[{"skill": "pick"}]),
+    }
 
 
 def watch_rows(Case):  # noqa: N803
@@ -288,4 +390,4 @@ def classes(Case):  # noqa: N803 - the table's row type, passed in to avoid a ci
     }
     return {"truncation": truncation, "legitimate": legitimate, "ros_strings": ros_strings, "repairs": repairs,
             "critic": critic_rows(Case), "grounding": grounding_rows(Case), "watch": watch_rows(Case),
-            "cosmos3": cosmos3_rows(Case)}
+            "cosmos3": cosmos3_rows(Case), "skills": skill_rows(Case)}

@@ -54,6 +54,7 @@ def test_installed_params_file_lists_every_parameter_with_its_default():
     from cosmos_reason_ros.ros.watches.parameters import WATCH_FIELDS
 
     assert values.pop("watches.names") == [""]
+    assert values.pop("skills.names") == [""]  # the robot's skills: none by default (ros/goals/skills.py)
     assert set(values) == {s.name for s in PARAMETERS} | cameras
     assert all(f.description.endswith(".") for f in WATCH_FIELDS)
 
@@ -215,3 +216,14 @@ def test_no_default_range_or_choice_list_is_written_twice():
                 isinstance(spec.default, str) and spec.default.isupper()):
             copies = strings.get(spec.default, [])
             assert len(copies) <= 1, f"default of {spec.name} ({spec.default!r}) written {len(copies)} times: {copies}"
+
+
+def test_every_skill_field_is_in_the_readme_table_with_its_default():
+    """README "Plans in the robot's skills" lists each skills.<name>.* field with the default the node declares."""
+    import json
+
+    from cosmos_reason_ros.ros.goals.skills import SKILL_FIELDS
+
+    readme = (REPO / "README.md").read_text()
+    for field in SKILL_FIELDS:
+        assert f"| `{field.name}` | `{json.dumps(field.default)}` | {field.description} |" in readme, field.name

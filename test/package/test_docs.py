@@ -80,3 +80,14 @@ def test_readme_model_table_is_written_from_the_family_table() -> None:
     for line in models_table().splitlines():
         assert f"  {line}\n" in readme, f"README's model table differs from families.MODELS at: {line}"
     assert f"**The default is `{DEFAULT_MODEL}`**" in readme
+
+
+def test_fast_dds_profile_variable_is_named_for_both_major_versions():
+    """Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_DEFAULT_PROFILES_FILE:
+    a document that tells users to set one names the other too, or a camera driver set up as documented misses
+    the large-image profile on the other major version."""
+    variables = {"FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"}
+    files = [*DOCS, REPO / "benchmarks" / "README.md", REPO / "config" / "fastdds_large_images.xml"]
+    naming = {path.relative_to(REPO).as_posix(): {v for v in variables if v in path.read_text()} for path in files}
+    assert {name for name, named in naming.items() if named} >= {"README.md", "config/fastdds_large_images.xml"}
+    assert {name: named for name, named in naming.items() if named and named != variables} == {}

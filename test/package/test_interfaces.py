@@ -12,8 +12,28 @@ import pytest
 from builtin_interfaces.msg import Time
 
 from cosmos_reason_ros.action import ReasonAboutTask
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, Completeness, Completion, Mode, Stage, Verdict
-from cosmos_reason_ros.msg import CameraFrames, FeasibilityJudgment, GenerationStats, Subtask, TaskPlan
+from cosmos_reason_ros.core.datatypes import (
+    CONFIDENCE_UNKNOWN,
+    ArgumentType,
+    Completeness,
+    Completion,
+    Dispatch,
+    Mode,
+    SkillStatus,
+    Stage,
+    Verdict,
+)
+from cosmos_reason_ros.core.modes.skills import StepOutcome
+from cosmos_reason_ros.msg import (
+    CameraFrames,
+    ExecutedStep,
+    FeasibilityJudgment,
+    GenerationStats,
+    Skill,
+    SkillArgument,
+    Subtask,
+    TaskPlan,
+)
 from helpers.paths import REPO
 
 MESSAGES = (Subtask, FeasibilityJudgment, CameraFrames, GenerationStats, TaskPlan)
@@ -43,18 +63,22 @@ def test_defaults_and_sentinels():
     assert Result.NONE == 0 and all(7100 <= c <= 7199 for c in codes if c) and len(set(codes)) == len(codes)
 
 
-def test_core_enums_match_the_interface_constants():
-    for mode in Mode:
-        assert getattr(Goal, f"MODE_{mode.name}") == mode.value
-    for verdict in Verdict:
-        assert getattr(FeasibilityJudgment, f"VERDICT_{verdict.name}") == verdict.value
-    for completion in Completion:
-        assert getattr(TaskPlan, f"COMPLETION_{completion.name}") == completion.value
-    for completeness in Completeness:
-        assert getattr(TaskPlan, f"COMPLETENESS_{completeness.name}") == completeness.value
+#: Each core enum, the interface that holds its constants, and their prefix there.
+ENUM_CONSTANTS = [(Mode, Goal, "MODE"), (Verdict, FeasibilityJudgment, "VERDICT"),
+                  (Completion, TaskPlan, "COMPLETION"), (Completeness, TaskPlan, "COMPLETENESS"),
+                  (Stage, Feedback, "STAGE"), (ArgumentType, SkillArgument, "TYPE"), (SkillStatus, Subtask, "SKILL"),
+                  (Dispatch, TaskPlan, "DISPATCH"), (StepOutcome, ExecutedStep, "OUTCOME")]
+
+
+@pytest.mark.parametrize("enum, interface, prefix", ENUM_CONSTANTS, ids=[e.__name__ for e, _, _ in ENUM_CONSTANTS])
+def test_core_enums_match_the_interface_constants(enum, interface, prefix):
+    for member in enum:
+        assert getattr(interface, f"{prefix}_{member.name}") == member.value
+
+
+def test_interface_defaults_are_the_first_constants():
     assert TaskPlan().completeness == TaskPlan.COMPLETENESS_NONE
-    for stage in Stage:
-        assert getattr(Feedback, f"STAGE_{stage.name}") == stage.value
+    assert Subtask().skill_status == Subtask.SKILL_NOT_CHECKED and TaskPlan().dispatch == TaskPlan.DISPATCH_NOT_CHECKED
 
 
 @pytest.fixture
@@ -182,3 +206,27 @@ def test_why_the_parser_cleans_strings_a_nul_cuts_and_a_lone_surrogate_breaks_se
         safe = TaskPlan(answer=ros_safe(text))
         assert deserialize_message(serialize_message(safe), TaskPlan).answer == safe.answer
     assert ros_safe("pair \ud83d\ude00") == "pair \U0001f600"
+
+
+def skill_step() -> Subtask:
+    return Subtask(index=1, action="place", description="put the cup on the tray", skill="place", skill_written="put",
+                   arguments=[SkillArgument(name="location", type=SkillArgument.TYPE_LOCATION, text="tray"),
+                              SkillArgument(name="height", type=SkillArgument.TYPE_NUMBER, text="0.05 m", number=0.05,
+                                            unit="m")],
+                   skill_status=Subtask.SKILL_INVALID_ARGUMENTS, skill_problem="argument 'object' is missing")
+
+
+def test_every_planning_field_survives_serialisation():
+    """The skill, history and plan-verdict fields through rclpy's own serialisation (what DDS carries)."""
+    from rclpy.serialization import deserialize_message, serialize_message
+
+    plan = sample_plan()
+    plan.subtasks.append(skill_step())
+    plan.dispatch, plan.dispatch_problem = TaskPlan.DISPATCH_BLOCKED, "subtask 1: argument 'object' is missing"
+    goal = Goal(task="put the cup on the tray", skills=[Skill(
+        name="pick", description="Pick up an object.", arguments=["object: object", "grip: choice gentle|firm"],
+        preconditions=["the gripper is empty"], synonyms=["grab"])],
+        history=[ExecutedStep(step=skill_step(), outcome=ExecutedStep.OUTCOME_FAILED, reason="it slipped")],
+        current_plan=[skill_step()], success_criterion="the cup rests on the tray")
+    for message, kind in ((plan, TaskPlan), (goal, Goal), (Result(plan=plan), Result)):
+        assert deserialize_message(serialize_message(message), kind) == message

@@ -70,6 +70,8 @@ _ALIASES: dict[str, str] = {
     "success_criteria": "success_criterion", "success_condition": "success_criterion",
     # Mode.WATCH
     "observation": "observed", "detected": "observed",
+    # steps in skills (core.skills)
+    "skill_name": "skill", "args": "arguments", "parameters": "arguments", "params": "arguments",
 }
 _KNOWN_KEYS = frozenset((*_ALIASES.values(), "confidence", "answer", "action", "description", "feasibility_note"))
 
@@ -153,10 +155,11 @@ def _as_subtask(value: Any, index: int, warnings: list[str]) -> Subtask | None:
         return None
     fields = normal_keys(value, warnings)
     action = as_text(fields.get("action"), "action", warnings).lower()
+    skill = as_text(fields.get("skill"), "skill", warnings)
     targets = _as_text_list(fields.get("targets"), "targets", warnings)
     description = as_text(fields.get("description"), "description", warnings)
     if not description:
-        description = " ".join([action, *targets]).strip()
+        description = " ".join([action or skill, *targets]).strip()
         if not description:
             warnings.append(f"subtask {index}: empty; dropped")
             return None
@@ -166,7 +169,22 @@ def _as_subtask(value: Any, index: int, warnings: list[str]) -> Subtask | None:
         preconditions=_as_text_list(fields.get("preconditions"), "preconditions", warnings),
         success_criterion=as_text(fields.get("success_criterion"), "success_criterion", warnings),
         feasibility_note=as_text(fields.get("feasibility_note"), "feasibility_note", warnings),
+        skill_written=skill, written_arguments=_as_arguments(fields.get("arguments"), index, warnings),
     )
+
+
+def _as_arguments(value: Any, index: int, warnings: list[str]) -> dict[str, Any]:
+    """A step's "arguments" object, names in snake case; a list of {"name", "value"} pairs is read too (with a
+    warning); anything else is no arguments (with a warning: a skill that needs them is then not dispatchable)."""
+    if value is None:
+        return {}
+    if isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value):
+        warnings.append(f"subtask {index}: arguments as a list of name/value pairs; read as an object")
+        value = {item["name"]: item.get("value") for item in value}
+    if not isinstance(value, dict):
+        warnings.append(f"subtask {index}: arguments: expected an object, got {type(value).__name__}; ignored")
+        return {}
+    return {_snake(key): item for key, item in value.items()}
 
 
 def _as_subtasks(value: Any, key: str, warnings: list[str]) -> list[Subtask]:
@@ -326,14 +344,32 @@ MODE_RULES: dict[Mode, ModeRule] = {
 }
 
 
-def from_object(obj: dict, mode: Mode, warnings: list[str]) -> tuple[ParsedAnswer, str]:
-    """The fields ``mode`` uses (the rest keep their defaults), and an error when one it needs is missing."""
+def _read_done(fields: dict, parsed: ParsedAnswer, warnings: list[str]) -> None:
+    """A (re-)plan from history: "completed" says whether the task is already done. It counts only without
+    steps: steps say what is left, so "yes" beside steps is read as not done (with a warning)."""
+    if fields.get("completed") is None:
+        return
+    completion, _ = as_choice(fields.get("completed"), "completed", COMPLETION_WORDS, Completion.UNKNOWN, warnings)
+    if completion is Completion.DONE and parsed.subtasks:
+        warnings.append(f'completed: "yes" beside {len(parsed.subtasks)} step(s); read as not done (the steps say '
+                        "what is left)")
+        completion = Completion.NOT_DONE
+    parsed.completion = completion
+
+
+def from_object(obj: dict, mode: Mode, warnings: list[str], asks_done: bool = False) -> tuple[ParsedAnswer, str]:
+    """The fields ``mode`` uses (the rest keep their defaults), and an error when one it needs is missing.
+    ``asks_done``: a planning prompt with history asked whether the task is already done ("completed")."""
     fields = normal_keys(obj, warnings)
     answer = as_text(fields.get("answer"), "answer", warnings)
     parsed = ParsedAnswer(answer=answer or as_text(fields.get("explanation"), "explanation", warnings))
     rule = MODE_RULES[mode]
     for read in rule.readers:
         read(fields, parsed, warnings)
+    if asks_done and mode in (Mode.DECOMPOSE, Mode.NEXT_ACTION):
+        _read_done(fields, parsed, warnings)
+        if parsed.completion is Completion.DONE:
+            return parsed, ""  # the task is done: no step is needed
     return parsed, "" if rule.satisfied(parsed, fields) else f"the answer lacks {rule.need}"
 
 

@@ -46,10 +46,10 @@ from cosmos_reason_ros.core.datatypes import (
     Mode,
     ParsedAnswer,
     ParseOutcome,
-    Subtask,
 )
 from cosmos_reason_ros.core.models.families import ModelFamily
 from cosmos_reason_ros.core.modes.plausibility import finish_outcome
+from cosmos_reason_ros.core.modes.skills import NO_CONTEXT, PLANNING_MODES, PlanContext, check_steps
 from cosmos_reason_ros.core.text_safety import ros_safe
 
 #: Stop reasons that end generation before the model did.
@@ -69,32 +69,32 @@ class _Reading:
     from_json: bool = False  # the content came from a JSON object (not from prose)
 
 
-def _from_found(value: dict, mode: Mode, notes: list[str]) -> tuple[ParsedAnswer, str]:
+def _from_found(value: dict, mode: Mode, notes: list[str], asks_done: bool) -> tuple[ParsedAnswer, str]:
     """``from_object``, looking inside a lone wrapper object ({"response": {...}}) when the outer one lacks
     what the mode needs."""
-    parsed, error = from_object(value, mode, notes)
+    parsed, error = from_object(value, mode, notes, asks_done)
     inner = next(iter(value.values())) if len(value) == 1 else None
     if error and isinstance(inner, dict) and inner:
         inner_notes: list[str] = []
-        unwrapped, inner_error = from_object(inner, mode, inner_notes)
+        unwrapped, inner_error = from_object(inner, mode, inner_notes, asks_done)
         if not inner_error:
             notes[:] = inner_notes + [f"read the answer inside the wrapper key {next(iter(value))!r:.40}"]
             return unwrapped, ""
     return parsed, error
 
 
-def _read_block(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
+def _read_block(block: AnswerBlock, mode: Mode, cut: bool, asks_done: bool) -> _Reading:
     """``_read_json_or_prose``; a bare JSON array of located objects (MODE_LOCATE) is read as the
     ``"objects"`` of an answer object, the block's own text kept for the plan's raw answer."""
     wrapped, note = bare_array_as_objects(block, mode)
     if note is None:
-        return _read_json_or_prose(block, mode, cut)
-    reading = _read_json_or_prose(wrapped, mode, cut)
+        return _read_json_or_prose(block, mode, cut, asks_done)
+    reading = _read_json_or_prose(wrapped, mode, cut, asks_done)
     reading.text, reading.warnings = block.text, [note] + reading.warnings
     return reading
 
 
-def _read_json_or_prose(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
+def _read_json_or_prose(block: AnswerBlock, mode: Mode, cut: bool, asks_done: bool) -> _Reading:
     """The first JSON object of the block that gives what ``mode`` needs, else what prose can give."""
     reading = _Reading(block.text)
     first_error, first_notes, objects = "", [], 0
@@ -103,7 +103,7 @@ def _read_json_or_prose(block: AnswerBlock, mode: Mode, cut: bool) -> _Reading:
         if not found.complete and not found.value:
             return _Reading(block.text, None, CUT_BEFORE_ANYTHING, reading.warnings + found.repairs, complete=False)
         notes: list[str] = []
-        parsed, error = _from_found(found.value, mode, notes)
+        parsed, error = _from_found(found.value, mode, notes, asks_done)
         notes = found.repairs + surroundings(block.text, found) + notes
         if not found.complete or not error:
             return _Reading(block.text, parsed, error, reading.warnings + notes, found.complete, not error, True)
@@ -145,7 +145,8 @@ def _cut_message(where: str, stop_reason: str, tokens: int | None, max_new_token
             "generation.max_new_tokens parameter) so the model can finish its answer")
 
 
-def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[ParsedAnswer | None, str]:
+def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str],
+                    asks_done: bool) -> tuple[ParsedAnswer | None, str]:
     """The answer when the model wrote none after its reasoning: only a complete object that ends it."""
     objects = [found for found in find_objects(reasoning) if found.complete]
     if not objects:
@@ -155,7 +156,7 @@ def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[Pa
         return None, ("no answer after the reasoning (a JSON object inside the reasoning, followed by more "
                       "reasoning, is a draft, not the answer)")
     notes: list[str] = []
-    parsed, error = from_object(last.value, mode, notes)
+    parsed, error = from_object(last.value, mode, notes, asks_done)
     if error:
         return None, error
     warnings.extend(["the answer was empty; used the last JSON object in the reasoning, which ends the output",
@@ -164,7 +165,7 @@ def _from_reasoning(reasoning: str, mode: Mode, warnings: list[str]) -> tuple[Pa
 
 
 def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens: int | None,
-           max_new_tokens: int | None, accept_partial: bool) -> ParseOutcome:
+           max_new_tokens: int | None, accept_partial: bool, asks_done: bool) -> ParseOutcome:
     split = split_output(text, family)
     warnings, cut = split.warnings, stop_reason in CUT_STOPS or split.cut_tag
 
@@ -182,7 +183,7 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
         return outcome(None, False, "the model output is empty")
     readings: list[_Reading] = []
     for block in split.blocks:
-        reading = _read_block(block, mode, cut)
+        reading = _read_block(block, mode, cut, asks_done)
         readings.append(reading)
         if reading.sufficient and reading.complete and reading.from_json:
             break  # later blocks are not read at all
@@ -215,7 +216,7 @@ def _parse(text: str, family: ModelFamily, mode: Mode, stop_reason: str, tokens:
     if cut:
         return outcome(None, False, _cut_message("before the model wrote its answer",
                                                  stop_reason, tokens, max_new_tokens), truncated=True)
-    parsed, error = _from_reasoning(split.reasoning, mode, warnings)
+    parsed, error = _from_reasoning(split.reasoning, mode, warnings, asks_done)
     if parsed is None and split.tagless:  # a model that did not think at all: its prose is the answer
         parsed = from_prose(split.reasoning, mode, warnings)
         if parsed is not None:
@@ -239,10 +240,14 @@ def _safe_outcome(outcome: ParseOutcome) -> ParseOutcome:
         return [fix(item) for item in items]
 
     parsed = outcome.parsed
-    parsed.subtasks = [Subtask(s.index, fix(s.description), fix(s.action), texts(s.target_objects),
-                               texts(s.preconditions), fix(s.success_criterion), fix(s.feasibility_note),
-                               list(s.object_indices))
-                       for s in parsed.subtasks]
+    parsed.subtasks = [dataclasses.replace(
+        s, description=fix(s.description), action=fix(s.action), target_objects=texts(s.target_objects),
+        preconditions=texts(s.preconditions), success_criterion=fix(s.success_criterion),
+        feasibility_note=fix(s.feasibility_note), object_indices=list(s.object_indices), skill=fix(s.skill),
+        skill_written=fix(s.skill_written), skill_problem=fix(s.skill_problem),
+        arguments=[dataclasses.replace(a, name=fix(a.name), text=fix(a.text), unit=fix(a.unit)) for a in s.arguments])
+        for s in parsed.subtasks]
+    parsed.dispatch_problem = fix(parsed.dispatch_problem)
     parsed.objects = [dataclasses.replace(o, label=fix(o.label), camera=fix(o.camera)) for o in parsed.objects]
     judgment = parsed.feasibility
     parsed.feasibility = Feasibility(judgment.verdict, judgment.confidence, fix(judgment.explanation),
@@ -269,20 +274,26 @@ def split_reasoning(text: str, family: ModelFamily) -> tuple[str, str, list[str]
 
 def parse_output(text: str, family: ModelFamily, mode: Mode, *, stop_reason: str = "",
                  generated_tokens: int | None = None, max_new_tokens: int | None = None,
-                 accept_partial: bool = False) -> ParseOutcome:
+                 accept_partial: bool = False, context: PlanContext = NO_CONTEXT) -> ParseOutcome:
     """Turn one model output into a ParseOutcome for ``mode``.
 
     ``stop_reason`` is the backend's ("eos", "max_tokens", "deadline", "canceled"; "" when unknown);
     ``generated_tokens`` and ``max_new_tokens`` only shape the message of a truncated answer. Never
     raises: model output is untrusted, and a failed parse is an answer too (ok=False, ``error`` says why,
-    the raw text stays in ``reasoning`` and ``answer_text``).
+    the raw text stays in ``reasoning`` and ``answer_text``). ``context`` (DECOMPOSE, NEXT_ACTION): with a skill
+    library every step is checked against it (``skills.check_steps``; a cut-off plan is never READY); with
+    history the answer's "completed" says whether the task is already done.
     """
     try:
         if not isinstance(text, str) or not text.strip():
             empty = ParseOutcome("", "", ParsedAnswer(), False, "the model output is empty",
                                  ["the output is empty"], Completeness.NONE)
             return empty
-        outcome = _parse(text, family, Mode(mode), stop_reason, generated_tokens, max_new_tokens, accept_partial)
+        planning = Mode(mode) in PLANNING_MODES
+        outcome = _parse(text, family, Mode(mode), stop_reason, generated_tokens, max_new_tokens, accept_partial,
+                         planning and context.asks_done)
+        if planning:
+            outcome.warnings += check_steps(outcome.parsed, context.skills, outcome.completeness)
         if Mode(mode) is Mode.CRITIC:  # the findings live in the reasoning, outside any answer block
             outcome = finish_outcome(outcome, clean(text)[0], stop_reason)
         return _safe_outcome(outcome)

@@ -96,15 +96,23 @@ def opened_reasoning(prompt_text: str) -> str:
     return THINK_OPEN + "\n" if tail.endswith(THINK_OPEN) else ""
 
 
-def _video_kwargs_accepted(video_processor: Any) -> set[str]:
-    """The option names ``video_processor`` declares (its ``valid_kwargs`` TypedDict, inherited keys too)."""
+def video_options(video_processor: Any) -> dict[str, Any]:
+    """The options of ``_OPTIONAL_VIDEO_KWARGS`` that ``video_processor`` declares (its ``valid_kwargs``
+    TypedDict, inherited keys too): what a request may send it beside the options every video processor takes."""
     import typing
 
     declared = getattr(video_processor, "valid_kwargs", None)
     try:
-        return set(typing.get_type_hints(declared)) if declared is not None else set()
+        accepted = set(typing.get_type_hints(declared)) if declared is not None else set()
     except (TypeError, NameError):  # annotations that do not resolve: fall back to the raw names
-        return set(getattr(declared, "__annotations__", {}))
+        accepted = set(getattr(declared, "__annotations__", {}))
+    return {key: value for key, value in _OPTIONAL_VIDEO_KWARGS.items() if key in accepted}
+
+
+def template_switches(processor: Any) -> dict[str, Any]:
+    """Chat-template variables to set: a template with a thinking switch (Cosmos3-Edge's) keeps it on, since
+    every request asks for reasoning; other templates get none (an unused variable draws a warning)."""
+    return {"enable_thinking": True} if "enable_thinking" in str(processor.chat_template) else {}
 
 
 def _oom_types() -> tuple[type, ...]:
@@ -130,6 +138,8 @@ class TransformersBackend(ModelBackend):
         self.config = config
         self._model: Any = None
         self._processor: Any = None
+        self._video_options: dict[str, Any] = {}  # read from the processor once, when it is adopted
+        self._template_switches: dict[str, Any] = {}
         self._device: Any = None
         self._lock = threading.Lock()
 
@@ -137,9 +147,9 @@ class TransformersBackend(ModelBackend):
     def from_loaded(cls, model: Any, processor: Any, config: TransformersConfig) -> TransformersBackend:
         """A ready backend around a model and processor built in memory (benchmarks, custom loading)."""
         backend = cls(config)
-        backend._model, backend._processor, backend._device = model.eval(), processor, model.device
-        backend.family = processor_geometry(processor, family_for_model_type(model.config.model_type,
-                                                                             config.model_family))
+        backend._model, backend._device = model.eval(), model.device
+        backend.family = family_for_model_type(model.config.model_type, config.model_family)
+        backend._adopt_processor(processor)
         backend.state = BackendState.READY
         return backend
 
@@ -273,10 +283,10 @@ class TransformersBackend(ModelBackend):
         quantization = self._quantization_config(device, dtype)
         report(f"loading processor ({self.family.name} family)")
         try:
-            self._processor = AutoProcessor.from_pretrained(source, **kwargs)
+            processor = AutoProcessor.from_pretrained(source, **kwargs)
         except (OSError, ValueError) as e:
             raise model_faults.files_error(e, source, local, offline, revision, "processor") from e
-        self.family = processor_geometry(self._processor, self.family)
+        self._adopt_processor(processor)
         report(f"loading weights on {device} as {dtype}, attention {attention}, "
                f"quantization {self.config.quantization}")
         load_kwargs: dict[str, Any] = dict(kwargs, dtype=dtype, attn_implementation=attention)
@@ -295,6 +305,15 @@ class TransformersBackend(ModelBackend):
             started = time.monotonic()
             self._warmup()
             report(f"warm-up done in {time.monotonic() - started:.2f} s")
+
+    def _adopt_processor(self, processor: Any) -> None:
+        """Use ``processor``: the family takes its geometry, and what each request sends it is read once here,
+        off the goals' path."""
+        assert self.family is not None
+        self.family = processor_geometry(processor, self.family)
+        self._processor = processor
+        self._video_options = video_options(processor.video_processor)
+        self._template_switches = template_switches(processor)
 
     def _warmup(self) -> None:
         """One short generation on a blank two-frame clip: compiles kernels and sizes the allocator."""
@@ -383,18 +402,16 @@ class TransformersBackend(ModelBackend):
     def prepare(self, prompt: Prompt) -> tuple[dict[str, Any], int, str]:
         """``preprocess`` plus the reasoning opener the chat template wrote into the prompt ("" or "<think>\n")."""
         messages, images, videos, metadata = self._conversation(prompt)
-        # A template with a thinking switch (Cosmos3-Edge's) keeps it on: every request asks for reasoning.
-        switch = {"enable_thinking": True} if "enable_thinking" in str(self._processor.chat_template) else {}
-        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **switch)
+        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                   **self._template_switches)
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "return_mm_token_type_ids": True}
         if images:
             kwargs["images"] = images
             kwargs["images_kwargs"] = {"do_resize": False}
         if videos:
             kwargs["videos"] = videos
-            accepted = _video_kwargs_accepted(self._processor.video_processor)
             kwargs["videos_kwargs"] = {"do_resize": False, "do_sample_frames": False, "video_metadata": metadata,
-                                       **{k: v for k, v in _OPTIONAL_VIDEO_KWARGS.items() if k in accepted}}
+                                       **self._video_options}
         inputs = self._processor(**kwargs)
         inputs.pop("video_metadata", None)  # returned for the prompt's frame times; not a model input
         merge = self._processor.video_processor.merge_size ** 2

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import rclpy
-import rclpy.executors
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidHandle
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.task import Future
@@ -52,9 +51,6 @@ from cosmos_reason_ros.ros.cameras.image_conversion import (
 from cosmos_reason_ros.ros.conversions import seconds, stamp_ns
 from cosmos_reason_ros.ros.node.parameters import CameraConfig
 from cosmos_reason_ros.ros.qos import camera_subscription
-
-#: What spinning raises when the context is shut down under it (Humble's rclpy may lack the class).
-_CONTEXT_SHUT_DOWN = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
 
 #: Companions whose executor thread is still running.
 _COMPANIONS: set[_Companion] = set()
@@ -113,7 +109,7 @@ class _Companion:
     def _spin(self) -> None:
         try:
             self.executor.spin_until_future_complete(self.stop)
-        except _CONTEXT_SHUT_DOWN:
+        except ExternalShutdownException:  # the context was shut down under the spin
             pass
         finally:
             _COMPANIONS.discard(self)
@@ -160,6 +156,14 @@ class CameraIngest:
         self.cameras: dict[str, Camera] = {}
         qos = camera_subscription(reliable, depth)
         subscriber = self.subscriber_node(node)
+        try:
+            self._subscribe(node, subscriber, cameras, limits, qos)
+        except Exception:  # a camera that cannot be subscribed (a bad topic name): no companion left running
+            self.close()
+            raise
+
+    def _subscribe(self, node: Node, subscriber: Node, cameras: list[CameraConfig], limits: BufferLimits,
+                   qos: Any) -> None:
         for config in cameras:
             # A compressed camera's thinned frames are small: one after each stored frame is kept aside as a
             # stand-in in case the stored one fails to decode (its container looked fine, its data is not).

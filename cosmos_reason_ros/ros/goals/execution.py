@@ -30,6 +30,7 @@ from cosmos_reason_ros.core.errors import (
     ReasonerError,
 )
 from cosmos_reason_ros.core.models.backend import BackendState
+from cosmos_reason_ros.core.modes.skills import PLANNING_MODES
 from cosmos_reason_ros.core.modes.watches import ModelTurn
 from cosmos_reason_ros.core.reasoner import TaskRequest
 from cosmos_reason_ros.msg import FeasibilityJudgment, TaskPlan
@@ -40,6 +41,7 @@ from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
 from cosmos_reason_ros.ros.conversions import now_seconds, plan_msg, stats_msg
 from cosmos_reason_ros.ros.goals.error_codes import code_name, error_code_for
 from cosmos_reason_ros.ros.goals.feedback import FeedbackThrottle
+from cosmos_reason_ros.ros.goals.skills import declare_skill_parameters, plan_context
 from cosmos_reason_ros.ros.goals.slots import GoalSlot, GoalSlots
 from cosmos_reason_ros.ros.node import process_memory
 from cosmos_reason_ros.ros.node.diagnostics import GoalStats, goals_status
@@ -102,6 +104,8 @@ class GoalServer:
         self._trim_due = False  # a goal ended since the last malloc_trim
         self._server: ActionServer | None = None
         self._timers: list[Any] = []
+        #: The robot's skills (read-only parameters skills.*), fixed at start-up; a goal may extend them.
+        self.skills = declare_skill_parameters(node)
 
     @property
     def accepting(self) -> bool:
@@ -119,12 +123,10 @@ class GoalServer:
             goal_service_qos_profile=qos.ACTION_SERVICES, cancel_service_qos_profile=qos.ACTION_SERVICES,
             result_service_qos_profile=qos.ACTION_SERVICES, callback_group=ReentrantCallbackGroup(),
         )
-        self._timers = [
-            self._node.create_timer(QUEUE_CHECK_PERIOD, self._expire_queued,
-                                    callback_group=MutuallyExclusiveCallbackGroup()),
-            self._node.create_timer(s.diagnostics_period, self._trim_memory,
-                                    callback_group=MutuallyExclusiveCallbackGroup()),
-        ]
+        # One at a time, kept as made: a configure that fails half-way has its timers cleaned up too.
+        for period, callback in ((QUEUE_CHECK_PERIOD, self._expire_queued), (s.diagnostics_period, self._trim_memory)):
+            self._timers.append(self._node.create_timer(period, callback,
+                                                        callback_group=MutuallyExclusiveCallbackGroup()))
 
     def activate(self) -> None:
         self._accepting = True
@@ -272,9 +274,13 @@ class GoalServer:
         if not 0.0 <= goal.timeout <= 3600.0:
             raise InvalidRequestError(f"timeout {goal.timeout} s is outside 0..3600")
         timeout = goal.timeout or s.goal_timeout
+        if goal.skills and mode not in PLANNING_MODES:
+            raise InvalidRequestError(f"skills are for MODE_DECOMPOSE and MODE_NEXT_ACTION (mode {mode.name})")
+        context = reasoner.validate_context(plan_context(goal, self.skills), mode)
         return TaskRequest(task=task, mode=mode, clips=[], max_new_tokens=max_new_tokens, deadline=started + timeout,
                            runs=reasoner.validate_runs(goal.critic_runs, mode),
-                           ground_targets=reasoner.validate_ground_targets(goal.ground_targets, mode))
+                           ground_targets=reasoner.validate_ground_targets(goal.ground_targets, mode),
+                           context=context)
 
     @staticmethod
     def _raise_stopped(slot: GoalSlot, where: str) -> None:

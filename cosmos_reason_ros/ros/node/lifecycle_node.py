@@ -14,6 +14,11 @@ Same parameters, topics and action as ``ReasonerNode``; what exists when:
 Executable ``reasoner_lifecycle``; ``--autostart`` configures and activates it at start (what Nav2's
 lifecycle manager does with ``autostart: true``); otherwise drive it through the lifecycle_msgs services
 (``~/change_state``, ``~/get_state``), e.g. ``ros2 lifecycle set /cosmos_reasoner configure``.
+
+A ChangeState request for a transition that does not exist in the current state (a raw service call, or a
+lifecycle manager configuring a node ``--autostart`` already brought up) answers ``success=false`` and the
+node keeps serving, on every distribution: Humble's rclpy lets the ``RCLError`` of such a request escape
+the service handler, and the executor re-raises it out of ``spin()`` (see ``ChangeStateGuard``).
 """
 from __future__ import annotations
 
@@ -22,12 +27,52 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from lifecycle_msgs.srv import ChangeState
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from cosmos_reason_ros.core.models.backend import ModelBackend
 from cosmos_reason_ros.ros.node.reasoner_node import NodeParts
 
 AUTOSTART_FLAG = "--autostart"
+
+
+class ChangeStateGuard:
+    """The ``~/change_state`` service callback, wrapped: whatever the lifecycle handler raises is logged
+    and answered ``success=false``, so the node keeps serving.
+
+    Humble's rclpy (``LifecycleNodeMixin.__change_state``) calls ``trigger_transition_by_id`` without a try:
+    a transition id that is invalid in the current state raises ``RCLError`` out of the service callback,
+    and the executor re-raises it out of ``spin()``, shutting the node down without a reply. Jazzy and
+    Kilted catch it themselves; the guard changes nothing there. The state machine refuses such a request
+    before changing state, so answering ``success=false`` is the whole truth.
+
+    Installed through public rclpy API: the node's ``services`` and a Service's ``callback``, which every
+    executor reads when a request arrives (rclpy's handler itself is name-mangled and private).
+    """
+
+    def __init__(self, handler: Callable[[Any, Any], Any], logger: Any) -> None:
+        self.handler = handler  # rclpy's own ChangeState handler
+        self._log = logger
+
+    def __call__(self, request: Any, response: Any) -> Any:
+        try:
+            return self.handler(request, response)
+        except Exception as e:  # noqa: BLE001 - rclpy's RCLError type lives in its private implementation
+            transition = request.transition
+            self._log.error(f"change_state refused transition {transition.id} {transition.label!r}: "
+                            f"{type(e).__name__}: {e}")
+            response.success = False
+            return response
+
+    @classmethod
+    def install(cls, node: LifecycleNode) -> ChangeStateGuard | None:
+        """Wrap the node's ChangeState service callback (None when the node has no lifecycle services)."""
+        for service in node.services:
+            if service.srv_type is ChangeState:
+                guard = cls(service.callback, node.get_logger())
+                service.callback = guard
+                return guard
+        return None
 
 
 class ReasonerLifecycleNode(LifecycleNode):
@@ -37,6 +82,7 @@ class ReasonerLifecycleNode(LifecycleNode):
                  **node_kwargs: Any) -> None:
         """``backend_factory``: builds the backend at each configure (default: from the parameters)."""
         super().__init__(node_name, **node_kwargs)
+        self.change_state_guard = ChangeStateGuard.install(self)
         self._backend_factory = backend_factory
         self.parts = NodeParts(self)
 
@@ -52,12 +98,9 @@ class ReasonerLifecycleNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         def configure() -> None:
             backend = self._backend_factory() if self._backend_factory is not None else None
-            try:
-                # built for this configuration: deactivate unloads it, cleanup drops it
-                self.parts.configure(backend, owned=True)
-            except Exception:
-                self.parts.cleanup()
-                raise
+            # Built for this configuration: deactivate unloads it, cleanup drops it. A configure that fails
+            # cleans up what it made (ConfigureError): FAILURE leaves the node unconfigured, as before it.
+            self.parts.configure(backend, owned=True)
         return self._transition("configure", configure)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:

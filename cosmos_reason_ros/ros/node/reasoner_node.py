@@ -41,7 +41,8 @@ Parts
     model (``node.model``), cameras (``cameras.part``), outputs (``outputs.publishers``), goals
     (``goals.execution``), watches (``watches.service``), diagnostics (``node.diagnostics``). Each part is
     constructed with what it uses; what two parts share (the goal slots, the model turn) is built here
-    and handed to both.
+    and handed to both. A configure that fails in some part cleans up what every part had made and raises
+    ``ConfigureError``, so the next configure starts from nothing (no duplicate nodes, topics or timers).
 
 Shutdown
     SIGINT / SIGTERM (``shutdown``), ``destroy_node`` and the lifecycle's deactivate/shutdown end every
@@ -52,6 +53,7 @@ Shutdown
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -69,6 +71,10 @@ from cosmos_reason_ros.ros.node.model import ModelPart
 from cosmos_reason_ros.ros.node.parameters import Settings, check_choices, declare_parameters
 from cosmos_reason_ros.ros.outputs.publishers import OutputsPart
 from cosmos_reason_ros.ros.watches.service import WatchService
+
+
+class ConfigureError(RuntimeError):
+    """A part failed to configure; everything the configure had made is cleaned up again (the cause is chained)."""
 
 
 class NodeParts:
@@ -103,16 +109,39 @@ class NodeParts:
 
     # ------------------------------------------------------------------------------------- phases
     def configure(self, backend: ModelBackend | None = None, owned: bool | None = None) -> None:
-        """``backend``: use this one instead of building it (``owned``: whether deactivate closes it)."""
+        """``backend``: use this one instead of building it (``owned``: whether deactivate closes it).
+
+        All or nothing: when a part fails, every part configured so far and the failing one (whatever it made
+        before it failed) are cleaned up, in reverse order, and ``ConfigureError`` is raised from the cause; the
+        node is then as unconfigured as before, so a later configure makes no duplicates."""
         node = self.node
         self.settings = s = Settings.read(node)
-        self.model.configure(s, backend, owned)
-        self.cameras.configure()
-        self.outputs.configure()
-        self.goals.configure()
-        self.watches.configure()
-        self.diagnostics.configure(s.diagnostics_period)
+        steps: list[tuple[str, Callable[[], None], Callable[[], None]]] = [
+            ("model", lambda: self.model.configure(s, backend, owned), self.model.cleanup),
+            ("cameras", self.cameras.configure, self.cameras.cleanup),
+            ("outputs", self.outputs.configure, self.outputs.cleanup),
+            ("goals", self.goals.configure, self.goals.cleanup),
+            ("watches", self.watches.configure, self.watches.cleanup),
+            ("diagnostics", lambda: self.diagnostics.configure(s.diagnostics_period), self.diagnostics.cleanup),
+        ]
+        begun: list[tuple[str, Callable[[], None]]] = []
+        for name, configure, cleanup in steps:
+            begun.append((name, cleanup))  # before it runs: a part that fails half-way cleans up what it made
+            try:
+                configure()
+            except Exception as e:
+                self._undo(reversed(begun))
+                raise ConfigureError(f"the {name} part failed to configure: {type(e).__name__}: {e}") from e
         self.configured = True
+
+    def _undo(self, cleanups: Iterable[tuple[str, Callable[[], None]]]) -> None:
+        """Clean up parts of a configure that failed; a cleanup that fails too is logged, the rest still run."""
+        for name, cleanup in cleanups:
+            try:
+                cleanup()
+            except Exception as e:  # the configure error is the one to raise; this one is said, not lost
+                self.node.get_logger().error(f"cleaning up the {name} part after a failed configure: "
+                                             f"{type(e).__name__}: {e}")
 
     def activate(self) -> None:
         self.model.activate()
@@ -132,8 +161,8 @@ class NodeParts:
         return ended
 
     def cleanup(self) -> None:
-        """Destroy what ``configure`` created (after ``deactivate``); also what a configure that failed
-        half-way had created (every part's cleanup destroys only what exists)."""
+        """Destroy what ``configure`` created (after ``deactivate``); every part's cleanup destroys only what
+        exists, so a second call does nothing."""
         self.configured = False
         self.diagnostics.cleanup()
         self.goals.cleanup()
@@ -177,7 +206,13 @@ class ReasonerNode(Node):
         """``backend``: a backend to use instead of the one the parameters describe (the caller closes it)."""
         super().__init__(node_name, **node_kwargs)
         self.parts = NodeParts(self)
-        self.parts.configure(backend)
+        try:
+            self.parts.configure(backend)  # cleans up after itself when it fails
+        except Exception:
+            # Nobody gets this node to destroy: take it (its parameter services, its log bridge) out of the graph.
+            log_bridge.uninstall(self.get_logger())
+            super().destroy_node()
+            raise
         self.parts.activate()
 
     def shutdown(self, wait: float = 2.0) -> bool:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 
 #: Executor threads: the running goal, services, timers, cancel requests, goals ending while queued.
 EXECUTOR_THREADS = 8
@@ -138,8 +138,7 @@ def _run(make_node: Callable[[], Any], args: list[str] | None,
 
 
 def _spin(executor: MultiThreadedExecutor) -> None:
-    shut_down = getattr(rclpy.executors, "ExternalShutdownException", KeyboardInterrupt)
     try:
         executor.spin()
-    except shut_down:
+    except ExternalShutdownException:  # the context was shut down under the spin (Humble has it too)
         pass

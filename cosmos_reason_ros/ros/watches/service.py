@@ -80,13 +80,12 @@ class WatchService:
         self._alerts_pub = node.create_publisher(Alert, "~/alerts", qos.ALERTS)
         self._states_pub = node.create_publisher(WatchStates, "~/watch_states", qos.LATCHED)
         group = MutuallyExclusiveCallbackGroup()
-        self._services = [
-            node.create_service(AddWatch, "~/add_watch", self._on_add_watch, callback_group=group),
-            node.create_service(RemoveWatch, "~/remove_watch", self._on_remove_watch, callback_group=group),
-            node.create_service(SetWatchEnabled, "~/set_watch_enabled", self._on_set_watch_enabled,
-                                callback_group=group),
-            node.create_service(ListWatches, "~/list_watches", self._on_list_watches, callback_group=group),
-        ]
+        # One at a time, kept as made: a configure that fails half-way has its services cleaned up too.
+        for srv_type, name, callback in ((AddWatch, "~/add_watch", self._on_add_watch),
+                                         (RemoveWatch, "~/remove_watch", self._on_remove_watch),
+                                         (SetWatchEnabled, "~/set_watch_enabled", self._on_set_watch_enabled),
+                                         (ListWatches, "~/list_watches", self._on_list_watches)):
+            self._services.append(node.create_service(srv_type, name, callback, callback_group=group))
         for spec in self._declared:
             try:
                 self._add(spec, replace=False)

@@ -22,6 +22,7 @@ from cosmos_reason_ros.core.datatypes import (
     SCORE_UNKNOWN,
     Completeness,
     Completion,
+    Dispatch,
     Mode,
     Observed,
     ParsedAnswer,
@@ -29,6 +30,7 @@ from cosmos_reason_ros.core.datatypes import (
     Verdict,
 )
 from cosmos_reason_ros.core.models.families import FAMILIES, REASON1, REASON2, ModelFamily
+from cosmos_reason_ros.core.modes.skills import NO_CONTEXT, PlanContext
 from helpers.parse_cases import classes
 from helpers.plan_serialisation import assert_fits_ros
 
@@ -93,6 +95,8 @@ class Case:
     critique: dict | None = None  # Mode.CRITIC: expected plausible, score, findings [(name, anomaly)]
     objects: list | None = None  # located objects [(label, box, point)] in model coordinates; None = none
     observed: Observed | None = None  # Mode.WATCH: the expected yes/no
+    context: PlanContext = NO_CONTEXT  # the skill library and history the prompt gave (DECOMPOSE, NEXT_ACTION)
+    dispatch: Dispatch = Dispatch.NOT_CHECKED  # the plan's expected dispatch verdict
 
 
 PLAN_STEPS = [
@@ -297,7 +301,8 @@ def _check_subtask_fields(parsed: ParsedAnswer, expected: list[dict]) -> None:
 
 
 def parse_case(case: Case):
-    return parse_output(case.text, case.family, case.mode, stop_reason=case.stop, accept_partial=case.accept_partial)
+    return parse_output(case.text, case.family, case.mode, stop_reason=case.stop, accept_partial=case.accept_partial,
+                        context=case.context)
 
 
 @pytest.mark.parametrize("case", ALL_CASES.values(), ids=ALL_CASES.keys())
@@ -341,6 +346,8 @@ def test_parse_table(case: Case) -> None:
     located = [(o.label, o.box, o.point) for o in parsed.objects]
     assert located == (case.objects or []), located
     assert parsed.observation.answer is (case.observed or Observed.UNKNOWN)
+    assert parsed.dispatch is case.dispatch, parsed.dispatch_problem
+    assert bool(parsed.dispatch_problem) is (case.dispatch is Dispatch.BLOCKED)
     if case.reasoning is not None:
         assert case.reasoning in outcome.reasoning
     if case.answer_text is not None:

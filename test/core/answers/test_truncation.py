@@ -194,3 +194,52 @@ def test_a_truncated_numbered_list_plan_never_succeeds_with_a_half_written_step(
         assert "internal parser error" not in outcome.error, (cut, outcome.error)
         successes += outcome.ok  # a cut is known here: prose that ends a cut output is never read as finished
     assert successes == 0
+
+
+# --- steps in skills: a cut-off argument is never dispatchable ---------------------------------------------
+
+SKILL_GOOD: list[tuple[Mode, dict]] = [
+    (Mode.DECOMPOSE, {"subtasks": [
+        {"skill": "grab", "arguments": {"object": "red cup", "grip": "firm"}, "description": "Grip the cup.",
+         "success_criterion": "the cup is lifted"},
+        {"skill": "place", "arguments": {"object": "red cup", "location": "the tray by the sink", "height": 0.125},
+         "description": "Put the cup on the tray."}], "feasible": "yes", "answer": "Grip, then place."}),
+    (Mode.NEXT_ACTION, {"next_action": {"skill": "place", "arguments": {"location": "tray", "object": "mug",
+                                                                        "height": 0.25},
+                                        "description": "Put the mug down."}, "answer": "Place the mug."}),
+]
+
+
+@pytest.mark.parametrize("index", range(len(SKILL_GOOD)))
+def test_a_truncated_plan_in_skills_is_never_dispatchable_with_a_cut_argument(index: int) -> None:
+    """Every cut of an answer in skills: a plan that says READY is the whole plan, every argument as written in
+    full; a salvaged (partial) plan is BLOCKED; every kept argument is whole (never "0.1" of "0.125")."""
+    from cosmos_reason_ros.core.datatypes import Dispatch
+    from helpers.parse_cases import IN_SKILLS
+
+    mode, answer = SKILL_GOOD[index]
+    family = (REASON1, REASON2)[index % 2]
+    text = render(family, answer, index)
+    full = parse_output(text, family, mode, stop_reason="eos", context=IN_SKILLS)
+    assert full.ok and full.parsed.dispatch is Dispatch.READY, full
+    whole = {(s.index, a.name): (a.text, a.number) for s in full.parsed.subtasks for a in s.arguments}
+    ready = 0
+    for cut in range(len(text) + 1):  # the whole text too: READY there, so the count below tests something
+        for stop, accept in (("max_tokens", False), ("max_tokens", True), ("", False)):
+            outcome = parse_output(text[:cut], family, mode, stop_reason=stop, accept_partial=accept,
+                                   context=IN_SKILLS)
+            assert "internal parser error" not in outcome.error, (cut, outcome.error)
+            parsed = outcome.parsed
+            for step in parsed.subtasks:
+                for argument in step.arguments:
+                    assert whole[(step.index, argument.name)] == (argument.text, argument.number), (cut, stop)
+            if parsed.dispatch is Dispatch.READY:
+                assert outcome.ok and outcome.completeness is Completeness.COMPLETE, (cut, stop, accept)
+                assert parsed.subtasks == full.parsed.subtasks, (cut, stop)
+                ready += 1
+            elif outcome.completeness is Completeness.PARTIAL and parsed.subtasks:
+                assert parsed.dispatch is Dispatch.BLOCKED, (cut, stop, accept)
+            if outcome.ok:
+                assert_fits_ros(outcome, mode)
+    assert 0 < ready < 3 * len(text)
+    print(f"\n[truncation fuzz] skills #{index} ({family.name}, {len(text)} cuts x 3): {ready} READY")

@@ -82,7 +82,8 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def start_generating(action_client, feedback: list):
-    """Send goals until one generates (the model loads in the background: MODEL_NOT_READY meanwhile)."""
+    """Send goals until one generates (the model loads in the background: MODEL_NOT_READY meanwhile; a managed
+    node rejects goals between its configure and its activate)."""
     end = time.monotonic() + 120
     while time.monotonic() < end:
         sent = action_client.send_goal_async(Goal(task="describe everything you see"),
@@ -92,7 +93,9 @@ def start_generating(action_client, feedback: list):
         except TimeoutError:  # the first response of a fresh server can be lost in discovery: send again
             continue
         handle = sent.result()
-        assert handle.accepted
+        if not handle.accepted:  # the managed node's action server is up at configure, accepting once activated
+            time.sleep(0.2)
+            continue
         result = handle.get_result_async()
         generating = lambda result=result: result.done() or any(f.tokens_generated > 0 for f in feedback)  # noqa: E731
         wait_for(generating, 60, "generation or a result")
