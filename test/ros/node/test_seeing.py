@@ -1,25 +1,20 @@
 """The node shows the model the right frames: tiny models TAUGHT TO SEE (testing.visual_model), real DDS.
 
-Each family's visual model answers from the pixels: "is there a red object?" from the newest frame, where a
-square is (a box in its own coordinate convention), and which way a square moves. So these tests fail when
-the node feeds it the wrong pixels, and they name the part that did:
+Each family's visual model answers "is there a red object?" from the pixels of the newest frame. So these
+tests fail when the node feeds it the wrong pixels, and they name the part that did:
 
 =============================================  =====================================================
 fault injected (see the report of issue 26)    tests that fail
 =============================================  =====================================================
 channels swapped in the image conversion       test_every_encoding_shows_the_model_the_same_scene,
                                                test_a_watch_raises_on_red_and_clears_on_blue, ...
-frames reversed in the clip                    test_the_newest_frame_decides (and, where the model
-                                               learnt motion, test_frames_played_in_reverse_...)
+frames reversed in the clip                    test_the_newest_frame_decides
 the wrong camera's frames                      test_a_goal_answers_for_the_camera_it_names
-a box mapped without undoing the resize        test_locate_box_overlaps_the_drawn_square_... (only
-                                               where the model learnt locate: none yet, see
-                                               testing/visual_model.py)
 stale frames (a cached clip or answer)         test_the_second_goal_sees_the_changed_scene
 =============================================  =====================================================
 
-One node per family hosts every camera (10 Hz; the motion camera 2 Hz, played on demand) and runs the goals
-one after another. Frames are sized into the range the model was taught at by ``node_parameters``
+One node per family hosts every camera (10 Hz; the "clip" camera plays given frames on demand) and runs the
+goals one after another. Frames are sized into the range the model was taught at by ``node_parameters``
 (``video.max_frame_pixels``); decoding is greedy. Waits are deadlines on observed state, never sleeps.
 """
 from __future__ import annotations
@@ -28,8 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, Image
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from cosmos_reason_ros.action import ReasonAboutTask
 from cosmos_reason_ros.core.models.families import FAMILIES
@@ -42,10 +36,6 @@ from helpers.ros_harness import Camera, Collector, Harness
 Goal, Result = ReasonAboutTask.Goal, ReasonAboutTask.Result
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 W, H = 320, 240  # the colour cameras
-SQUARE_W, SQUARE_H = 637, 479  # the locate camera: odd sizes, a non-integer resize on each axis
-SQUARE_DEPTH_MM, FLOOR_DEPTH_MM = 1200, 3000
-FX = FY = 500.0
-CX, CY = (SQUARE_W - 1) / 2, (SQUARE_H - 1) / 2
 #: The families whose node tests run in the fast loop; the others are marked slow (each builds its model).
 FAST_FAMILIES = ("reason2",)
 
@@ -69,13 +59,6 @@ def blue_scene(width: int = W, height: int = H) -> np.ndarray:
     return vm.draw_box(image, (0.6, 0.5, 0.9, 0.9), (30, 200, 30))
 
 
-def sweep(direction: str) -> list[np.ndarray]:
-    """Four frames of a white square crossing the frame to ``direction``, as taught (0.5 s apart)."""
-    xs = [0.08 + 0.2 * i for i in range(vm.MOTION_FRAMES)]
-    frames = [vm.draw_box(vm.blank(W, H), (x, 0.35, x + 0.25, 0.35 + 0.3), (230, 230, 230)) for x in xs]
-    return frames if direction == "right" else frames[::-1]
-
-
 def family_params() -> list:
     return [pytest.param(family, marks=() if family in FAST_FAMILIES else pytest.mark.slow) for family in TINY_FAMILIES]
 
@@ -96,45 +79,12 @@ def seeing(request, rclpy_session, visual_models):
                       rate=10.0, scene=still(red), **kw) for name, kw in ENCODED.items()]
     cameras += [Camera("blue", f"{prefix}/blue/image_raw", rate=10.0, scene=still(blue)),
                 Camera("scene", f"{prefix}/scene/image_raw", rate=10.0, scene=still(red)),
-                Camera("square", f"{prefix}/square/image_raw", rate=10.0, width=SQUARE_W, height=SQUARE_H,
-                       scene=still(vm.square_scene(SQUARE_W, SQUARE_H, (0, 0)))),
-                Camera("motion", f"{prefix}/motion/image_raw", rate=2.0, scene=still(sweep("right")[0]))]
-    params = {"model": str(model), **vm.node_parameters(FAMILIES[family]),
-              "cameras.square.depth_topic": f"{prefix}/square/depth/image_raw", "markers.frame_id": "",
+                Camera("clip", f"{prefix}/clip/image_raw", rate=2.0, scene=still(red))]
+    params = {"model": str(model), **vm.node_parameters(FAMILIES[family]), "markers.frame_id": "",
               "frames.stale_after": 5.0}
     with Harness.started(params, cameras, ready=False, node_name=node) as harness:
-        start_depth_camera(harness, prefix)
         harness.wait_ready(timeout=120.0)
-        harness.wait_for(lambda: harness.node.parts.ingest.depth.cameras["square"].info is not None, 15.0,
-                         "the depth camera's CameraInfo")
-        harness.family = FAMILIES[family]
-        harness.learned = vm.learned(model)
-        harness.family_name = family
         yield harness
-
-
-def start_depth_camera(harness: Harness, prefix: str) -> None:
-    """16UC1 depth aligned with the square camera: the square's cell at 1.2 m, everything else at 3 m."""
-    depth_pub = harness.helper.create_publisher(Image, f"{prefix}/square/depth/image_raw", qos_profile_sensor_data)
-    info_pub = harness.helper.create_publisher(CameraInfo, f"{prefix}/square/depth/camera_info",
-                                               qos_profile_sensor_data)
-    harness.depth_cell = (0, 0)
-
-    def publish() -> None:
-        depth = np.full((SQUARE_H, SQUARE_W), FLOOR_DEPTH_MM, np.uint16)
-        x1, y1, x2, y2 = vm.pixel_box(vm.GRID_BOXES[harness.depth_cell], SQUARE_W, SQUARE_H)
-        depth[y1:y2, x1:x2] = SQUARE_DEPTH_MM
-        stamp = harness.helper.get_clock().now().to_msg()
-        msg = Image(height=SQUARE_H, width=SQUARE_W, encoding="16UC1", is_bigendian=0, step=2 * SQUARE_W,
-                    data=depth.tobytes())
-        msg.header.stamp, msg.header.frame_id = stamp, "square_depth_optical_frame"
-        info = CameraInfo(width=SQUARE_W, height=SQUARE_H, k=[FX, 0.0, CX, 0.0, FY, CY, 0.0, 0.0, 1.0],
-                          d=[0.0] * 5, distortion_model="plumb_bob")
-        info.header = msg.header
-        depth_pub.publish(msg)
-        info_pub.publish(info)
-
-    harness.helper.create_timer(1 / 10, publish)
 
 
 def camera(harness: Harness, name: str) -> Camera:
@@ -192,15 +142,15 @@ def test_the_second_goal_sees_the_changed_scene(seeing):
 
 
 def play(harness: Harness, frames: list[np.ndarray]) -> None:
-    """Publish ``frames`` once on the 2 Hz motion camera, then stop it: its newest frames are exactly them."""
-    cam = camera(harness, "motion")
+    """Publish ``frames`` once on the 2 Hz "clip" camera, then stop it: its newest frames are exactly them."""
+    cam = camera(harness, "clip")
     cam.enabled = False
     start = cam.count
     cam.scene = lambda count: frames[min(count - start, len(frames) - 1)]
     cam.enabled = True
     harness.wait_for(lambda: cam.count >= start + len(frames), 10.0, "the clip played")
     cam.enabled = False
-    received(harness, "motion")
+    received(harness, "clip")
 
 
 def received(harness: Harness, name: str) -> None:
@@ -219,60 +169,9 @@ def test_the_newest_frame_decides(seeing):
     answers = []
     for frames in ((red_scene(), blue_scene()), (blue_scene(), red_scene()), (red_scene(), blue_scene())):
         play(seeing, list(frames))
-        answers.append(answer(seeing, vm.COLOUR_QUESTION, ["motion"], max_frames=2, history_seconds=0.7))
-    camera(seeing, "motion").enabled = True
+        answers.append(answer(seeing, vm.COLOUR_QUESTION, ["clip"], max_frames=2, history_seconds=0.7))
+    camera(seeing, "clip").enabled = True
     assert answers == ["no", "yes", "no"]
-
-
-def needs(harness: Harness, function: str) -> None:
-    """Skip, saying so, where the family's model did not learn ``function`` within its training budget."""
-    if not harness.learned[function]:
-        pytest.skip(f"the {harness.family_name} visual model did not learn {function} (VISUAL_MODEL.json)")
-
-
-def test_frames_played_in_reverse_flip_the_direction(seeing):
-    """A square sweeping right answers "right"; the same frames played backwards answer "left"."""
-    needs(seeing, "motion")
-    span = (vm.MOTION_FRAMES - 1) * vm.FRAME_PERIOD + 0.2
-    directions = []
-    for order in ("right", "left", "right"):
-        play(seeing, sweep(order))
-        directions.append(answer(seeing, vm.MOTION_QUESTION, ["motion"], max_frames=vm.MOTION_FRAMES,
-                                 history_seconds=span))
-    camera(seeing, "motion").enabled = True
-    assert directions == ["right", "left", "right"]
-
-
-def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
-
-
-@pytest.mark.parametrize("cell", [(0, 0), (1, 2), (2, 1)])
-def test_locate_box_overlaps_the_drawn_square_in_camera_pixels(seeing, cell):
-    """A square drawn in one grid cell of a 637x479 camera: MODE_LOCATE's box, in the camera's own pixels,
-    overlaps it (IoU >= 0.5), and the 3D point lies at the square's drawn depth (1.2 m, 3 m elsewhere)."""
-    needs(seeing, "locate")
-    square = camera(seeing, "square")
-    square.scene = still(vm.square_scene(SQUARE_W, SQUARE_H, cell))
-    seeing.depth_cell = cell
-    fresh_frames(seeing, "square")
-    plan = ask(seeing, vm.LOCATE_TASK, Goal.MODE_LOCATE, cameras=["square"])
-    assert [o.label for o in plan.objects] == [vm.SQUARE_LABEL], plan.raw_answer
-    located = plan.objects[0]
-    assert (located.camera, located.image_width, located.image_height) == ("square", SQUARE_W, SQUARE_H)
-    box = (located.bbox_center_x - located.bbox_size_x / 2, located.bbox_center_y - located.bbox_size_y / 2,
-           located.bbox_center_x + located.bbox_size_x / 2, located.bbox_center_y + located.bbox_size_y / 2)
-    drawn = vm.pixel_box(vm.GRID_BOXES[cell], SQUARE_W, SQUARE_H)
-    assert iou(box, drawn) >= 0.5, (box, drawn, plan.raw_answer)
-    assert located.has_point and drawn[0] <= located.point_x <= drawn[2] and drawn[1] <= located.point_y <= drawn[3]
-    assert located.has_position, located.position_status
-    assert located.position.point.z == pytest.approx(SQUARE_DEPTH_MM / 1000, abs=1e-6)
-    x, y = located.point_x, located.point_y
-    assert located.position.point.x == pytest.approx((x - 0.5 - CX) * 1.2 / FX, abs=1e-6)
-    assert located.position.point.y == pytest.approx((y - 0.5 - CY) * 1.2 / FY, abs=1e-6)
 
 
 def call(harness: Harness, kind, service: str, **fields):
