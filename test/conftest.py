@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,44 @@ def build_tiny_model(family: str, teach: bool, scenario: str = "reachable") -> P
     except OSError:  # another run finished first
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _visual_model_key(family: str) -> str:
+    """Covers the visual model's own module as well as everything the tiny-model key covers."""
+    import transformers
+
+    from cosmos_reason_ros.testing import tiny_model, visual_model
+
+    modules = (Path(tiny_model.__file__), Path(visual_model.__file__))
+    source = b"".join(m.read_bytes() for m in modules)
+    source += b"".join(t.read_bytes() for t in sorted(modules[0].parent.glob("*.jinja")))
+    digest = hashlib.sha256(source + transformers.__version__.encode()).hexdigest()[:12]
+    return f"{family}-visual-{digest}"
+
+
+def build_visual_model(family: str) -> Path:
+    """A tiny model of ``family`` taught visual functions (testing.visual_model), built once per source
+    version and reused like ``build_tiny_model``; VISUAL_MODEL.json in it holds its held-out accuracy."""
+    from cosmos_reason_ros.testing.visual_model import write_visual_model
+
+    root = _model_cache_root()
+    target = root / _visual_model_key(family)
+    if (target / "VISUAL_MODEL.json").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".{target.name}.{os.getpid()}"
+    write_visual_model(staging, family=family)
+    try:
+        staging.rename(target)
+    except OSError:  # another run finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def visual_models() -> Callable[[str], Path]:
+    """``visual_models(family)``: the family's tiny model taught to see (built on first use, then cached)."""
+    return build_visual_model
 
 
 @pytest.fixture(scope="session")

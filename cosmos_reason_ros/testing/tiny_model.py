@@ -239,10 +239,13 @@ def _chat_template(family: str = "reason1") -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def build_tokenizer(vocab_size: int = 1024, critic: str = "", family: str = "reason1"):
+def build_tokenizer(vocab_size: int = 1024, critic: str = "", family: str = "reason1",
+                    corpus_extra: Sequence[str] = ()):
     """A byte-level BPE tokenizer trained on the package's own prompt and answer vocabulary; ``critic`` (a
     CRITIC_SCENARIOS, GROUNDED_SCENARIOS or SKILL_SCENARIOS name) adds that answer's pieces (the default
-    vocabulary stays as it was); ``family`` picks the chat template and any extra special tokens."""
+    vocabulary stays as it was); ``family`` picks the chat template and any extra special tokens; ``corpus_extra``
+    adds texts to learn merges from (the visual models' prompts, so a prompt is a few hundred tokens, not a
+    thousand)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -255,6 +258,7 @@ def build_tokenizer(vocab_size: int = 1024, critic: str = "", family: str = "rea
         "</think> <answer> your answer </answer>. Write your final answer immediately after the </think> tag.",
         "Camera frames covering seconds. Task: decompose feasibility next action verify completion question "
         "subtasks feasible confidence blocking_factors explanation completed answer observed JSON object keys",
+        *corpus_extra,
     ] * 4
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -44,10 +44,29 @@ def image_msg(pixels: np.ndarray, stamp: Any, frame_id: str) -> Image:
     return msg
 
 
-def jpeg_msg(pixels: np.ndarray, stamp: Any, frame_id: str) -> CompressedImage:
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+def raw_msg(pixels: np.ndarray, stamp: Any, frame_id: str, encoding: str = "rgb8") -> Image:
+    """An Image of the RGB ``pixels`` in ``encoding``: rgb8, bgr8 (channels swapped, as most drivers send)
+    or mono8 (the grey a monochrome camera sees)."""
+    if encoding == "rgb8":
+        return image_msg(pixels, stamp, frame_id)
+    if encoding == "bgr8":
+        data, channels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR), 3
+    elif encoding == "mono8":
+        data, channels = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), 1
+    else:
+        raise ValueError(f"raw_msg: unsupported encoding {encoding!r}")
+    h, w = pixels.shape[:2]
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=0, step=w * channels, data=data.tobytes())
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def jpeg_msg(pixels: np.ndarray, stamp: Any, frame_id: str, codec: str = "jpeg") -> CompressedImage:
+    """A CompressedImage of the RGB ``pixels``, ``codec`` jpeg or png (image_transport's format strings)."""
+    ok, encoded = cv2.imencode(".jpg" if codec == "jpeg" else ".png", cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
     assert ok
-    msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=encoded.tobytes())
+    msg = CompressedImage(format=f"rgb8; {codec} compressed bgr8", data=encoded.tobytes())
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     return msg
@@ -66,6 +85,11 @@ class Camera:
     sent: list[int] = field(default_factory=list)  # nanoseconds of every stamp published
     enabled: bool = True
     count: int = 0
+    #: What it shows: the RGB image of publish number ``count``; None = ``synthetic_frame``. Assign a new
+    #: scene mid-test to change what the camera sees from its next frame on.
+    scene: Callable[[int], np.ndarray] | None = None
+    encoding: str = "rgb8"  # raw cameras: rgb8, bgr8 or mono8 (``raw_msg``)
+    codec: str = "jpeg"  # compressed cameras: jpeg or png
 
 
 class Harness:
@@ -106,10 +130,13 @@ class Harness:
             if not camera.enabled:
                 return
             stamp = self.helper.get_clock().now()
-            pixels = frames[camera.count % len(frames)]
+            scene = camera.scene
+            pixels = scene(camera.count) if scene is not None else frames[camera.count % len(frames)]
             camera.count += 1
-            make = jpeg_msg if camera.compressed else image_msg
-            self._publishers[camera.name].publish(make(pixels, stamp.to_msg(), f"{camera.name}_optical_frame"))
+            frame_id = f"{camera.name}_optical_frame"
+            msg = (jpeg_msg(pixels, stamp.to_msg(), frame_id, camera.codec) if camera.compressed
+                   else raw_msg(pixels, stamp.to_msg(), frame_id, camera.encoding))
+            self._publishers[camera.name].publish(msg)
             camera.sent.append(stamp.nanoseconds)
 
         return publish
