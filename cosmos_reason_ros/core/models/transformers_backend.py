@@ -401,8 +401,9 @@ class TransformersBackend(ModelBackend):
             return YesNoOutput([], stopped)
         inputs, visual, _ = self.prepare(request.prompt_for(0))
         full_ids = inputs["input_ids"][0].tolist()
-        suffixes = [self._question_tokens(request, i) for i in range(len(request.questions))]
-        cut = suffix_start(full_ids, suffixes[0])
+        tails = [self._question_tokens(request, i) for i in range(len(request.questions))]
+        suffixes = [tail for tail in tails if tail is not None]
+        cut = suffix_start(full_ids, suffixes[0]) if len(suffixes) == len(tails) else None
         if cut is not None and self._visual_after(full_ids[cut:]):
             cut = None
         scores: list[YesNoScore] = []
@@ -429,15 +430,18 @@ class TransformersBackend(ModelBackend):
                     scores.append(YesNoScore(*yes_no_mass(shared.continue_with(suffix), self._answer_tokens)))
         return YesNoOutput(scores, stopped, prefills, len(full_ids), visual, time.monotonic() - started, note)
 
-    def _question_tokens(self, request: YesNoRequest, index: int) -> list[int]:
+    def _question_tokens(self, request: YesNoRequest, index: int) -> list[int] | None:
         """The tokens of question ``index`` and what the chat template writes after it (the end of the user
-        turn, the assistant's opening), tokenized on their own."""
+        turn, the assistant's opening), tokenized on their own; None when the template changed the question's
+        text (then no cut is trusted)."""
         prompt = request.prompt_for(index)
         messages = self._conversation(prompt)[0]
         text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
                                                    **self._template_switches[prompt.reasoning])
-        tail = text[text.rindex(request.questions[index]):]
-        return list(self._processor.tokenizer(tail, add_special_tokens=False)["input_ids"])
+        where = text.rfind(request.questions[index])
+        if where < 0:
+            return None
+        return list(self._processor.tokenizer(text[where:], add_special_tokens=False)["input_ids"])
 
     def _visual_after(self, ids: list[int]) -> bool:
         """Whether any image or video token is among ``ids`` (they must all be in the shared prefix)."""

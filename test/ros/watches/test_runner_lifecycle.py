@@ -46,7 +46,8 @@ def test_the_lifecycle_stops_and_restarts_the_checks(rclpy_session, reason1_mode
         Harness.wait_for(refused.done, 10, "add_watch while inactive")
         assert refused.result().error_code == AddWatch.Response.NOT_ACTIVE
         assert rig.transition(Transition.TRANSITION_ACTIVATE)
-        added = client.call_async(AddWatch.Request(watch=Watch(name="w", question="is the floor wet?", period=0.2)))
+        added = client.call_async(AddWatch.Request(watch=Watch(name="w", question="is the floor wet?", period=0.2,
+                                                               reasoning=True)))  # the taught model reasons
         Harness.wait_for(added.done, 10, "add_watch")
         assert added.result().success, added.result().error_msg
         stats = lambda: rig.node.parts.watches.entry("w").stats  # noqa: E731
