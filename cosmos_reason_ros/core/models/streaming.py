@@ -52,7 +52,21 @@ class IncrementalDecoder:
         return self._tokenizer.decode(ids, skip_special_tokens=self._skip, clean_up_tokenization_spaces=False)
 
     def push(self, token_ids: list[int]) -> str:
-        """Add tokens and return the newly completed text ("" if a character is still incomplete)."""
+        """Add tokens and return the newly completed text ("" if a character is still incomplete).
+
+        A batch whose text ends inside a character is taken token by token instead, so the text before that
+        character comes out now and the text is the same however the tokens were batched."""
+        if len(token_ids) > 1:
+            state = (len(self.ids), self._prefix_offset, self._read_offset, self.text)
+            delta = self._push(token_ids)
+            if delta or self._read_offset == len(self.ids):
+                return delta
+            del self.ids[state[0]:]  # ends mid-character: undo, then one token at a time
+            self._prefix_offset, self._read_offset, self.text = state[1:]
+            return "".join(self._push([token]) for token in token_ids)
+        return self._push(token_ids)
+
+    def _push(self, token_ids: list[int]) -> str:
         self.ids.extend(token_ids)
         prefix = self._decode(self.ids[self._prefix_offset:self._read_offset])
         full = self._decode(self.ids[self._prefix_offset:])

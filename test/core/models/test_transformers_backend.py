@@ -481,6 +481,9 @@ def test_batched_reports_give_the_same_text_as_a_report_per_token(random_backend
     assert len(batched.events) < len(single.events) == 80
     assert [e.tokens for e in batched.events] == [1, 17, 33, 49, 65, 80]
     assert "".join(e.delta for e in batched.events) == batched.output.text
+    for size in (2, 3, 5, 7):  # batches that end inside a multi-byte character at other places
+        with batching(tokens=size, seconds=3600.0):
+            assert generate(random_backend, [prepared_clip(REASON1, 2)], sampling).output.text == single.output.text
 
 
 def test_seed_makes_sampling_reproducible(random_backend: TransformersBackend) -> None:
