@@ -290,7 +290,7 @@ class WatchRunner:
             request = clip_collection.frame_request(ask, self._settings(), list(self._cameras().cameras))
         except ReasonerError:
             return None
-        return FrameKey(tuple(request.names), float(request.history_seconds), int(request.max_frames))
+        return FrameKey(tuple(request.cameras), float(request.history_seconds), int(request.max_frames))
 
     def _check_one_token(self, group: list[WatchEntry], started: float) -> None:
         """Check ``group`` (watches due now that share their frame choice) in one call, one token each."""

@@ -78,7 +78,8 @@ def test_three_watches_on_one_camera_cost_one_prefill_and_one_token_each(make_ha
             assert listed[name].last_answer == WatchState.ANSWER_YES and listed[name].last_confidence > 0.9
             stats = entries.entry(name).evidence.generation.stats
             assert stats.generated_tokens == 1 and stats.visual_tokens > 0  # one token per check, the video seen
-        assert [len(entries.entry(n).evidence.seen[0].stamps) for n in WATCHES] == [4, 4, 4, 2]  # each its own choice
+        counts = [len(entries.entry(n).evidence.seen[0].stamps) for n in WATCHES]  # each watch its own choice
+        assert counts[0] == counts[1] == counts[2] > counts[3] == 2, counts
     finally:
         counting.remove()
     with counting.lock:
