@@ -78,7 +78,8 @@ def test_the_model_taught_yes_raises_a_declared_watch_end_to_end(make_harness, b
 
     h = make_harness({"model": str(blocked_model), "generation.max_new_tokens": 400, "frames.max_frames": 2,
                       "watches.names": ["cabinet"], "watches.cabinet.question": "is the cup shut away?",
-                      "watches.cabinet.period": 0.2, "watches.cabinet.raise_after": 2},
+                      "watches.cabinet.period": 0.2, "watches.cabinet.raise_after": 2,
+                      "watches.cabinet.reasoning": True},  # the reasoning check, with the taught explanation
                      [Camera("front", "/watch_taught/front/image_raw")], ready=False, node_name="watch_taught")
     # Subscribed before the node is ready, so no alert is missed.
     alerts = Collector(h, Alert, "/watch_taught/alerts", QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
