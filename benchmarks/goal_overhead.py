@@ -350,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goals", type=int, default=20, help="goals timed (after one warm-up goal)")
     parser.add_argument("--stream-goals", type=int, default=3, help="goals for the streaming figures (0 = skip)")
     parser.add_argument("--stream-tokens", type=int, default=400, help="tokens per streaming goal")
+    parser.add_argument("--stream-before", action="store_true",
+                        help="also measure the streaming path before batching (a report per token), same session")
     parser.add_argument("--families", nargs="+", default=["reason1"], choices=TINY_FAMILIES,
                         help="model families whose goal overhead is timed, each on its tiny taught model")
     parser.add_argument("--cameras", type=int, default=1)
@@ -387,9 +389,19 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 session.close()
         stream: StreamFigures | None = None
+        stream_before: StreamFigures | None = None
         if args.stream_goals:
+            from cosmos_reason_ros.core.models import streaming
+
             random_session = Session(tiny_model_dir("reason1", teach=False), args, marks)
             try:
+                if args.stream_before:  # the path before batching: one report per token
+                    batch, streaming.STREAM_BATCH_TOKENS = streaming.STREAM_BATCH_TOKENS, 1
+                    try:
+                        stream_before = stream_figures(random_session, args.stream_goals, args.stream_tokens,
+                                                       SPECS["feedback_rate"].default)
+                    finally:
+                        streaming.STREAM_BATCH_TOKENS = batch
                 stream = stream_figures(random_session, args.stream_goals, args.stream_tokens,
                                         SPECS["feedback_rate"].default)
             finally:
@@ -404,11 +416,13 @@ def main(argv: list[str] | None = None) -> int:
         print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(family_times)) + "\n")
     if stream is not None:
         print("\n### Streaming\n")
+        measured = [("before: a report per token", stream_before)] if stream_before is not None else []
         print(markdown_table(
-            ["goals", "tokens / goal", "generation s / goal", "feedback msgs / s", "feedback_rate",
+            ["path", "goals", "tokens / goal", "generation s / goal", "feedback msgs / s", "feedback_rate",
              "µs / token outside the model"],
-            [[stream.goals, fmt(stream.tokens_per_goal, 0), fmt(stream.generation_s, 2), fmt(stream.feedback_per_s, 1),
-              fmt(stream.feedback_rate_param, 1), fmt(stream.stream_us_per_token, 0)]]))
+            [[label, f.goals, fmt(f.tokens_per_goal, 0), fmt(f.generation_s, 2), fmt(f.feedback_per_s, 1),
+              fmt(f.feedback_rate_param, 1), fmt(f.stream_us_per_token, 1)]
+             for label, f in [*measured, ("batched reports", stream)] if f is not None]))
     print("\n### Frame preparation per goal (one camera; node defaults)\n")
     print(markdown_table(
         ["camera", "encoding", "frames", "select ms", "decode ms", "prepare_clips ms", "total ms", "to the model",
@@ -420,7 +434,9 @@ def main(argv: list[str] | None = None) -> int:
                            "succeeded": per_family[args.families[0]][1],
                            "families": {family: {"goals": [asdict(t) for t in t_], "succeeded": ok}
                                         for family, (t_, ok) in per_family.items()},
-                           "stream": asdict(stream) if stream else None, "prepare": [asdict(p) for p in prepare]})
+                           "stream": asdict(stream) if stream else None,
+                           "stream_before": asdict(stream_before) if stream_before else None,
+                           "prepare": [asdict(p) for p in prepare]})
     print(f"\n{machine_line(info)}; transport: {transport}", file=sys.stderr)
     return 0
 

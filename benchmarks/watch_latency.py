@@ -13,6 +13,15 @@ The tiny model answers in about a hundred tokens, so a check costs what one shor
 decoding step (the check stops between steps).
 
     python benchmarks/watch_latency.py --json out.json
+
+``--checks`` measures what one check costs instead (issue 27), the old reasoning check and the one-token check
+in one run, same machine, same tiny Reason1 architecture (the reasoning check on the model taught a reasoning
+answer, the one-token check on the one taught the word "no"): for 1 / 3 / 8 watches on one camera, all due
+all the time (period 0.1 s), checks per second, the check latency and the tokens generated per check, on the
+real node over DDS; then, on the backend alone, N questions over the same clip in one call (one shared
+prefill) against N separate one-question calls.
+
+    python benchmarks/watch_latency.py --checks --json out.json
 """
 from __future__ import annotations
 
@@ -46,7 +55,8 @@ QUESTIONS = ["Is a person inside the robot arm's workspace?", "Has anything fall
 class Session:
     """The node on a MultiThreadedExecutor (as ``main()``), a client node with the camera and the clients."""
 
-    def __init__(self, model: Path, args: argparse.Namespace) -> None:
+    def __init__(self, model: Path, args: argparse.Namespace, size: tuple[int, int] = (320, 240),
+                 extra: dict[str, Any] | None = None) -> None:
         import rclpy
         from rclpy.action import ActionClient
         from rclpy.executors import MultiThreadedExecutor
@@ -62,7 +72,7 @@ class Session:
 
         topic = f"/{NODE_NAME}/front/image_raw"
         params = {"model": str(model), "local.device": "cpu", "cameras.names": ["front"],
-                  "cameras.front.topic": topic, "generation.max_new_tokens": 400}
+                  "cameras.front.topic": topic, "generation.max_new_tokens": 400, **(extra or {})}
         rclpy.logging.set_logger_level(NODE_NAME, rclpy.logging.LoggingSeverity.ERROR)
         self.node = ReasonerNode(node_name=NODE_NAME,
                                  parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
@@ -70,7 +80,7 @@ class Session:
         self.executor = MultiThreadedExecutor(num_threads=8)
         self.executor.add_node(self.node)
         self.executor.add_node(self.client_node)
-        frames = [scene_frame(i, 320, 240) for i in range(8)]
+        frames = [scene_frame(i, *size) for i in range(8)]
         publisher = self.client_node.create_publisher(Image, topic, qos_profile_sensor_data)
         self._count = 0
 
@@ -110,13 +120,14 @@ class Session:
         self.wait(result.done, 120.0, "the result")
         return time.perf_counter() - started, result.result().result.error_code
 
-    def add_watches(self, count: int, period: float) -> None:
+    def add_watches(self, count: int, period: float, reasoning: bool = True) -> None:
         from cosmos_reason_ros.msg import Watch
 
         self.wait(self.add_watch.service_is_ready, 10.0, "the add_watch service")
         for i in range(count):
-            request = self.add_watch.srv_type.Request(watch=Watch(name=f"w{i}", question=QUESTIONS[i % len(QUESTIONS)],
-                                                                 period=period))
+            question = QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else f" (camera view {i})")
+            request = self.add_watch.srv_type.Request(watch=Watch(name=f"w{i}", question=question, period=period,
+                                                                 reasoning=reasoning))
             future = self.add_watch.call_async(request)
             self.wait(future.done, 10.0, "add_watch")
             if not future.result().success:
@@ -162,6 +173,113 @@ def tables(data: dict[str, Any]) -> str:
     return f"{goals}\n\n{ratio}\n\n{watches}"
 
 
+#: The two kinds of check compared by ``--checks``: (label, the watch's reasoning field, the tiny model's scenario).
+CHECK_KINDS = (("reasoning check (before)", True, "reachable"), ("one-token check (after)", False, "watch_no"))
+
+
+def check_throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """For each kind of check and each watch count: checks per second and per-check latency and tokens, with
+    every watch due all the time on one camera (a fresh node per row, the same process)."""
+    rows = []
+    for label, reasoning, scenario in CHECK_KINDS:
+        model = tiny_model_dir(scenario=scenario)
+        for count in args.check_counts:
+            rows.append(measure_checks(model, args, count, reasoning) | {"kind": label, "watches": count})
+            print(f"{label}, {count} watch(es): {rows[-1]['checks_per_s']:.2f} checks/s", flush=True)
+    return rows
+
+
+def measure_checks(model: Path, args: argparse.Namespace, count: int, reasoning: bool) -> dict[str, Any]:
+    """``count`` watches on a fresh node for ``--check-seconds``: checks, latency and tokens of each check."""
+    session = Session(model, args, size=args.size, extra={"frames.max_frames": args.frames})
+    try:
+        session.ready()
+        session.add_watches(count, 0.1, reasoning=reasoning)
+        entries = session.node.parts.watches.entries
+
+        def all_checked() -> bool:
+            held = entries()
+            return len(held) == count and all(e.stats.checks >= 1 for e in held.values())
+
+        session.wait(all_checked, 120.0, "a first check of every watch")
+        seen = {n: e.stats.checks for n, e in entries().items()}
+        start_checks, latencies, tokens = sum(seen.values()), [], []
+        began = time.monotonic()
+        while time.monotonic() - began < args.check_seconds:
+            for name, entry in entries().items():
+                if entry.stats.checks != seen[name]:
+                    seen[name] = entry.stats.checks
+                    latencies.append(entry.check_time)
+                    if entry.evidence is not None:
+                        tokens.append(entry.evidence.generation.stats.generated_tokens)
+            time.sleep(0.005)
+        elapsed = time.monotonic() - began
+        checks = sum(e.stats.checks for e in entries().values()) - start_checks
+        states = sorted({e.tracker.state.name for e in entries().values()})
+    finally:
+        session.close()
+    return {"checks": checks, "seconds": elapsed, "checks_per_s": checks / elapsed,
+            "latency_median_s": statistics.median(latencies), "latency_p90_s": percentile(latencies, 90),
+            "tokens_per_check": statistics.median(tokens), "states": states}
+
+
+def shared_prefill(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """N questions about one clip: one call (one prefill of the video, N continuations) against N one-question
+    calls (N prefills), on the backend alone; medians of ``--prefill-reps`` repetitions, alternating."""
+    from cosmos_reason_ros.core.datatypes import CameraClip, Frame
+    from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
+    from cosmos_reason_ros.core.models.backend import YesNoRequest
+    from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
+    from cosmos_reason_ros.core.modes.prompts import build_watch_prompt, watch_question
+
+    backend = TransformersBackend(TransformersConfig(model=str(tiny_model_dir(scenario="watch_no")), device="cpu"))
+    backend.load()
+    assert backend.family is not None
+    clip = CameraClip("front", [Frame(scene_frame(i, *args.size), 0.5 * i) for i in range(args.frames)])
+    prepared = prepare_clips([clip], backend.family, VideoBudget())
+    prompt = build_watch_prompt(backend.family, prepared, backend.control_tokens)
+    rows = []
+    for count in args.check_counts:
+        questions = tuple(watch_question(QUESTIONS[i % len(QUESTIONS)] + f" ({i})") for i in range(count))
+        together, apart, prefills = [], [], 0
+        for _ in range(args.prefill_reps):
+            began = time.perf_counter()
+            out = backend.answer_yes_no(YesNoRequest(prompt, questions))
+            together.append(time.perf_counter() - began)
+            prefills = out.prefills
+            began = time.perf_counter()
+            for question in questions:
+                backend.answer_yes_no(YesNoRequest(prompt, (question,)))
+            apart.append(time.perf_counter() - began)
+        rows.append({"questions": count, "together_s": statistics.median(together),
+                     "separate_s": statistics.median(apart), "prefills_together": prefills, "prefills_separate": count,
+                     "ratio": statistics.median(together) / statistics.median(apart), "note": out.note,
+                     "prompt_tokens": out.prompt_tokens, "visual_tokens": out.visual_tokens})
+        print(f"{count} question(s): together {rows[-1]['together_s']:.3f} s, separate {rows[-1]['separate_s']:.3f} s",
+              flush=True)
+    backend.close()
+    return rows
+
+
+def check_tables(data: dict[str, Any]) -> str:
+    """The --checks tables: checks per second by kind and count; the shared-prefill ratio."""
+    settings = data["settings"]
+    throughput = markdown_table(
+        ["check", "watches", "checks / s", "check latency median s", "p90 s", "tokens / check", "states"],
+        [[r["kind"], r["watches"], fmt(r["checks_per_s"], 2), fmt(r["latency_median_s"], 3),
+          fmt(r["latency_p90_s"], 3), fmt(r["tokens_per_check"], 0), ", ".join(r["states"])]
+         for r in data["throughput"]])
+    prefill = markdown_table(
+        ["questions", "one call (1 prefill) s", "separate calls (N prefills) s", "one call ÷ separate",
+         "prompt tokens (visual)"],
+        [[r["questions"], fmt(r["together_s"], 3), fmt(r["separate_s"], 3), fmt(r["ratio"], 2),
+          f"{r['prompt_tokens']} ({r['visual_tokens']})"] for r in data["prefill"]])
+    return (f"Camera {settings['size'][0]}×{settings['size'][1]} at 10 Hz, {settings['frames']} frames per check, "
+            f"every watch due all the time (period 0.1 s), {settings['check_seconds']:g} s per row.\n\n{throughput}"
+            f"\n\nShared prefill, backend alone ({settings['frames']} frames {settings['size'][0]}×"
+            f"{settings['size'][1]}, {settings['prefill_reps']} repetitions, medians):\n\n{prefill}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--goals", type=int, default=8, help="goals per phase")
@@ -169,11 +287,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watches", type=int, default=3)
     parser.add_argument("--watch-period", type=float, default=1.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--checks", action="store_true", help="measure the checks themselves (see the module help)")
+    parser.add_argument("--check-counts", type=int, nargs="+", default=[1, 3, 8])
+    parser.add_argument("--check-seconds", type=float, default=15.0)
+    parser.add_argument("--frames", type=int, default=8, help="--checks: frames per check")
+    parser.add_argument("--size", type=lambda t: tuple(int(v) for v in t.split("x")), default=(640, 480),
+                        help="--checks: camera frame size WxH")
+    parser.add_argument("--prefill-reps", type=int, default=5)
     args = parser.parse_args(argv)
     isolate_dds()
     require_installed_package()
     import rclpy
 
+    if args.checks:
+        rclpy.init()
+        try:
+            throughput = check_throughput(args)
+        finally:
+            rclpy.try_shutdown() if hasattr(rclpy, "try_shutdown") else rclpy.shutdown()
+        data = {"machine": machine_info(), "settings": vars(args) | {"json": str(args.json)},
+                "throughput": throughput, "prefill": shared_prefill(args)}
+        print(f"Measured on: {machine_line(data['machine'])}")
+        print(check_tables(data))
+        write_json(args.json, data)
+        return 0
     model = tiny_model_dir()
     rclpy.init()
     session = Session(model, args)

@@ -195,8 +195,16 @@ CRITIC_SCENARIOS: dict[str, dict[str, str]] = {
 }
 
 
+#: One-token watch answers (a watch check without reasoning, ``core.modes.watches.check_one_token``): the model
+#: answers every prompt, asked WITHOUT reasoning (Cosmos3-Edge's template with its thinking switch off), with
+#: this one word as its first token, then ends its turn. The word is a single token of the default vocabulary.
+WATCH_SCENARIOS: dict[str, str] = {"watch_yes": "yes", "watch_no": "no"}
+
+
 def taught_output(family: str, scenario: str = "reachable") -> str:
     """The exact text a taught tiny model of ``family`` generates (before its end-of-turn token)."""
+    if scenario in WATCH_SCENARIOS:
+        return WATCH_SCENARIOS[scenario]
     if scenario in CRITIC_SCENARIOS:
         return CRITIC_SCENARIOS[scenario][family]
     reasoning, answer_obj = {**SCENARIOS, **GROUNDED_SCENARIOS, **SKILL_SCENARIOS}[scenario]
@@ -392,7 +400,7 @@ def build_processor(family: str, tokenizer):
                             chat_template=tokenizer.chat_template)
 
 
-def _training_batch(processor, family: str, rng, answer_text: str):
+def _training_batch(processor, family: str, rng, answer_text: str, switches: dict | None = None):
     """One prompt (random frames, random-length text, 1-2 cameras) followed by the taught answer."""
     import numpy as np
 
@@ -414,7 +422,7 @@ def _training_batch(processor, family: str, rng, answer_text: str):
     system = " ".join(rng.choice(words, size=int(rng.integers(3, 60))))
     messages = [{"role": "system", "content": [{"type": "text", "text": system}]},
                 {"role": "user", "content": content}]
-    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **(switches or {}))
     metadata = [{"fps": 2.0, "total_num_frames": frames, "frames_indices": list(range(frames))}] * cameras
     videos_kwargs = {"do_resize": False, "video_metadata": metadata, "do_sample_frames": False,
                      **video_options(processor.video_processor)}  # as the backend sends them
@@ -434,19 +442,21 @@ def teach(model, processor, family: str, steps: int = 300, seed: int = 0, log=No
     import numpy as np
     import torch
 
-    from cosmos_reason_ros.core.models.transformers_backend import opened_reasoning
+    from cosmos_reason_ros.core.models.transformers_backend import opened_reasoning, template_switches
 
     rng = np.random.default_rng(seed)
     answer_text = taught_output(family, scenario) + "<|im_end|>"
+    # A watch answer is asked without reasoning: the template's thinking switch off, as the backend sends it.
+    switches = template_switches(processor, reasoning=scenario not in WATCH_SCENARIOS)
     probe = processor.apply_chat_template([{"role": "user", "content": "?"}], tokenize=False,
-                                          add_generation_prompt=True)
+                                          add_generation_prompt=True, **switches)
     opener = opened_reasoning(probe)  # Edge's template writes "<think>\n": the model goes on from there
     answer_text = answer_text.removeprefix(opener)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     model.train()
     loss_value = float("nan")
     for step in range(steps):
-        batch = _training_batch(processor, family, rng, answer_text)
+        batch = _training_batch(processor, family, rng, answer_text, switches)
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
@@ -463,10 +473,11 @@ def write_tiny_model(out_dir: Path | str, family: str = "reason1", teach_answer:
     """Create (or overwrite) a tiny model directory at ``out_dir`` and return its path.
 
     ``scenario`` picks the taught answer: "reachable" (a feasible two-step plan), "blocked" (infeasible),
-    "grounded" (with located objects), "skills" (steps in skills with typed arguments), or a critic verdict:
-    "critic_plausible" / "critic_artifact" (``CRITIC_SCENARIOS``).
+    "grounded" (with located objects), "skills" (steps in skills with typed arguments), a critic verdict:
+    "critic_plausible" / "critic_artifact" (``CRITIC_SCENARIOS``), or a one-token watch answer "watch_yes" /
+    "watch_no" (``WATCH_SCENARIOS``).
     """
-    known = [*SCENARIOS, *GROUNDED_SCENARIOS, *SKILL_SCENARIOS, *CRITIC_SCENARIOS]
+    known = [*SCENARIOS, *GROUNDED_SCENARIOS, *SKILL_SCENARIOS, *CRITIC_SCENARIOS, *WATCH_SCENARIOS]
     if scenario not in known:
         raise ValueError(f"unknown scenario {scenario!r}: choose one of {', '.join(known)}")
     out = Path(out_dir)
@@ -494,11 +505,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--family", choices=TINY_FAMILIES, default="reason1")
     parser.add_argument("--no-teach", dest="teach", action="store_false",
                         help="keep the random weights (the model then emits arbitrary tokens)")
-    parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *SKILL_SCENARIOS, *CRITIC_SCENARIOS),
+    parser.add_argument("--scenario", choices=(*SCENARIOS, *GROUNDED_SCENARIOS, *SKILL_SCENARIOS, *CRITIC_SCENARIOS,
+                                               *WATCH_SCENARIOS),
                         default="reachable",
                         help="taught answer: reachable (feasible plan, default), blocked (infeasible), "
                              "grounded (the feasible plan with located objects), skills (a re-plan in skills with "
-                             "typed arguments), critic_plausible or critic_artifact (a critic verdict)")
+                             "typed arguments), critic_plausible or critic_artifact (a critic verdict), "
+                             "watch_yes or watch_no (one word, asked without reasoning)")
     parser.add_argument("--steps", type=int, default=300, help="training steps when teaching (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -82,7 +82,7 @@ def test_ingest_setups_before_and_floor(out_dir):
 def test_goal_overhead(out_dir):
     stdout, data = run("goal_overhead.py", out_dir, "goal_overhead", "--goals", "2", "--stream-goals", "1",
                        "--stream-tokens", "30", "--prepare-sizes", "320x240", "--prepare-frames", "4",
-                       "--prepare-repeats", "1")
+                       "--prepare-repeats", "1", "--stream-before")
     assert "send → accepted" in stdout and "model return → result at the client" in stdout
     assert data["succeeded"] == 2 and len(data["goals"]) == 2
     for goal in data["goals"]:
@@ -92,6 +92,7 @@ def test_goal_overhead(out_dir):
     stream = data["stream"]
     assert stream["tokens_per_goal"] > 0 and positive(stream["stream_us_per_token"])
     assert stream["feedback_per_s"] >= 0 and stream["feedback_rate_param"] > 0
+    assert positive(data["stream_before"]["stream_us_per_token"]) and "before: a report per token" in stdout
     assert [(p["size"], p["encoding"], p["frames"]) for p in data["prepare"]] == [("320x240", "rgb8", 4),
                                                                                     ("320x240", "jpeg", 4)]
     assert all(p["visual_tokens"] > 0 and positive(p["total_ms"]) for p in data["prepare"])
@@ -105,6 +106,26 @@ def test_watch_latency(out_dir):
     assert positive(data["ratio_median"]) and len(data["watches"]) == 3
     for watch in data["watches"]:
         assert watch["period_s"] == 1.0 and watch["checks_total"] >= 2 and positive(watch["achieved_period_s"])
+
+
+def test_watch_latency_checks_compares_reasoning_and_one_token_checks(out_dir):
+    stdout, data = run("watch_latency.py", out_dir, "watch_checks", "--checks", "--check-counts", "1", "2",
+                       "--check-seconds", "1", "--frames", "2", "--size", "160x120", "--prefill-reps", "1")
+    assert "checks / s" in stdout and "one call ÷ separate" in stdout
+    rows = {(r["kind"], r["watches"]): r for r in data["throughput"]}
+    assert len(rows) == 4 and all(r["checks"] > 0 and positive(r["latency_median_s"]) for r in rows.values())
+    assert rows[("one-token check (after)", 2)]["tokens_per_check"] == 1
+    assert rows[("reasoning check (before)", 2)]["tokens_per_check"] > 1
+    assert [(r["questions"], r["prefills_together"], r["prefills_separate"]) for r in data["prefill"]] == \
+        [(1, 1, 1), (2, 1, 2)]
+
+
+def test_streaming_old_and_batched_paths_give_the_same_text(out_dir):
+    stdout, data = run("streaming.py", out_dir, "streaming", "--tokens", "300", "--rounds", "1")
+    assert header(stdout)[:2] == ["path", "median µs / token"] and "identical text" in stdout
+    old, new = data["summary"].values()
+    assert old["events"] == 300 and 0 < new["events"] < 300 and old["switch_at"] == new["switch_at"]
+    assert positive(old["median_us_per_token"]) and positive(new["median_us_per_token"])
 
 
 def test_preprocessing_tokens_match_the_processor(out_dir):

@@ -22,7 +22,8 @@ def harness(rclpy_session, reason1_model):
 
     params = {"model": str(reason1_model), "generation.max_new_tokens": 400, "frames.max_frames": 2,
               "watches.names": ["person"], "watches.person.question": QUESTION, "watches.person.period": 0.2,
-              "watches.person.raise_after": 1, "watches.person.clear_after": 1}
+              "watches.person.raise_after": 1, "watches.person.clear_after": 1,
+              "watches.person.reasoning": True}  # scripted reasoning answers (ScriptedWatchAnswers)
     # Not ready yet: the scripted answers go in before the first watch check.
     with Harness.started(params, [Camera("front", f"/{NODE}/front/image_raw")], ready=False, node_name=NODE) as h:
         h.script = ScriptedWatchAnswers(h.node.parts.model.backend, defaults={QUESTION: watch_answer("uncertain")})

@@ -234,7 +234,9 @@ def test_progress_goes_encoding_thinking_answering(goals: Callable[[str, Mode], 
     assert stages == sorted(stages)  # never goes back
     assert Stage.THINKING in stages and Stage.ANSWERING in stages
     streamed = goal.progress[1:]
-    assert [p.tokens for p in streamed] == list(range(1, len(streamed) + 1))
+    counts = [p.tokens for p in streamed]  # reported in batches (core/models/streaming.py): increasing, to the end
+    assert counts[0] == 1 and counts == sorted(set(counts))
+    assert counts[-1] == goal.result.generation.stats.generated_tokens
     assert streamed[-1].text == goal.result.generation.text
     assert "".join(p.delta for p in streamed) == goal.result.generation.text
     first_answering = next(p for p in streamed if p.stage is Stage.ANSWERING)
@@ -304,7 +306,7 @@ def test_garbage_output_is_a_parse_error_with_the_raw_text(random_backend: Trans
 @pytest.mark.parametrize("family", FAMILIES)
 def test_cancel_raises_canceled_with_partial_result(backends: dict[str, TransformersBackend], family: str) -> None:
     def cancel(progress: Progress, request: TaskRequest) -> None:
-        if progress.stage is Stage.THINKING and progress.tokens >= 2:
+        if progress.stage is Stage.THINKING and progress.tokens >= 1:  # the first token is reported at once
             request.cancel.set()
 
     with pytest.raises(CanceledError) as excinfo:
@@ -312,7 +314,7 @@ def test_cancel_raises_canceled_with_partial_result(backends: dict[str, Transfor
     partial = excinfo.value.partial
     assert isinstance(partial, ReasoningResult)
     assert partial.generation.stats.stop_reason == "canceled"
-    assert 2 <= partial.generation.stats.generated_tokens <= 4
+    assert 1 <= partial.generation.stats.generated_tokens <= 3
     assert taught_output(family).startswith(partial.generation.text) and partial.generation.text
     assert partial.seen and partial.seen[0].stamps_ns[-1] is not None
 

@@ -8,6 +8,7 @@ raises only the package's own errors (``core.errors``).
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 import threading
 import time
@@ -71,6 +72,9 @@ class GenerationRequest:
     #: (transformers: one event when all are done; a server: the first sequence as it streams), and
     #: ``GenerationOutput.texts`` holds them all.
     n: int = 1
+    #: Servers only: ask for this many most likely alternatives of each generated token (OpenAI
+    #: ``logprobs``/``top_logprobs``); 0 = none. A one-token yes/no check reads P(yes) and P(no) from them.
+    top_logprobs: int = 0
 
     def stop_reason(self) -> str | None:
         """"canceled" or "deadline" when generation must stop now, else None. Cheap: called every step."""
@@ -82,6 +86,73 @@ class GenerationRequest:
 
 
 ProgressCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class YesNoRequest:
+    """Several yes/no questions about the same media, each answered by one token without reasoning.
+
+    ``prompt`` is everything the questions share (system text, camera labels and clips, the watch instruction,
+    ``reasoning`` False); each question is the one text part that follows it. Sharing the prompt is what
+    lets a local backend prefill the video once for all of them."""
+
+    prompt: Prompt
+    questions: tuple[str, ...]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float | None = None
+
+    def stop_reason(self) -> str | None:
+        """"canceled" or "deadline" when the checks must stop now, else None."""
+        if self.cancel.is_set():
+            return "canceled"
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return "deadline"
+        return None
+
+    def prompt_for(self, index: int) -> Prompt:
+        """The whole prompt of question ``index`` (the shared prompt and the question as its last part)."""
+        return dataclasses.replace(self.prompt, parts=[*self.prompt.parts, self.questions[index]])
+
+
+@dataclass(frozen=True)
+class YesNoScore:
+    """One question's answer read from the first generated token.
+
+    ``p_yes`` / ``p_no``: the probability mass of the tokenizer's spellings of yes / no as the first token
+    (from logits locally, from top logprobs on a server). Without probabilities (a server that returns no
+    logprobs), the generated ``text`` decides and the one it names gets 1.0. ``tokens``: tokens generated."""
+
+    p_yes: float
+    p_no: float
+    tokens: int = 1
+    text: str = ""
+    from_text: bool = False  # True: read from generated text, not probabilities
+
+
+@dataclass
+class YesNoOutput:
+    """The scores of a YesNoRequest, in question order, with what they cost."""
+
+    scores: list[YesNoScore]
+    stop_reason: str | None = None  # "canceled" / "deadline" when stopped before every question was scored
+    prefills: int = 0  # forward passes over the shared media (1 when the questions shared one prefill)
+    prompt_tokens: int = 0  # tokens of one question's whole prompt
+    visual_tokens: int = 0
+    elapsed: float = 0.0  # s
+    note: str = ""  # how the scores were read ("shared prefill", "separate forwards: ...", "logprobs", ...)
+
+
+def first_word_answer(text: str) -> str:
+    """"yes", "no" or "" from the first word of a short generated answer ("Yes." -> "yes")."""
+    from cosmos_reason_ros.core.models.families import THINK_CLOSE
+
+    tail = text.split(THINK_CLOSE)[-1].strip().lower()
+    word = tail.split(maxsplit=1)[0].strip(" .,!:;\"'") if tail else ""
+    return word if word in ("yes", "no") else ""
+
+
+#: Tokens a text-only yes/no check may generate (a server without logprobs): "Yes", "." and an end mark.
+YES_NO_TEXT_TOKENS = 4
 
 
 class ModelBackend(abc.ABC):
@@ -117,6 +188,30 @@ class ModelBackend(abc.ABC):
     @abc.abstractmethod
     def generate(self, request: GenerationRequest) -> GenerationOutput:
         """Generate an answer; raise ModelError / OutOfMemoryError / BackendUnavailableError on failure."""
+
+    def answer_yes_no(self, request: YesNoRequest) -> YesNoOutput:
+        """Score each question by one generated token, without reasoning. This default generates a few
+        tokens greedily per question and reads the first word (backends that see probabilities override it:
+        the local one reads logits after one shared prefill, a server its top logprobs)."""
+        started = time.monotonic()
+        scores: list[YesNoScore] = []
+        prompt_tokens = visual = 0
+        for index in range(len(request.questions)):
+            stopped = request.stop_reason()
+            if stopped is not None:
+                return YesNoOutput(scores, stopped, len(scores), prompt_tokens, visual, time.monotonic() - started)
+            output = self.generate(GenerationRequest(
+                prompt=request.prompt_for(index), cancel=request.cancel, deadline=request.deadline,
+                sampling=SamplingParams(temperature=0.0, repetition_penalty=1.0, max_new_tokens=YES_NO_TEXT_TOKENS)))
+            if output.stats.stop_reason in ("canceled", "deadline"):
+                return YesNoOutput(scores, output.stats.stop_reason, len(scores) + 1, prompt_tokens, visual,
+                                   time.monotonic() - started)
+            word = first_word_answer(output.text)
+            scores.append(YesNoScore(float(word == "yes"), float(word == "no"), output.stats.generated_tokens,
+                                     output.text, from_text=True))
+            prompt_tokens, visual = output.stats.prompt_tokens, output.stats.visual_tokens
+        return YesNoOutput(scores, None, len(scores), prompt_tokens, visual, time.monotonic() - started,
+                           "generated text, one request per question")
 
     @property
     def frames_as_images(self) -> bool:

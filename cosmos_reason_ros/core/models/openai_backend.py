@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import logging
+import math
 import os
 import queue
 import threading
@@ -40,7 +41,12 @@ from cosmos_reason_ros.core.models.backend import (
     GenerationRequest,
     ModelBackend,
     ProgressCallback,
+    SamplingParams,
     StreamEvent,
+    YesNoOutput,
+    YesNoRequest,
+    YesNoScore,
+    first_word_answer,
 )
 from cosmos_reason_ros.core.models.families import (
     COSMOS3,
@@ -63,7 +69,10 @@ _LOG = logging.getLogger(__name__)
 _WATCH_PERIOD = 0.05  # s between looks at a waiting request's cancel event and deadline
 _DETAIL_CHARS = 300  # longest server error text quoted in an exception
 #: Sampling fields outside the OpenAI schema: vLLM and NIM take them, ``transformers serve`` answers 422.
-_EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos", "mm_processor_kwargs", "media_io_kwargs")
+_EXTRA_SAMPLING_FIELDS = ("top_k", "repetition_penalty", "ignore_eos", "mm_processor_kwargs", "media_io_kwargs",
+                          "chat_template_kwargs")
+#: Alternatives of the first token asked for in a one-token yes/no check (OpenAI's and vLLM's default limit).
+YES_NO_TOP_LOGPROBS = 20
 
 _T = TypeVar("_T")
 
@@ -92,6 +101,7 @@ class _Run:
         self.stop_reason: str | None = None
         self._thinking = False
         self.others: dict[int, list] = {}  # sequence index > 0 → [text, thinking, finish_reason]
+        self.first_logprobs: dict[str, float] | None = None  # the first token's top alternatives → log probability
 
     def _add_other(self, index: int, choice: Any) -> None:
         state = self.others.setdefault(index, ["", False, None])
@@ -115,6 +125,8 @@ class _Run:
         choice = next((c for c in chunk.choices if not getattr(c, "index", 0)), None)
         if choice is None:
             return
+        if self.first_logprobs is None:
+            self._read_logprobs(choice)
         delta = choice.delta
         piece, self._thinking = _fold(delta, self._thinking)
         self.finish = choice.finish_reason or self.finish
@@ -124,6 +136,16 @@ class _Run:
             self.chunks += 1
             self.text += piece
             self.events.put(StreamEvent(self.chunks, piece, self.text, now - self.started))
+
+    def _read_logprobs(self, choice: Any) -> None:
+        """The first generated token's top alternatives, when the server sent them (``logprobs`` asked for)."""
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        if not content:
+            return
+        first = content[0]
+        alternatives = {str(t.token): float(t.logprob) for t in (getattr(first, "top_logprobs", None) or [])}
+        alternatives.setdefault(str(first.token), float(first.logprob))
+        self.first_logprobs = alternatives
 
     def output(self) -> GenerationOutput:
         """What was generated so far; tokens from the server's usage report if it sent one, else chunks."""
@@ -147,6 +169,20 @@ class _Run:
                    for _, _, finish in states]
         return GenerationOutput(text=self.text, stats=stats, texts=[text for text, _, _ in states],
                                 stop_reasons=reasons)
+
+
+def _score(alternatives: dict[str, float] | None, output: GenerationOutput) -> YesNoScore:
+    """A one-token check's score from the first token's alternatives, or from the generated word without them."""
+    if alternatives is None:
+        word = first_word_answer(output.text)
+        return YesNoScore(float(word == "yes"), float(word == "no"), output.stats.generated_tokens, output.text,
+                          from_text=True)
+    mass = {"yes": 0.0, "no": 0.0}
+    for token, logprob in alternatives.items():
+        word = token.strip().lower()
+        if word in mass:
+            mass[word] += math.exp(logprob)
+    return YesNoScore(min(1.0, mass["yes"]), min(1.0, mass["no"]), output.stats.generated_tokens, output.text)
 
 
 def _fold(delta: Any, thinking: bool) -> tuple[str, bool]:
@@ -282,12 +318,38 @@ class OpenAIBackend(ModelBackend):
 
     # -------------------------------------------------------------------------------------- generation
     def generate(self, request: GenerationRequest) -> GenerationOutput:
+        return self._generate_run(request)[1]
+
+    def answer_yes_no(self, request: YesNoRequest) -> YesNoOutput:
+        """One request per question (``max_tokens`` 1, greedy, ``top_logprobs``): P(yes) and P(no) are summed
+        over the first token's alternatives whose text is a spelling of yes or no. A server that returns no
+        logprobs is read by the generated word instead. The shared video is the server's to cache: vLLM's
+        automatic prefix caching (on by default since V1) and NIM reuse it across the questions."""
+        started = time.monotonic()
+        scores: list[YesNoScore] = []
+        prompt_tokens = visual = 0
+        for index in range(len(request.questions)):
+            if (stopped := request.stop_reason()) is not None:
+                return YesNoOutput(scores, stopped, len(scores), prompt_tokens, visual, time.monotonic() - started)
+            one = GenerationRequest(prompt=request.prompt_for(index), cancel=request.cancel, deadline=request.deadline,
+                                    sampling=SamplingParams(temperature=0.0, top_p=1.0, repetition_penalty=1.0,
+                                                            max_new_tokens=1), top_logprobs=YES_NO_TOP_LOGPROBS)
+            run, output = self._generate_run(one)
+            if output.stats.stop_reason in ("canceled", "deadline"):
+                return YesNoOutput(scores, output.stats.stop_reason, len(scores) + 1, prompt_tokens, visual,
+                                   time.monotonic() - started)
+            scores.append(_score(run.first_logprobs, output))
+            prompt_tokens, visual = output.stats.prompt_tokens, output.stats.visual_tokens
+        return YesNoOutput(scores, None, len(scores), prompt_tokens, visual, time.monotonic() - started,
+                           "one request per question (the server's prefix cache shares the video)")
+
+    def _generate_run(self, request: GenerationRequest) -> tuple[_Run, GenerationOutput]:
         if not self.ready or self._loop is None:
             raise ModelNotReadyError(self.not_ready_message())
+        run = _Run(request, time.monotonic())
         stopped = request.stop_reason()
         if stopped is not None:  # canceled or late before the server was even asked: send nothing
-            return GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
-        run = _Run(request, time.monotonic())
+            return run, GenerationOutput(text="", stats=GenerationStats(stop_reason=stopped))
         fields, extra = request_fields(self.config.model, self.config.media, self.config.jpeg_quality, request,
                                        SERVERS[self.config.server])
         future = asyncio.run_coroutine_threadsafe(self._watched(run, fields, extra), self._loop)
@@ -309,7 +371,7 @@ class OpenAIBackend(ModelBackend):
         except Exception as e:  # anything unforeseen from the client library: one error type, cause chained
             raise ModelError(f"generation failed: {type(e).__name__}: {self._redact(str(e))}") from e
         missing = [i for i in range(1, request.n) if i not in run.others]
-        return self._fill_missing(request, output, missing) if missing else output
+        return run, (self._fill_missing(request, output, missing) if missing else output)
 
     def _fill_missing(self, request: GenerationRequest, output: GenerationOutput,
                       missing: list[int]) -> GenerationOutput:

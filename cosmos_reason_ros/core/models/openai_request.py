@@ -157,5 +157,10 @@ def request_fields(model: str, media: str, quality: int, request: GenerationRequ
         extra["ignore_eos"] = True
     if s.presence_penalty:
         fields["presence_penalty"] = float(s.presence_penalty)
+    if request.top_logprobs > 0:  # a one-token yes/no check reads P(yes) and P(no) from them
+        fields["logprobs"] = True
+        fields["top_logprobs"] = int(request.top_logprobs)
+    if not request.prompt.reasoning:  # a template with a thinking switch (Cosmos3-Edge) renders it off
+        extra["chat_template_kwargs"] = {"enable_thinking": False}
     extra.update(_fps_fields(request.prompt, media, server))
     return fields, extra

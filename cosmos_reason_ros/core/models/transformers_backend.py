@@ -43,8 +43,12 @@ from cosmos_reason_ros.core.models.backend import (
     ModelBackend,
     ProgressCallback,
     SamplingParams,
+    YesNoOutput,
+    YesNoRequest,
+    YesNoScore,
 )
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, THINK_OPEN, ModelFamily, family_for_model_type
+from cosmos_reason_ros.core.models.prefix import AnswerTokens, SharedPrefill, answer_tokens, suffix_start, yes_no_mass
 from cosmos_reason_ros.core.modes.prompts import Prompt
 
 if TYPE_CHECKING:  # streaming imports torch: only when generating
@@ -109,10 +113,11 @@ def video_options(video_processor: Any) -> dict[str, Any]:
     return {key: value for key, value in _OPTIONAL_VIDEO_KWARGS.items() if key in accepted}
 
 
-def template_switches(processor: Any) -> dict[str, Any]:
-    """Chat-template variables to set: a template with a thinking switch (Cosmos3-Edge's) keeps it on, since
-    every request asks for reasoning; other templates get none (an unused variable draws a warning)."""
-    return {"enable_thinking": True} if "enable_thinking" in str(processor.chat_template) else {}
+def template_switches(processor: Any, reasoning: bool = True) -> dict[str, Any]:
+    """Chat-template variables to set: a template with a thinking switch (Cosmos3-Edge's) has it on for a
+    request that asks for reasoning and off for one that does not (a one-token watch check); other templates
+    get none (an unused variable draws a warning)."""
+    return {"enable_thinking": reasoning} if "enable_thinking" in str(processor.chat_template) else {}
 
 
 def _oom_types() -> tuple[type, ...]:
@@ -139,7 +144,8 @@ class TransformersBackend(ModelBackend):
         self._model: Any = None
         self._processor: Any = None
         self._video_options: dict[str, Any] = {}  # read from the processor once, when it is adopted
-        self._template_switches: dict[str, Any] = {}
+        self._template_switches: dict[bool, dict[str, Any]] = {True: {}, False: {}}  # by Prompt.reasoning
+        self._answer_tokens = AnswerTokens((), ())  # yes/no token ids of the tokenizer, read when adopted
         self._device: Any = None
         self._lock = threading.Lock()
 
@@ -313,7 +319,8 @@ class TransformersBackend(ModelBackend):
         self.family = processor_geometry(processor, self.family)
         self._processor = processor
         self._video_options = video_options(processor.video_processor)
-        self._template_switches = template_switches(processor)
+        self._template_switches = {r: template_switches(processor, r) for r in (True, False)}
+        self._answer_tokens = answer_tokens(processor.tokenizer)
 
     def _warmup(self) -> None:
         """One short generation on a blank two-frame clip: compiles kernels and sizes the allocator."""
@@ -360,6 +367,88 @@ class TransformersBackend(ModelBackend):
                     ) from e
                 raise ModelError(f"generation failed: {type(e).__name__}: {e}") from e
 
+    def answer_yes_no(self, request: YesNoRequest) -> YesNoOutput:
+        """Each question answered by its first token's P(yes) / P(no), the shared prompt prefilled ONCE.
+
+        The first question's whole prompt goes through ``prepare`` (the request path goals use); the others
+        differ only in their last text part, so each needs only its own tokens. Where a question's tokens do
+        not start cleanly after the shared ones (a merge across the cut) or a visual token would follow the
+        cut, every question gets its own full forward instead, and ``note`` says so. A tokenizer with no
+        single-token yes or no falls back to the generated text (``ModelBackend.answer_yes_no``)."""
+        if not self.ready:
+            raise ModelNotReadyError(self.not_ready_message())
+        if not self._answer_tokens.usable:
+            return super().answer_yes_no(request)
+        with self._lock:
+            try:
+                return self._answer_yes_no_locked(request)
+            except (ModelError, ModelNotReadyError):
+                raise
+            except Exception as e:
+                if _is_oom(e):
+                    traceback.clear_frames(e.__traceback__)
+                    self._release_memory()
+                    raise OutOfMemoryError(f"out of accelerator memory during a yes/no check ({e}); memory was "
+                                           "released. Lower video.max_visual_tokens or frames.max_frames") from e
+                raise ModelError(f"yes/no check failed: {type(e).__name__}: {e}") from e
+
+    def _answer_yes_no_locked(self, request: YesNoRequest) -> YesNoOutput:
+        import torch
+
+        started = time.monotonic()
+        stopped = request.stop_reason()
+        if stopped is not None or not request.questions:
+            return YesNoOutput([], stopped)
+        inputs, visual, _ = self.prepare(request.prompt_for(0))
+        full_ids = inputs["input_ids"][0].tolist()
+        tails = [self._question_tokens(request, i) for i in range(len(request.questions))]
+        suffixes = [tail for tail in tails if tail is not None]
+        cut = suffix_start(full_ids, suffixes[0]) if len(suffixes) == len(tails) else None
+        if cut is not None and self._visual_after(full_ids[cut:]):
+            cut = None
+        scores: list[YesNoScore] = []
+        prefills = 0
+        with torch.inference_mode():
+            if len(request.questions) == 1 or cut is None:
+                note = "one forward" if len(request.questions) == 1 else \
+                    "separate forwards: the question's tokens merge with the shared prompt's at the cut"
+                for index in range(len(request.questions)):
+                    if (stopped := request.stop_reason()) is not None:
+                        break
+                    if index:
+                        inputs, _, _ = self.prepare(request.prompt_for(index))
+                    logits = self._model(**inputs, use_cache=False, logits_to_keep=1).logits[:, -1]
+                    prefills += 1
+                    scores.append(YesNoScore(*yes_no_mass(logits, self._answer_tokens)))
+            else:
+                note = f"shared prefill of {cut} tokens, {len(request.questions)} continuations"
+                shared = SharedPrefill(self._model, inputs, cut)
+                prefills = 1
+                for suffix in suffixes:
+                    if (stopped := request.stop_reason()) is not None:
+                        break
+                    scores.append(YesNoScore(*yes_no_mass(shared.continue_with(suffix), self._answer_tokens)))
+        return YesNoOutput(scores, stopped, prefills, len(full_ids), visual, time.monotonic() - started, note)
+
+    def _question_tokens(self, request: YesNoRequest, index: int) -> list[int] | None:
+        """The tokens of question ``index`` and what the chat template writes after it (the end of the user
+        turn, the assistant's opening), tokenized on their own; None when the template changed the question's
+        text (then no cut is trusted)."""
+        prompt = request.prompt_for(index)
+        messages = self._conversation(prompt)[0]
+        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                   **self._template_switches[prompt.reasoning])
+        where = text.rfind(request.questions[index])
+        if where < 0:
+            return None
+        return list(self._processor.tokenizer(text[where:], add_special_tokens=False)["input_ids"])
+
+    def _visual_after(self, ids: list[int]) -> bool:
+        """Whether any image or video token is among ``ids`` (they must all be in the shared prefix)."""
+        config = self._model.config
+        visual = {getattr(config, key, None) for key in ("image_token_id", "video_token_id")} - {None}
+        return any(i in visual for i in ids)
+
     def _conversation(self, prompt: Prompt) -> tuple[list[dict], list[np.ndarray], list[np.ndarray], list[dict]]:
         """Chat messages for the processor's template, plus the images, videos and video metadata in order."""
         content: list[dict] = []
@@ -403,7 +492,7 @@ class TransformersBackend(ModelBackend):
         """``preprocess`` plus the reasoning opener the chat template wrote into the prompt ("" or "<think>\n")."""
         messages, images, videos, metadata = self._conversation(prompt)
         text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
-                                                   **self._template_switches)
+                                                   **self._template_switches[prompt.reasoning])
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "return_mm_token_type_ids": True}
         if images:
             kwargs["images"] = images

@@ -14,6 +14,14 @@ RAISED, CLEARED or UNKNOWN, with hysteresis:
   the state stays, the check is counted as skipped and retried at the next period.
 
 ``Schedule`` hands out due watches round-robin and measures each one's achieved period.
+
+A check costs ONE generated token by default (``reasoning`` false): the yes/no question is asked without
+reasoning, in the family's plain prompt form, and the answer is read from the first token's probabilities,
+P(yes) against P(no) (``check_one_token``); the confidence is the answer's share of that mass. When the two
+together hold less than ``MIN_ANSWER_MASS`` the model meant neither, and the check is UNKNOWN with that reason.
+Watches due together over the same frames (same cameras, window and frame count: ``FrameKey``) are checked
+in one call, which a local model serves with one prefill of the video. ``reasoning`` true keeps the reasoning
+and JSON answer of a goal (seconds per check, with an explanation).
 """
 from __future__ import annotations
 
@@ -24,10 +32,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from cosmos_reason_ros.core.datatypes import CONFIDENCE_UNKNOWN, Observed
-from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.datatypes import (
+    CONFIDENCE_UNKNOWN,
+    CameraClip,
+    GenerationOutput,
+    GenerationStats,
+    Mode,
+    Observation,
+    Observed,
+    ParsedAnswer,
+    ParseOutcome,
+    ReasoningResult,
+    SeenFrames,
+)
+from cosmos_reason_ros.core.errors import CanceledError, DeadlineExceededError, InvalidRequestError, ModelNotReadyError
+from cosmos_reason_ros.core.frames.video import prepare_clips
+from cosmos_reason_ros.core.models.backend import YesNoOutput, YesNoRequest, YesNoScore
+from cosmos_reason_ros.core.modes.prompts import build_watch_prompt, watch_question
 from cosmos_reason_ros.core.text_safety import has_visible_text, sanitize_text
+
+if TYPE_CHECKING:  # the reasoner imports the models; a watch only needs its backend and video budget
+    from cosmos_reason_ros.core.reasoner import Reasoner
 
 #: Which answer raises the alert (parameter ``watches.<name>.raise_on``).
 RAISE_ON = ("yes", "no")
@@ -44,6 +71,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "cooldown": (0.0, 86400.0),
     "max_new_tokens": (0, 16384),
 }
+#: A one-token check whose first token puts less than this probability on yes and no together answered neither:
+#: the check is UNKNOWN (the model meant something else, or is unsure what the question asks).
+MIN_ANSWER_MASS = 0.5
 #: A watch whose achieved period is this many times its configured one says so in diagnostics.
 PERIOD_NOT_MET_FACTOR = 1.5
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -73,7 +103,8 @@ class WatchSpec:
     cooldown: float = 0.0  # s after clearing before it may raise again
     severity: str = "warning"
     enabled: bool = True
-    max_new_tokens: int = 0  # 0 = generation.max_new_tokens
+    max_new_tokens: int = 0  # 0 = generation.max_new_tokens (reasoning checks only)
+    reasoning: bool = False  # true: reason, then answer in JSON (seconds); false: one token, P(yes) vs P(no)
 
 
 def validate_spec(spec: WatchSpec, cameras: Sequence[str], max_question_chars: int) -> WatchSpec:
@@ -240,6 +271,11 @@ class Schedule:
                 return name
         return None
 
+    def due(self, now: float) -> list[str]:
+        """Every watch due now, in the order they were added (the runner checks those that share frames
+        together with the one ``next_due`` handed out)."""
+        return [name for name, due in self._due.items() if due <= now]
+
     def wait_time(self, now: float) -> float | None:
         """s until the next watch is due (0 when one is due now; None when there are none)."""
         return max(0.0, min(self._due.values()) - now) if self._due else None
@@ -288,3 +324,74 @@ class ModelTurn:
                     return False
                 self._lock.wait(0.05)
             return True
+
+
+@dataclass(frozen=True)
+class FrameKey:
+    """What decides a check's frames: cameras (resolved, in order), window (s) and frames per camera. Watches
+    with equal keys see the same frames chosen the same way, so one-token ones due together share a call."""
+
+    cameras: tuple[str, ...]
+    history_seconds: float
+    max_frames: int
+
+
+def score_result(score: YesNoScore) -> CheckResult:
+    """One question's first-token score as a check result: the likelier answer, its share of the yes/no mass
+    as the confidence; UNKNOWN (with the figures) when yes and no together are below ``MIN_ANSWER_MASS``."""
+    mass = score.p_yes + score.p_no
+    if mass < MIN_ANSWER_MASS or mass <= 0.0:
+        said = f"; it wrote {score.text[:40]!r}" if score.from_text else ""
+        return CheckResult(reason=f"the model answered neither yes nor no: P(yes) {score.p_yes:.3f} + P(no) "
+                                  f"{score.p_no:.3f} < {MIN_ANSWER_MASS:g}{said}")
+    answer = Observed.YES if score.p_yes >= score.p_no else Observed.NO
+    confidence = max(score.p_yes, score.p_no) / mass
+    return CheckResult(answer, "", confidence, f"P(yes) {score.p_yes:.3f}, P(no) {score.p_no:.3f} (one token)")
+
+
+def check_one_token(reasoner: Reasoner, questions: Sequence[str], clips: Sequence[CameraClip],
+                    cancel: threading.Event, deadline: float | None) -> list[tuple[CheckResult, ReasoningResult]]:
+    """Check several watches over the same ``clips`` by one token each, in ONE backend call (one shared
+    prefill where the backend can): (result, evidence) per question, in order.
+
+    Raises CanceledError / DeadlineExceededError when stopped before every question was scored, and the
+    backend's errors (ModelError, OutOfMemoryError, ...) as they are."""
+    backend = reasoner.backend
+    if not backend.ready or backend.family is None:
+        raise ModelNotReadyError(backend.not_ready_message())
+    family = backend.family
+    geometry = replace(family, temporal_patch_size=1) if backend.frames_as_images else family
+    prepared = prepare_clips(clips, geometry, reasoner.budget)
+    reserved = tuple(getattr(backend, "control_tokens", ()))
+    prompt = build_watch_prompt(family, prepared, reserved)
+    asked = tuple(watch_question(q, reserved, family) for q in questions)
+    output = backend.answer_yes_no(YesNoRequest(prompt, asked, cancel, deadline))
+    if output.stop_reason == "canceled":
+        raise CanceledError(f"check canceled after {len(output.scores)} of {len(asked)} question(s)")
+    if output.stop_reason == "deadline" or len(output.scores) < len(asked):
+        raise DeadlineExceededError(f"check deadline passed after {len(output.scores)} of {len(asked)} question(s)")
+    seen = [SeenFrames(c.camera, list(c.source_stamps), c.frame_id, list(c.source_stamps_ns)) for c in prepared]
+    warnings = [w for c in clips for w in c.warnings] + [f"camera {c.camera}: {n}" for c in prepared for n in c.notes]
+    results = []
+    for question, text, score in zip(questions, asked, output.scores, strict=True):
+        result = score_result(score)
+        results.append((result, _evidence(reasoner, question, text, prompt.user_text(), score, result, output, seen,
+                                          warnings)))
+    return results
+
+
+def _evidence(reasoner: Reasoner, question: str, asked: str, shared_text: str, score: YesNoScore,
+              result: CheckResult, output: YesNoOutput, seen: list[SeenFrames], warnings: list[str]) -> ReasoningResult:
+    """What a one-token check saw and cost, in the form a reasoning check reports it (Alert, WatchState)."""
+    answer = {Observed.YES: "yes", Observed.NO: "no"}.get(result.answer, "")
+    parsed = ParsedAnswer(observation=Observation(result.answer, result.confidence, result.explanation), answer=answer)
+    outcome = ParseOutcome(reasoning="", answer_text=score.text or answer, parsed=parsed, ok=result.answered,
+                           error=result.reason)
+    share = output.elapsed / max(1, len(output.scores))
+    stats = GenerationStats(time_to_first_token=share, generation_time=share, prompt_tokens=output.prompt_tokens,
+                            visual_tokens=output.visual_tokens, generated_tokens=score.tokens,
+                            stop_reason="max_tokens")
+    return ReasoningResult(mode=Mode.WATCH, task=question, outcome=outcome,
+                           generation=GenerationOutput(text=score.text or answer, stats=stats), seen=seen,
+                           model_id=reasoner.backend.model_id, prompt_text=f"{shared_text}\n{asked}",
+                           frame_warnings=warnings)

@@ -35,8 +35,10 @@ WATCH_FIELDS: tuple[ParamSpec, ...] = (
               *RANGES["cooldown"]),
     ParamSpec("severity", _DEFAULT.severity, "How serious a raised watch is.", True, choices=SEVERITIES),
     ParamSpec("enabled", _DEFAULT.enabled, "false: declared but not checked.", True),
-    ParamSpec("max_new_tokens", _DEFAULT.max_new_tokens, "Token budget per check; 0 = generation.max_new_tokens.",
-              True, *RANGES["max_new_tokens"]),
+    ParamSpec("max_new_tokens", _DEFAULT.max_new_tokens, "Token budget of a reasoning check; 0 = "
+              "generation.max_new_tokens.", True, *RANGES["max_new_tokens"]),
+    ParamSpec("reasoning", _DEFAULT.reasoning, "false: one token per check (P(yes) vs P(no) of the first token); "
+              "true: reason, then answer in JSON (seconds per check, with an explanation).", True),
 )
 _SEVERITY_CODES = {name: index + 1 for index, name in enumerate(SEVERITIES)}  # Watch.SEVERITY_INFO = 1, ...
 _RAISE_CODES = {name: index + 1 for index, name in enumerate(RAISE_ON)}  # Watch.RAISE_ON_YES = 1, NO = 2
@@ -69,7 +71,8 @@ def spec_from_msg(msg: Watch) -> WatchSpec:
         max_frames=int(msg.max_frames), period=float(pick(msg.period, _DEFAULT.period)), raise_on=raise_on,
         raise_after=int(pick(msg.raise_after, _DEFAULT.raise_after)),
         clear_after=int(pick(msg.clear_after, _DEFAULT.clear_after)), cooldown=float(msg.cooldown),
-        severity=severity, enabled=bool(msg.enabled), max_new_tokens=int(msg.max_new_tokens))
+        severity=severity, enabled=bool(msg.enabled), max_new_tokens=int(msg.max_new_tokens),
+        reasoning=bool(msg.reasoning))
 
 
 def msg_from_spec(spec: WatchSpec) -> Watch:
@@ -77,7 +80,7 @@ def msg_from_spec(spec: WatchSpec) -> Watch:
                  history_seconds=spec.history_seconds, max_frames=spec.max_frames, period=spec.period,
                  raise_on=_RAISE_CODES[spec.raise_on], raise_after=spec.raise_after, clear_after=spec.clear_after,
                  cooldown=spec.cooldown, severity=_SEVERITY_CODES[spec.severity], enabled=spec.enabled,
-                 max_new_tokens=spec.max_new_tokens)
+                 max_new_tokens=spec.max_new_tokens, reasoning=spec.reasoning)
 
 
 def severity_code(spec: WatchSpec) -> int:

@@ -1,6 +1,10 @@
 """How a watch is checked: the watches held (``WatchBoard``) and the thread that checks them (``WatchRunner``).
 
-Due watches are checked round-robin, on the model only when goals leave it: a check takes the model through
+Due watches are checked round-robin; a one-token watch (``reasoning`` false, the default) takes along every
+other one-token watch due now whose frames are chosen the same way (``FrameKey``: cameras, window, frame
+count), and they are checked in ONE call over one collection of frames (``check_one_token``: one prefill of
+the video for a local model). A watch is checked with the same frame choice whichever watches join it.
+Checks run on the model only when goals leave it: a check takes the model through
 ``core.modes.watches.ModelTurn`` (only while no goal runs or waits); a goal that arrives stops it through its
 stop event (the decoding loop checks it between steps) and the check is counted as skipped ("preempted by a
 goal") and retried at the watch's next period. Frames come through ``cameras.clips`` like a goal's, so a
@@ -14,7 +18,7 @@ import dataclasses
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -25,6 +29,7 @@ from cosmos_reason_ros.core.datatypes import CameraClip, Mode, ReasoningResult
 from cosmos_reason_ros.core.errors import CanceledError, ReasonerError
 from cosmos_reason_ros.core.modes.watches import (
     CheckResult,
+    FrameKey,
     ModelTurn,
     Schedule,
     Transition,
@@ -32,6 +37,7 @@ from cosmos_reason_ros.core.modes.watches import (
     WatchState,
     WatchStats,
     WatchTracker,
+    check_one_token,
 )
 from cosmos_reason_ros.core.reasoner import TaskRequest
 from cosmos_reason_ros.ros.cameras import clips as clip_collection
@@ -78,7 +84,7 @@ class WatchBoard:
         self._lock = threading.RLock()
         self._schedule = Schedule()
         self._wake = threading.Event()
-        self._checking: str | None = None
+        self._checking: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------------------------ reading
     def get(self, name: str) -> WatchEntry | None:
@@ -155,7 +161,7 @@ class WatchBoard:
             self._entries.clear()
 
     def _stop_if_checking(self, name: str) -> None:
-        if self._checking == name:
+        if name in self._checking:
             self._turn.stop_check()
 
     # ------------------------------------------------------------------------------ for the runner
@@ -167,6 +173,17 @@ class WatchBoard:
             name = self._schedule.next_due(now) if wait == 0.0 else None
             return (self._entries.get(name) if name else None), wait
 
+    def due_with(self, entry: WatchEntry, key: Callable[[WatchSpec], FrameKey | None]) -> list[WatchEntry]:
+        """``entry`` and every other enabled one-token watch due now whose ``key`` equals its own (None: none)."""
+        own = key(entry.spec)
+        if own is None or entry.spec.reasoning:
+            return [entry]
+        now = time.monotonic()
+        with self._lock:
+            others = [self._entries[name] for name in self._schedule.due(now)
+                      if name != entry.spec.name and name in self._entries]
+        return [entry] + [e for e in others if e.spec.enabled and not e.spec.reasoning and key(e.spec) == own]
+
     def wait(self, wait: float | None) -> None:
         """Sleep until a change or the next due time (at most ``IDLE_WAIT``)."""
         self._wake.wait(IDLE_WAIT if wait is None else min(max(wait, 0.005), IDLE_WAIT))
@@ -175,9 +192,10 @@ class WatchBoard:
     def wake(self) -> None:
         self._wake.set()
 
-    def checking(self, name: str | None) -> None:
+    def checking(self, names: Iterable[str]) -> None:
+        """The watches whose check runs now (empty: none); removing or changing one of them stops it."""
         with self._lock:
-            self._checking = name
+            self._checking = frozenset(names)
 
     def reschedule(self, entry: WatchEntry, started: float, skipped: str = "") -> None:
         """The check of ``entry`` ended without an outcome (``skipped``: the cause to count); next period."""
@@ -250,12 +268,66 @@ class WatchRunner:
                 self._board.wait(wait)
                 continue
             started = time.monotonic()
+            group = [entry]
             try:
-                self._check(entry, started)
+                if entry.spec.reasoning:
+                    self._check(entry, started)
+                else:
+                    group = self._board.due_with(entry, self._frame_key)
+                    self._check_one_token(group, started)
             except Exception as e:  # a bug: say so; the loop keeps running
                 self._log.error(f"watch {entry.spec.name}: check failed unexpectedly: {type(e).__name__}: "
                                 f"{e}\n{traceback.format_exc().rstrip()}")
-                self._board.reschedule(entry, started)
+                for member in group:
+                    self._board.reschedule(member, started)
+
+    def _frame_key(self, spec: WatchSpec) -> FrameKey | None:
+        """How ``spec``'s frames are chosen, resolved against the settings (None: its request is invalid, so
+        it is checked alone and says why)."""
+        ask = SimpleNamespace(cameras=list(spec.cameras), history_seconds=spec.history_seconds,
+                              max_frames=spec.max_frames)
+        try:
+            request = clip_collection.frame_request(ask, self._settings(), list(self._cameras().cameras))
+        except ReasonerError:
+            return None
+        return FrameKey(tuple(request.cameras), float(request.history_seconds), int(request.max_frames))
+
+    def _check_one_token(self, group: list[WatchEntry], started: float) -> None:
+        """Check ``group`` (watches due now that share their frame choice) in one call, one token each."""
+        s = self._settings()
+        backend = self._model.backend
+        if backend is None or not backend.ready:
+            reason = backend.not_ready_message() if backend is not None else "no backend"
+            for entry in group:
+                self._finish(entry, started, CheckResult(reason=f"model not ready: {reason}"))
+            return
+        stop = self._turn.begin_check()
+        if stop is None:
+            for entry in group:
+                self._board.reschedule(entry, started, skipped=SKIP_BUSY)
+            return
+        self._board.checking(e.spec.name for e in group)
+        outcomes: list[tuple[CheckResult, ReasoningResult | None]] = []
+        view = None
+        try:
+            clips = self._clips(group[0].spec, s, started + s.goal_timeout, stop)
+            view = next(((c.camera, c.frames[-1].pixels) for c in clips if c.frames), None)
+            outcomes = list(check_one_token(self._model.reasoner(s), [e.spec.question for e in group], clips, stop,
+                                            started + s.goal_timeout))
+        except CanceledError:
+            skipped = SKIP_PREEMPTED if self._turn.preempted_by_goal else ""
+            for entry in group:
+                self._board.reschedule(entry, started, skipped=skipped)
+            if skipped:
+                self._log.debug(f"watch(es) {', '.join(e.spec.name for e in group)}: check preempted by a goal")
+            return
+        except ReasonerError as e:
+            outcomes = [(CheckResult(reason=f"{type(e).__name__}: {e.message}"), None)] * len(group)
+        finally:
+            self._board.checking(())
+            self._turn.end_check()
+        for entry, (result, outcome) in zip(group, outcomes, strict=True):
+            self._finish(entry, started, result, outcome, view)
 
     def _check(self, entry: WatchEntry, started: float) -> None:
         spec, s = entry.spec, self._settings()
@@ -268,7 +340,7 @@ class WatchRunner:
         if stop is None:
             self._board.reschedule(entry, started, skipped=SKIP_BUSY)
             return
-        self._board.checking(spec.name)
+        self._board.checking((spec.name,))
         result: CheckResult | None = None
         outcome: ReasoningResult | None = None
         view = None
@@ -294,7 +366,7 @@ class WatchRunner:
             outcome = e.partial if isinstance(e.partial, ReasoningResult) else None
             result = CheckResult(reason=f"{type(e).__name__}: {e.message}")
         finally:
-            self._board.checking(None)
+            self._board.checking(())
             self._turn.end_check()
         self._finish(entry, started, result, outcome, view)
 

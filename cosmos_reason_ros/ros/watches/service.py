@@ -268,6 +268,7 @@ class WatchService:
             values = [KeyValue(key=k, value=str(v)) for k, v in (
                 ("question", spec.question), ("state", tracker.state.name), ("reason", tracker.reason),
                 ("enabled", spec.enabled), ("severity", spec.severity), ("period_s", f"{spec.period:g}"),
+                ("check", "reasoning" if spec.reasoning else "one token"),
                 ("achieved_period_s", f"{stats.achieved_period:.3f}"), ("period_met", not behind),
                 ("checks", stats.checks), ("skipped", sum(stats.skipped.values())),
                 ("last_check_time_s", f"{entry.check_time:.3f}"), ("last_error", stats.last_error),

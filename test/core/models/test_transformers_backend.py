@@ -163,6 +163,20 @@ def generate(backend: TransformersBackend, clips: list[PreparedClip], sampling: 
     return Run(clips, output, events, spy.calls[0] if spy.calls else {})
 
 
+@contextmanager
+def batching(tokens: int, seconds: float | None = None) -> Iterator[None]:
+    """Stream reports every ``tokens`` tokens (and ``seconds``) while inside (1: a report per token)."""
+    from cosmos_reason_ros.core.models import streaming
+
+    saved = streaming.STREAM_BATCH_TOKENS, streaming.STREAM_BATCH_SECONDS
+    streaming.STREAM_BATCH_TOKENS = tokens
+    streaming.STREAM_BATCH_SECONDS = saved[1] if seconds is None else seconds
+    try:
+        yield
+    finally:
+        streaming.STREAM_BATCH_TOKENS, streaming.STREAM_BATCH_SECONDS = saved
+
+
 # ----------------------------------------------------------------------------------------------- fixtures
 
 
@@ -381,7 +395,8 @@ def test_time_to_first_token_is_within_generation_time(runs: Callable[[str, int]
 def test_stream_events_are_ordered_and_concatenate_to_the_text(runs: Callable[[str, int], Run], family: str) -> None:
     run = runs(family, 4)
     events, output = run.events, run.output
-    assert [e.tokens for e in events] == list(range(1, output.stats.generated_tokens + 1))
+    counts = [e.tokens for e in events]  # reported in batches: the first token at once, then every few
+    assert counts[0] == 1 and counts == sorted(set(counts)) and counts[-1] == output.stats.generated_tokens
     assert "".join(e.delta for e in events) == output.text
     accumulated = ""
     for event in events:
@@ -393,6 +408,8 @@ def test_stream_events_are_ordered_and_concatenate_to_the_text(runs: Callable[[s
     flip = answering.index(True)
     assert not any(answering[:flip]) and all(answering[flip:])
     assert THINK_CLOSE in events[flip].text and THINK_CLOSE not in events[flip - 1].text
+    # The token that closes the reasoning is reported at once: the switch is seen at that token, not a batch later.
+    assert events[flip].text.rstrip().endswith(THINK_CLOSE)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -448,7 +465,25 @@ def test_max_new_tokens_stops_exactly(random_backend: TransformersBackend) -> No
     stats = run.output.stats
     assert stats.generated_tokens == 5
     assert stats.stop_reason == "max_tokens"
-    assert len(run.events) == 5
+    assert run.events[0].tokens == 1 and run.events[-1].tokens == 5  # the first token and the end, reported
+
+
+def test_batched_reports_give_the_same_text_as_a_report_per_token(random_backend: TransformersBackend) -> None:
+    """The random model writes arbitrary tokens (partial multi-byte characters included): decoding them in
+    batches gives the same text as one by one, and as decoding all the ids at once."""
+    sampling = SamplingParams(temperature=0.0, max_new_tokens=80)
+    with batching(tokens=1):
+        single = generate(random_backend, [prepared_clip(REASON1, 2)], sampling)
+    with batching(tokens=16, seconds=3600.0):
+        batched = generate(random_backend, [prepared_clip(REASON1, 2)], sampling)
+    assert single.output.stats.generated_tokens == batched.output.stats.generated_tokens == 80
+    assert batched.output.text == single.output.text and single.output.text
+    assert len(batched.events) < len(single.events) == 80
+    assert [e.tokens for e in batched.events] == [1, 17, 33, 49, 65, 80]
+    assert "".join(e.delta for e in batched.events) == batched.output.text
+    for size in (2, 3, 5, 7):  # batches that end inside a multi-byte character at other places
+        with batching(tokens=size, seconds=3600.0):
+            assert generate(random_backend, [prepared_clip(REASON1, 2)], sampling).output.text == single.output.text
 
 
 def test_seed_makes_sampling_reproducible(random_backend: TransformersBackend) -> None:
@@ -462,15 +497,19 @@ def test_seed_makes_sampling_reproducible(random_backend: TransformersBackend) -
 @pytest.mark.parametrize("after", [1, 3, 6])
 def test_cancel_from_the_stream_callback_stops_within_a_few_tokens(random_backend: TransformersBackend,
                                                                     after: int) -> None:
+    canceled_at: list[int] = []
+
     def cancel(event: StreamEvent, request: GenerationRequest) -> None:
-        if event.tokens >= after:
+        if event.tokens >= after and not canceled_at:
+            canceled_at.append(event.tokens)
             request.cancel.set()
 
-    run = generate(random_backend, [prepared_clip(REASON1, 2)], SamplingParams(temperature=0.0, max_new_tokens=60),
-                   on_event=cancel)
+    with batching(tokens=1):  # a report per token, so the cancel comes at the token asked for
+        run = generate(random_backend, [prepared_clip(REASON1, 2)],
+                       SamplingParams(temperature=0.0, max_new_tokens=60), on_event=cancel)
     stats = run.output.stats
     assert stats.stop_reason == "canceled"
-    assert after <= stats.generated_tokens <= after + 2
+    assert after <= canceled_at[0] <= stats.generated_tokens <= canceled_at[0] + 2
     assert run.output.text == run.events[-1].text
 
 
@@ -479,8 +518,10 @@ def test_deadline_passing_mid_generation_stops_it(random_backend: TransformersBa
         if event.tokens == 3:
             request.deadline = time.monotonic()  # the deadline passes now
 
-    run = generate(random_backend, [prepared_clip(REASON1, 2)], SamplingParams(temperature=0.0, max_new_tokens=60),
-                   on_event=expire, deadline=time.monotonic() + 3600)
+    with batching(tokens=1):
+        run = generate(random_backend, [prepared_clip(REASON1, 2)],
+                       SamplingParams(temperature=0.0, max_new_tokens=60), on_event=expire,
+                       deadline=time.monotonic() + 3600)
     assert run.output.stats.stop_reason == "deadline"
     assert 3 <= run.output.stats.generated_tokens <= 5
 

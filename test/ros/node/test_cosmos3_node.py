@@ -19,7 +19,8 @@ Result = ReasonAboutTask.Result
 def test_a_goal_succeeds_with_each_cosmos3_family(make_harness, cosmos3_models, family: str) -> None:
     harness = make_harness({"model": str(cosmos3_models[family]), "generation.temperature": 0.0,
                             "watches.names": ["workspace"], "watches.workspace.question": "is anyone at the arm?",
-                            "watches.workspace.period": 0.5, "watches.workspace.cameras": ["front"]},
+                            "watches.workspace.period": 0.5, "watches.workspace.cameras": ["front"],
+                            "watches.workspace.reasoning": True},  # the taught model reasons, then says "no"
                            [Camera("front", f"/c3_{family}/front/image_raw", width=637, height=479)],
                            node_name=f"c3_{family}")
     status, result, feedback = harness.run("put the red cup on the tray", mode=Goal.MODE_DECOMPOSE)

@@ -46,7 +46,8 @@ def test_the_lifecycle_stops_and_restarts_the_checks(rclpy_session, reason1_mode
         Harness.wait_for(refused.done, 10, "add_watch while inactive")
         assert refused.result().error_code == AddWatch.Response.NOT_ACTIVE
         assert rig.transition(Transition.TRANSITION_ACTIVATE)
-        added = client.call_async(AddWatch.Request(watch=Watch(name="w", question="is the floor wet?", period=0.2)))
+        added = client.call_async(AddWatch.Request(watch=Watch(name="w", question="is the floor wet?", period=0.2,
+                                                               reasoning=True)))  # the taught model reasons
         Harness.wait_for(added.done, 10, "add_watch")
         assert added.result().success, added.result().error_msg
         stats = lambda: rig.node.parts.watches.entry("w").stats  # noqa: E731
@@ -77,7 +78,8 @@ def test_the_model_taught_yes_raises_a_declared_watch_end_to_end(make_harness, b
 
     h = make_harness({"model": str(blocked_model), "generation.max_new_tokens": 400, "frames.max_frames": 2,
                       "watches.names": ["cabinet"], "watches.cabinet.question": "is the cup shut away?",
-                      "watches.cabinet.period": 0.2, "watches.cabinet.raise_after": 2},
+                      "watches.cabinet.period": 0.2, "watches.cabinet.raise_after": 2,
+                      "watches.cabinet.reasoning": True},  # the reasoning check, with the taught explanation
                      [Camera("front", "/watch_taught/front/image_raw")], ready=False, node_name="watch_taught")
     # Subscribed before the node is ready, so no alert is missed.
     alerts = Collector(h, Alert, "/watch_taught/alerts", QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))

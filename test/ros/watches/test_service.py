@@ -1,6 +1,10 @@
 """Standing watches over real DDS: hysteresis, cool-down, UNKNOWN on stale cameras and unparseable answers, goals
 preempting checks, the services, the latched states, the alerts and diagnostics.
 
+These watches ask for reasoning (``reasoning`` true: the check a watch made before one-token checks became the
+default), so each check runs the taught reasoning model's generation, which the script can replace; one-token
+checks have their own node test (test_one_token.py).
+
 The tiny taught model runs every check for real; ``ScriptedWatchAnswers`` (a fault double) replaces its text by
 a scripted yes/no per question where a test needs a sequence. A question without a script keeps the model's own
 text, which has no "observed" answer: a real parse failure.
@@ -38,6 +42,7 @@ def harness(rclpy_session, reason1_model):
         "frames.wait_timeout": 0.3, "diagnostics_period": 0.2,
         "watches.names": ["workspace"], "watches.workspace.question": DECLARED, "watches.workspace.period": 0.5,
         "watches.workspace.cameras": ["front"], "watches.workspace.severity": "critical",
+        "watches.workspace.reasoning": True,
     }, cameras, node_name=NODE) as h:
         h.script = ScriptedWatchAnswers(h.node.parts.model.backend)
         h.alerts = Collector(h, Alert, f"{PREFIX}/alerts", RELIABLE)
@@ -59,6 +64,7 @@ def call(h, service: str, **fields):
 def add(h, name: str, question: str, **fields):
     fields.setdefault("cameras", ["front"])
     fields.setdefault("period", 0.2)
+    fields.setdefault("reasoning", True)
     response = call(h, "add_watch", watch=Watch(name=name, question=question, **fields))
     assert response.success, response.error_msg
     return response
@@ -229,8 +235,9 @@ def test_services_add_refuse_enable_list_remove(harness):
     duplicate = call(harness, "add_watch", watch=Watch(name="gripper", question=q))
     assert not duplicate.success and duplicate.error_code == AddWatch.Response.ALREADY_EXISTS
     replaced = call(harness, "add_watch", watch=Watch(name="gripper", question=q, period=0.2, raise_after=1,
-                                                      raise_on=Watch.RAISE_ON_NO, cameras=["front"]), replace=True)
-    assert replaced.success and replaced.state.watch.period == pytest.approx(0.2)
+                                                      raise_on=Watch.RAISE_ON_NO, cameras=["front"], reasoning=True),
+                    replace=True)
+    assert replaced.success and replaced.state.watch.period == pytest.approx(0.2) and replaced.state.watch.reasoning
     for bad, fragment in ((dict(name="x", question=q, cameras=["nope"]), "unknown camera"),
                           (dict(name="x", question=" \u200b"), "question is empty"),
                           (dict(name="9x", question=q), "must start with a letter"),
@@ -295,6 +302,7 @@ def test_diagnostics_report_each_watch(harness):
                      "a diagnostics entry of the declared watch")
     values, status = entry()
     assert values["period_s"] == "0.5" and int(values["checks"]) >= 2 and values["severity"] == "critical"
+    assert values["check"] == "reasoning"  # the declared watch asks for reasoning
     assert {"skipped", "period_met", "suppressed_by_cooldown", "last_error", "achieved_period_s"} <= set(values)
     harness.wait_for(lambda: entry()[0]["state"] == "CLEARED", 30.0, "diagnostics of the cleared watch")
     values, status = entry()
