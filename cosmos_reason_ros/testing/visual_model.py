@@ -4,9 +4,11 @@ frames reach the model (camera, channel order, time order, freshness).
 Every other tiny model gives one fixed answer whatever it is shown. A visual model is taught, with real
 forward and backward passes of its family's real classes, to answer from synthetic frames drawn here:
 **colour** (``COLOUR_QUESTION``): is a red object in the NEWEST frame? It is asked as a Mode.QUESTION goal
-(answer "yes"/"no") and as a standing watch's check (Mode.WATCH, "observed"). Negatives hold blue, green and
-grey objects (a swapped channel order turns red into blue; a mono8 camera shows no red); in half the clips the
-older frame shows the other scene, so only the newest frame decides (frames handed over reversed flip it).
+(answer "yes"/"no"), as a standing watch's reasoning check (Mode.WATCH, "observed") and as a watch's one-token
+check (``glance``: no reasoning, the first token "yes" or "no", read from its probabilities). Negatives hold
+blue, green and grey objects (a swapped channel order turns red into blue; a mono8 camera shows no red); in
+half the clips the older frame shows the other scene, so only the newest frame decides (frames handed over
+reversed flip it).
 
 Two more functions were tried and did not learn within about a minute per model (issue 26's report): the box
 of a square on a 3x3 grid (Mode.LOCATE) and the direction a square moves. Both stayed at chance for every
@@ -72,8 +74,9 @@ def node_parameters(family: ModelFamily) -> dict[str, Any]:
             "frames.max_frames": STILL_FRAMES, "generation.temperature": 0.0, "generation.max_new_tokens": 16}
 
 
-#: How often each function is drawn in training: the colour question as a goal and as a watch's check.
-TRAINING_MIX = {"colour": 0.5, "watch": 0.5}
+#: How often each function is drawn in training: the colour question as a goal, as a watch's reasoning check
+#: and as its one-token check.
+TRAINING_MIX = {"colour": 1 / 3, "watch": 1 / 3, "glance": 1 / 3}
 
 #: Camera names seen in training prompts (the answer must not depend on the name).
 _CAMERA_NAMES = ("front", "side", "wrist", "cam0", "head")
@@ -83,7 +86,7 @@ _CAMERA_NAMES = ("front", "side", "wrist", "cam0", "head")
 class Sample:
     """One taught example: the request, the frames (camera images, RGB), and the answer's meaning."""
 
-    function: str  # "colour" or "watch"
+    function: str  # "colour", "watch" or "glance"
     mode: Mode
     task: str
     frames: list[np.ndarray]  # oldest first
@@ -136,7 +139,10 @@ def answer_json(sample: Sample) -> str:
 def answer_pieces(sample: Sample, family: ModelFamily) -> list[str]:
     """The taught output cut into its added tokens (the chat template's "<think>\n" opener included): the
     opener, the reasoning line (the decision: which function the prompt asks for, what the frames show), then
-    one token with the answer that line implies."""
+    one token with the answer that line implies. A one-token check's answer is the word alone, the
+    tokenizer's own "yes" or "no" token (what the backend reads the probabilities of)."""
+    if sample.function == "glance":
+        return [sample.truth]
     json_text = answer_json(sample)
     if family.answer_in_tags:
         return ["<think>\n", reasoning_line(sample) + "\n", f"</think>\n\n<answer>\n{json_text}\n</answer>"]
@@ -146,7 +152,7 @@ def answer_pieces(sample: Sample, family: ModelFamily) -> list[str]:
 def all_pieces(family: ModelFamily) -> list[str]:
     """Every piece any sample's answer uses (added to the vocabulary)."""
     samples = [Sample(fn, mode, "", [], truth) for fn, mode in (("colour", Mode.QUESTION), ("watch", Mode.WATCH))
-               for truth in ("yes", "no")]
+               for truth in ("yes", "no")]  # not "glance": its words stay the tokenizer's own
     return list(dict.fromkeys(p for s in samples for p in answer_pieces(s, family)))
 
 
@@ -166,17 +172,33 @@ def draw_sample(family: ModelFamily, rng: np.random.Generator, function: str | N
         frames[0] = colour_scene(width, height, truth != "yes", rng)
     else:
         frames[0] = frames[-1].copy()
-    mode = Mode.WATCH if function == "watch" else Mode.QUESTION
+    mode = Mode.QUESTION if function == "colour" else Mode.WATCH
     return Sample(function, mode, COLOUR_QUESTION, frames, truth, camera)
 
 
 def sample_prompt(sample: Sample, family: ModelFamily, reserved: Sequence[str] = ()):
-    """The node's prompt for ``sample``: its frames through ``prepare_clips``, the mode's ``build_prompt``."""
+    """The node's prompt for ``sample``: its frames through ``prepare_clips``, the mode's ``build_prompt`` (a
+    one-token check: the watch prompt with the question last, ``yes_no_request``)."""
     from cosmos_reason_ros.core.modes.prompts import build_prompt
 
+    if sample.function == "glance":
+        return yes_no_request(sample, family, reserved).prompt_for(0)
+    return build_prompt(family, sample.mode, sample.task, sample_clips(sample, family), reserved)
+
+
+def sample_clips(sample: Sample, family: ModelFamily) -> list:
+    """``sample``'s frames as the node prepares them (``prepare_clips``), 0.5 s apart."""
     frames = [Frame(pixels=p, stamp=100.0 + i * FRAME_PERIOD) for i, p in enumerate(sample.frames)]
-    clips = prepare_clips([CameraClip(sample.camera, frames)], family, budget(family))
-    return build_prompt(family, sample.mode, sample.task, clips, reserved)
+    return prepare_clips([CameraClip(sample.camera, frames)], family, budget(family))
+
+
+def yes_no_request(sample: Sample, family: ModelFamily, reserved: Sequence[str] = ()):
+    """The one-token check of ``sample`` as a watch asks it (``core.modes.watches.check_one_token``)."""
+    from cosmos_reason_ros.core.models.backend import YesNoRequest
+    from cosmos_reason_ros.core.modes.prompts import build_watch_prompt, watch_question
+
+    prompt = build_watch_prompt(family, sample_clips(sample, family), reserved)
+    return YesNoRequest(prompt, (watch_question(sample.task, reserved, family),))
 
 
 def prompt_corpus(family: ModelFamily) -> list[str]:
@@ -322,9 +344,15 @@ class VisualTeacher:
 
 
 def ask_backend(backend: Any, sample: Sample) -> str:
-    """What a ready local backend generates (greedy) for the node's prompt of ``sample``, opener included."""
+    """What a ready local backend generates (greedy) for the node's prompt of ``sample``, opener included; for a
+    one-token check, the answer read from the first token's probabilities ("yes", "no" or "" for neither)."""
     from cosmos_reason_ros.core.models.backend import GenerationRequest, SamplingParams
+    from cosmos_reason_ros.core.modes.watches import score_result
 
+    if sample.function == "glance":
+        result = score_result(backend.answer_yes_no(yes_no_request(sample, backend.family,
+                                                                   backend.control_tokens)).scores[0])
+        return result.answer.name.lower() if result.answered else ""
     prompt = sample_prompt(sample, backend.family, backend.control_tokens)
     request = GenerationRequest(prompt=prompt, sampling=SamplingParams(temperature=0.0, max_new_tokens=12,
                                                                       repetition_penalty=1.0))
@@ -335,6 +363,8 @@ def read_answer(text: str, sample: Sample, family: ModelFamily) -> bool:
     """Whether the package's parser reads ``text`` as the right answer to ``sample``."""
     from cosmos_reason_ros.core.answers.parsing import parse_output
 
+    if sample.function == "glance":
+        return text == sample.truth
     outcome = parse_output(text, family, sample.mode)
     if not outcome.ok:
         return False

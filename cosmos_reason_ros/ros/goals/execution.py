@@ -40,7 +40,7 @@ from cosmos_reason_ros.ros.cameras import depth
 from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
 from cosmos_reason_ros.ros.conversions import now_seconds, plan_msg, stats_msg
 from cosmos_reason_ros.ros.goals.error_codes import code_name, error_code_for
-from cosmos_reason_ros.ros.goals.feedback import FeedbackThrottle
+from cosmos_reason_ros.ros.goals.feedback import FeedbackSender, FeedbackThrottle
 from cosmos_reason_ros.ros.goals.skills import declare_skill_parameters, plan_context
 from cosmos_reason_ros.ros.goals.slots import GoalSlot, GoalSlots
 from cosmos_reason_ros.ros.node import process_memory
@@ -104,6 +104,8 @@ class GoalServer:
         self._trim_due = False  # a goal ended since the last malloc_trim
         self._server: ActionServer | None = None
         self._timers: list[Any] = []
+        #: Publishes every goal's feedback off the generation thread while the part is active.
+        self._feedback_sender = FeedbackSender(self._log.error)
         #: The robot's skills (read-only parameters skills.*), fixed at start-up; a goal may extend them.
         self.skills = declare_skill_parameters(node)
 
@@ -129,13 +131,17 @@ class GoalServer:
                                                         callback_group=MutuallyExclusiveCallbackGroup()))
 
     def activate(self) -> None:
+        self._feedback_sender.start()
         self._accepting = True
 
     def deactivate(self, wait: float = 2.0) -> bool:
         """End every goal (SHUTDOWN) with its result sent; True if all did within ``wait`` s."""
-        return self.end_all(wait)
+        ended = self.end_all(wait)
+        self._feedback_sender.stop()
+        return ended
 
     def cleanup(self) -> None:
+        self._feedback_sender.stop()  # stopped on deactivate already; a node torn down without it stops here
         for timer in self._timers:
             self._node.destroy_timer(timer)
         if self._server is not None:
@@ -182,7 +188,7 @@ class GoalServer:
         record = GoalRecord(slot=GoalSlot(goal_id), started=started, settings=self._settings(),
                             goal_uuid=bytes(goal_handle.goal_id.uuid))
         record.feedback = FeedbackThrottle(goal_handle, record.settings.feedback_rate, started,
-                                           on_text=self._outputs.publish_reasoning)
+                                           on_text=self._outputs.publish_reasoning, sender=self._feedback_sender)
         try:
             record.request = self._validate(goal_handle.request, record.settings, started)
             record.request.cancel = record.slot.stop  # cancel and preemption reach the decoding loop here

@@ -7,7 +7,7 @@ tests fail when the node feeds it the wrong pixels, and they name the part that 
 fault injected (see the report of issue 26)    tests that fail
 =============================================  =====================================================
 channels swapped in the image conversion       test_every_encoding_shows_the_model_the_same_scene,
-                                               test_a_watch_raises_on_red_and_clears_on_blue, ...
+                                               test_a_one_token_watch_raises_on_red_and_..., ...
 frames reversed in the clip                    test_the_newest_frame_decides
 the wrong camera's frames                      test_a_goal_answers_for_the_camera_it_names
 stale frames (a cached clip or answer)         test_the_second_goal_sees_the_changed_scene
@@ -182,35 +182,50 @@ def call(harness: Harness, kind, service: str, **fields):
     return future.result()
 
 
-def test_a_watch_raises_on_red_and_clears_on_blue(seeing):
-    """A standing watch asks the colour question of the "scene" camera: RAISED while it shows red, CLEARED
-    after clear_after answers once it shows blue; the alerts carry the model's explanations."""
-    node = seeing.node.get_name()
-    alerts = Collector(seeing, Alert, f"/{node}/alerts", RELIABLE)
-    scene = camera(seeing, "scene")
+def watch_on_scene(harness: Harness, name: str, reasoning: bool) -> list:
+    """A watch asking the colour question of the "scene" camera: RAISED while it shows red, CLEARED after
+    clear_after answers once it shows blue. Returns its first two alerts (raised, cleared)."""
+    node = harness.node.get_name()
+    alerts = Collector(harness, Alert, f"/{node}/alerts", RELIABLE)
+    scene = camera(harness, "scene")
     scene.scene = still(red_scene())
-    fresh_frames(seeing, "scene")
+    fresh_frames(harness, "scene")
 
     def state() -> WatchState:
-        response = call(seeing, ListWatches, "list_watches", names=["red"])
+        response = call(harness, ListWatches, "list_watches", names=[name])
         assert response.success, response.error_msg
         return response.watches[0]
 
-    added = call(seeing, AddWatch, "add_watch", watch=Watch(name="red", question=vm.COLOUR_QUESTION,
-                                                             cameras=["scene"], period=0.3, raise_after=2,
-                                                             clear_after=2))
+    added = call(harness, AddWatch, "add_watch", watch=Watch(name=name, question=vm.COLOUR_QUESTION,
+                                                              cameras=["scene"], period=0.3, raise_after=2,
+                                                              clear_after=2, reasoning=reasoning))
     assert added.success, added.error_msg
     try:
-        seeing.wait_for(lambda: state().state == WatchState.STATE_RAISED, 60.0, "the watch raised on red")
+        harness.wait_for(lambda: state().state == WatchState.STATE_RAISED, 60.0, "the watch raised on red")
         scene.scene = still(blue_scene())
-        seeing.wait_for(lambda: state().state == WatchState.STATE_CLEARED, 60.0, "the watch cleared on blue")
+        harness.wait_for(lambda: state().state == WatchState.STATE_CLEARED, 60.0, "the watch cleared on blue")
     finally:
-        assert call(seeing, RemoveWatch, "remove_watch", name="red").success
+        assert call(harness, RemoveWatch, "remove_watch", name=name).success
         scene.scene = still(red_scene())
-    mine = [a for a in list(alerts.messages) if a.watch == "red" and a.state != Alert.STATE_UNKNOWN]
+    mine = [a for a in list(alerts.messages) if a.watch == name and a.state != Alert.STATE_UNKNOWN]
     assert [a.state for a in mine[:2]] == [Alert.STATE_RAISED, Alert.STATE_CLEARED]
     raised, cleared = mine[:2]
-    assert raised.answer == Alert.ANSWER_YES and raised.explanation == "a red object in the newest frame"
-    assert raised.reason == "2 consecutive answer(s) 'yes'"
+    assert raised.answer == Alert.ANSWER_YES and raised.reason == "2 consecutive answer(s) 'yes'"
     assert cleared.answer == Alert.ANSWER_NO and cleared.reason == "2 consecutive answer(s) 'no'"
     assert [e.camera for e in cleared.evidence] == ["scene"]
+    return mine[:2]
+
+
+def test_a_one_token_watch_raises_on_red_and_clears_on_blue(seeing):
+    """The default watch (no reasoning): the answer read from the first token's P(yes) / P(no) follows the
+    pixels, and the alert says so."""
+    raised, cleared = watch_on_scene(seeing, "red_glance", reasoning=False)
+    assert "(one token)" in raised.explanation and "(one token)" in cleared.explanation
+    assert raised.confidence > 0.5 and cleared.confidence > 0.5
+
+
+def test_a_reasoning_watch_raises_on_red_and_clears_on_blue(seeing):
+    """A watch with reasoning: the same alerts, carrying the model's explanations."""
+    raised, cleared = watch_on_scene(seeing, "red_reasoned", reasoning=True)
+    assert raised.explanation == "a red object in the newest frame"
+    assert cleared.explanation == "no red object in the newest frame"
