@@ -1,0 +1,214 @@
+"""Normalise and patch frames on the model's device, instead of in the transformers processor on the CPU.
+
+The frames reaching the backend are already resized to multiples of the family's token side
+(``video.prepare_clips``), so of the processor's work only rescale + normalise + temporal pad + patch layout
+is left, and that is what this module does with torch where the model runs (CUDA when present):
+
+* rescale and normalise with the processor's own constants, in the same order as the processor's fused
+  path (``(x - mean/scale) / (std/scale)`` in float32), so the result is equal, not just close;
+* the temporal pad and patch layout by the processor's own ``patchify`` (a pure view/permute/reshape, so it
+  runs on any device), so every family's layout, Qwen's channel-first and Cosmos3-Edge's channel-last, is
+  the family's by construction.
+
+The text side stays the processor's: ``processor_with_outputs`` gives a shallow copy of the real processor
+whose video (and image) processor returns these precomputed tensors, so the chat template, the token
+expansion and the frame times in the prompt are the processor's own. ``PREPROCESS_BACKENDS`` is the choice
+of the ``local.preprocess`` parameter: ``device`` (this module) or ``processor`` (the processor's CPU path,
+the fallback and the benchmark's "before").
+
+Frames of a clip that came out of the frame cache (``PreparedClip.frame_sources``) are normalised once: the
+normalised content rows of each frame are kept in a ``FrameCache`` keyed by that resized frame, on the device;
+the timestamp strip (Reason1), which depends on the request's t0, is normalised per request.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
+from cosmos_reason_ros.core.frames.video import PreparedClip
+
+#: ``local.preprocess`` choices: normalise + patch on the model's device, or the processor's own CPU path.
+PREPROCESS_BACKENDS = ("device", "processor")
+
+
+@dataclass(frozen=True)
+class VisionLayout:
+    """What one vision processor does to resized frames: its constants and its ``patchify``."""
+
+    processor: Any  # the real video or image processor (its patchify is called)
+    patch_size: int
+    merge_size: int
+    temporal_patch_size: int
+    do_rescale: bool
+    rescale_factor: float
+    do_normalize: bool
+    image_mean: tuple[float, ...]
+    image_std: tuple[float, ...]
+    video: bool  # a video processor (patchify takes B×T×C×H×W) or an image processor (B×C×H×W)
+
+    @property
+    def key(self) -> tuple:
+        """What the normalised pixels depend on (for the cache key)."""
+        return (self.do_rescale, self.rescale_factor, self.do_normalize, self.image_mean, self.image_std)
+
+
+def vision_layout(processor: Any, video: bool) -> VisionLayout | None:
+    """The layout of a video (or image) processor, or None when it cannot be reproduced on the device (no
+    ``patchify`` in this transformers version, or options this module does not implement)."""
+    if processor is None or not callable(getattr(processor, "patchify", None)):
+        return None
+    if getattr(processor, "do_center_crop", False) or getattr(processor, "do_pad", False):
+        return None
+    try:
+        return VisionLayout(
+            processor=processor,
+            patch_size=int(processor.patch_size),
+            merge_size=int(processor.merge_size),
+            temporal_patch_size=int(getattr(processor, "temporal_patch_size", None) or 1),
+            do_rescale=bool(processor.do_rescale),
+            rescale_factor=float(processor.rescale_factor),
+            do_normalize=bool(processor.do_normalize),
+            image_mean=tuple(float(v) for v in np.atleast_1d(processor.image_mean)),
+            image_std=tuple(float(v) for v in np.atleast_1d(processor.image_std)),
+            video=video,
+        )
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+class DevicePreprocessor:
+    """Normalise and patch prepared clips on ``device`` the way ``video_layout`` / ``image_layout`` do."""
+
+    def __init__(self, video_layout: VisionLayout, image_layout: VisionLayout | None, device: Any,
+                 cache: FrameCache | None = None) -> None:
+        self.video_layout = video_layout
+        self.image_layout = image_layout
+        self.device = device
+        self.cache = cache
+        self._constants: dict[tuple, tuple[Any, Any, bool]] = {}
+
+    # ------------------------------------------------------------------------------------- normalise
+    def _fused(self, layout: VisionLayout) -> tuple[Any, Any, bool]:
+        """Mean and std as the processor's fused rescale+normalise builds them (same float32 values)."""
+        found = self._constants.get(layout.key)
+        if found is None:
+            import torch
+
+            mean, std, rescale = layout.image_mean, layout.image_std, layout.do_rescale
+            if layout.do_rescale and layout.do_normalize:
+                mean_t = torch.tensor(mean, device=self.device) * (1.0 / layout.rescale_factor)
+                std_t = torch.tensor(std, device=self.device) * (1.0 / layout.rescale_factor)
+                rescale = False
+            else:
+                mean_t = torch.tensor(mean, device=self.device)
+                std_t = torch.tensor(std, device=self.device)
+            found = (mean_t.view(-1, 1, 1), std_t.view(-1, 1, 1), rescale)
+            self._constants[layout.key] = found
+        return found
+
+    def normalise(self, frames: np.ndarray, layout: VisionLayout) -> Any:
+        """N×H×W×3 uint8 → N×3×H×W float32 on the device, as the processor's ``rescale_and_normalize``."""
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device, non_blocking=True)
+        tensor = tensor.permute(0, 3, 1, 2).to(torch.float32)
+        mean, std, rescale = self._fused(layout)
+        if layout.do_normalize:
+            return tensor.sub_(mean).div_(std)
+        if rescale:
+            return tensor * layout.rescale_factor
+        return tensor
+
+    def _clip_frames(self, clip: PreparedClip, layout: VisionLayout) -> Any:
+        """The clip's frames normalised (T×3×H×W), each frame's content rows from the cache when it holds them."""
+        import torch
+
+        sources = clip.frame_sources
+        if self.cache is None or len(sources) != clip.num_frames or any(s is None for s in sources):
+            return self.normalise(clip.pixels, layout)
+        content = clip.content_height or clip.pixels.shape[1]
+        rows = []
+        for i, source in enumerate(sources):
+            key = ("normalised", id(source), str(self.device), layout.key, content, clip.pixels.shape[2])
+            cached = self.cache.lookup(key, source)
+            if cached is None:
+                cached = self.normalise(clip.pixels[i: i + 1, :content], layout)
+                self.cache.store(key, source, cached, cached.element_size() * cached.nelement())
+            rows.append(cached)
+        frames = torch.cat(rows, dim=0)
+        if content < clip.pixels.shape[1]:  # the timestamp strip: drawn per request, normalised per request
+            strip = self.normalise(clip.pixels[:, content:], layout)
+            frames = torch.cat((frames, strip), dim=2)
+        return frames
+
+    # ---------------------------------------------------------------------------------------- patch
+    def videos(self, clips: Sequence[PreparedClip]) -> dict[str, Any]:
+        """``pixel_values_videos`` and ``video_grid_thw`` of the clips, as the video processor returns them."""
+        import torch
+
+        layout = self.video_layout
+        patches, grids = [], []
+        for clip in clips:
+            frames = self._clip_frames(clip, layout)
+            flat, t, h, w = layout.processor.patchify(frames.unsqueeze(0), patch_size=layout.patch_size,
+                                                      merge_size=layout.merge_size,
+                                                      temporal_patch_size=layout.temporal_patch_size)
+            patches.append(flat[0])
+            grids.append([t, h, w])
+        return {"pixel_values_videos": torch.cat(patches, dim=0), "video_grid_thw": torch.tensor(grids)}
+
+    def images(self, clips: Sequence[PreparedClip]) -> dict[str, Any]:
+        """``pixel_values`` and ``image_grid_thw`` of one-frame clips, as the image processor returns them."""
+        import torch
+
+        layout = self.image_layout
+        assert layout is not None
+        patches, grids = [], []
+        for clip in clips:
+            frames = self._clip_frames(clip, layout)
+            flat, h, w = layout.processor.patchify(frames, patch_size=layout.patch_size,
+                                                   merge_size=layout.merge_size,
+                                                   temporal_patch_size=layout.temporal_patch_size)
+            patches.append(flat[0])
+            grids.append([1, h, w])
+        return {"pixel_values": torch.cat(patches, dim=0), "image_grid_thw": torch.tensor(grids, dtype=torch.long)}
+
+
+class PrecomputedVision:
+    """Stands in for a processor's video or image processor: returns tensors computed beforehand (and, for
+    videos, the metadata the real one returns), and forwards every attribute (merge_size, temporal_patch_size
+    ...) to the real one, so the processor's text expansion reads the real values."""
+
+    def __init__(self, real: Any, outputs: dict[str, Any], video: bool) -> None:
+        self._real = real
+        self._outputs = outputs
+        self._video = video
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def __call__(self, inputs: Any = None, **kwargs: Any) -> Any:
+        from transformers.feature_extraction_utils import BatchFeature
+
+        data = dict(self._outputs)
+        if self._video and kwargs.get("return_metadata", getattr(self._real, "return_metadata", False)):
+            from transformers.video_utils import make_batched_metadata, make_batched_videos
+
+            data["video_metadata"] = make_batched_metadata(make_batched_videos(inputs),
+                                                           video_metadata=kwargs.get("video_metadata"))
+        return BatchFeature(data=data)
+
+
+def processor_with_outputs(processor: Any, videos: dict[str, Any] | None, images: dict[str, Any] | None) -> Any:
+    """A shallow copy of ``processor`` whose video / image processors return ``videos`` / ``images``."""
+    stand_in = copy.copy(processor)
+    if videos is not None:
+        stand_in.video_processor = PrecomputedVision(processor.video_processor, videos, video=True)
+    if images is not None:
+        stand_in.image_processor = PrecomputedVision(processor.image_processor, images, video=False)
+    return stand_in
