@@ -73,14 +73,20 @@ class FrameCache:
 
     def lookup(self, key: Hashable, source: Any) -> Any | None:
         """The value stored under ``key`` for this very ``source`` object, or None."""
+        return self.lookup_any((key,), source)[1]
+
+    def lookup_any(self, keys: tuple[Hashable, ...], source: Any) -> tuple[Hashable | None, Any | None]:
+        """The first of ``keys`` holding a value for this very ``source``, and that value ((None, None) when none
+        does); one hit or one miss is counted, however many keys were tried."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry.source is not source:
-                self._misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self._hits += 1
-            return entry.value
+            for key in keys:
+                entry = self._entries.get(key)
+                if entry is not None and entry.source is source:
+                    self._entries.move_to_end(key)
+                    self._hits += 1
+                    return key, entry.value
+            self._misses += 1
+            return None, None
 
     def store(self, key: Hashable, source: Any, value: Any, nbytes: int | None = None) -> Any:
         """Keep ``value`` (arrays made read-only) for ``source`` under ``key``; returns ``value``. A value larger

@@ -248,8 +248,9 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
             else:
                 key = ("resized", clip.camera, frame.stamp_ns, frame.stamp, h, w, family.name,
                        family.pixels_per_token_side, family.temporal_patch_size, budget)
-                sources.append(resized_frame(frame.pixels, h, w, key, cache))
-                pixels[i, :h] = sources[-1]
+                resized = resized_frame(frame.pixels, h, w, key, cache)
+                sources.append(resized)
+                pixels[i, :h] = resized
             if overlay:
                 draw_timestamp(pixels[i], frame.stamp - t0, f)
         stamps = [fr.stamp for fr in frames]

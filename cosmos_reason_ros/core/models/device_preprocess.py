@@ -199,8 +199,9 @@ class PrecomputedVision:
         if self._video and kwargs.get("return_metadata", getattr(self._real, "return_metadata", False)):
             from transformers.video_utils import make_batched_metadata, make_batched_videos
 
-            data["video_metadata"] = make_batched_metadata(make_batched_videos(inputs),
-                                                           video_metadata=kwargs.get("video_metadata"))
+            videos: Any = make_batched_videos(inputs)
+            metadata: Any = kwargs.get("video_metadata")
+            data["video_metadata"] = make_batched_metadata(videos, video_metadata=metadata)
         return BatchFeature(data=data)
 
 

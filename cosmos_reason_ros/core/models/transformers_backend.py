@@ -38,18 +38,18 @@ from cosmos_reason_ros.core.errors import (
 from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.core.frames.video import PreparedClip
 from cosmos_reason_ros.core.models import load_faults as model_faults
-from cosmos_reason_ros.core.models.device_preprocess import (
-    PREPROCESS_BACKENDS,
-    DevicePreprocessor,
-    processor_with_outputs,
-    vision_layout,
-)
 from cosmos_reason_ros.core.models.backend import (
     BackendState,
     GenerationRequest,
     ModelBackend,
     ProgressCallback,
     SamplingParams,
+)
+from cosmos_reason_ros.core.models.device_preprocess import (
+    PREPROCESS_BACKENDS,
+    DevicePreprocessor,
+    processor_with_outputs,
+    vision_layout,
 )
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, THINK_OPEN, ModelFamily, family_for_model_type
 from cosmos_reason_ros.core.modes.prompts import Prompt
