@@ -110,7 +110,8 @@ def test_a_replaced_frame_changed_camera_size_family_or_budget_misses() -> None:
     # the replaced frame's pixels, not the cached ones of the frame it replaced
     replaced = cases["replaced frame"][0][0]
     again = prepare_clips([replaced], REASON2, BUDGET, cache=cache)
-    assert not np.array_equal(again[0].pixels[3], prepare_clips([CameraClip("front", base)], REASON2, BUDGET)[0].pixels[3])
+    original = prepare_clips([CameraClip("front", base)], REASON2, BUDGET)[0]
+    assert not np.array_equal(again[0].pixels[3], original.pixels[3])
 
 
 def test_the_timestamp_strip_is_drawn_per_request_never_cached() -> None:

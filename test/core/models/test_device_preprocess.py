@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import build_tiny_model
 from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
 from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
@@ -25,8 +26,6 @@ from cosmos_reason_ros.core.models.device_preprocess import PREPROCESS_BACKENDS
 from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 from cosmos_reason_ros.core.modes.prompts import build_prompt
 from cosmos_reason_ros.testing.tiny_model import TINY_FAMILIES
-
-from conftest import build_tiny_model
 
 ATOL = 1e-5  # float32, on the CPU
 #: (cameras as (width, height, frames)), chosen for odd sizes, one frame (image), odd counts and two cameras.
