@@ -7,8 +7,8 @@ seconds); without a cache each frame is decoded, resized and normalised again fo
 Staleness is ruled out by the key and by identity, not by time:
 
 * every entry is stored with its *source* object (the buffered message for a decoded frame, the decoded
-  array for a resized one, the resized array for a normalised one) and a lookup hits only when the caller
-  holds that very object (``is``). The entry keeps its source alive, so its ``id`` cannot be reused by
+  array for a resized one, the resized arrays of a temporal patch group for its patches; a tuple of
+  objects counts as those objects) and a lookup hits only when the caller holds that very object (``is``). The entry keeps its source alive, so its ``id`` cannot be reused by
   another object while the entry exists; a replaced frame is a different object and never hits.
 * the key names everything else the value depends on: camera, stamp, target size (h, w), family name and
   geometry, pixel budget, decoder reduction, device and normalisation constants (the callers build it).
@@ -51,6 +51,14 @@ class CacheStats:
         return self.hits / looked if looked else 0.0
 
 
+def _same(a: Any, b: Any) -> bool:
+    """The same object, or tuples of the same objects in the same order."""
+    if a is b:
+        return True
+    return (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+            and all(x is y for x, y in zip(a, b, strict=True)))
+
+
 @dataclass
 class _Entry:
     source: Any
@@ -81,7 +89,7 @@ class FrameCache:
         with self._lock:
             for key in keys:
                 entry = self._entries.get(key)
-                if entry is not None and entry.source is source:
+                if entry is not None and _same(entry.source, source):
                     self._entries.move_to_end(key)
                     self._hits += 1
                     return key, entry.value

@@ -16,9 +16,10 @@ expansion and the frame times in the prompt are the processor's own. ``PREPROCES
 of the ``local.preprocess`` parameter: ``device`` (this module) or ``processor`` (the processor's CPU path,
 the fallback and the benchmark's "before").
 
-Frames of a clip that came out of the frame cache (``PreparedClip.frame_sources``) are normalised once: the
-normalised content rows of each frame are kept in a ``FrameCache`` keyed by that resized frame, on the device;
-the timestamp strip (Reason1), which depends on the request's t0, is normalised per request.
+Frames of a clip that came out of the frame cache (``PreparedClip.frame_sources``) are normalised and patched
+once: the patches of each temporal group (``temporal_patch_size`` frames) are kept in a ``FrameCache`` keyed by
+that group's resized frames, on the device and in the model's dtype, so a later request over the same frames
+only concatenates; the timestamp strip (Reason1), which depends on the request's t0, is patched per request.
 """
 from __future__ import annotations
 
@@ -82,13 +83,15 @@ def vision_layout(processor: Any, video: bool) -> VisionLayout | None:
 
 
 class DevicePreprocessor:
-    """Normalise and patch prepared clips on ``device`` the way ``video_layout`` / ``image_layout`` do."""
+    """Normalise and patch prepared clips on ``device`` the way ``video_layout`` / ``image_layout`` do, giving
+    ``dtype`` (the model's) tensors."""
 
     def __init__(self, video_layout: VisionLayout, image_layout: VisionLayout | None, device: Any,
-                 cache: FrameCache | None = None) -> None:
+                 cache: FrameCache | None = None, dtype: Any = None) -> None:
         self.video_layout = video_layout
         self.image_layout = image_layout
         self.device = device
+        self.dtype = dtype  # None: float32, as the processor returns
         self.cache = cache
         self._constants: dict[tuple, tuple[Any, Any, bool]] = {}
 
@@ -124,59 +127,86 @@ class DevicePreprocessor:
             return tensor * layout.rescale_factor
         return tensor
 
-    def _clip_frames(self, clip: PreparedClip, layout: VisionLayout) -> Any:
-        """The clip's frames normalised (T×3×H×W), each frame's content rows from the cache when it holds them."""
+    # ---------------------------------------------------------------------------------------- patch
+    def _patchify(self, frames: Any, layout: VisionLayout) -> Any:
+        """Normalised T×3×H×W frames → their patches (sequence × features), by the processor's own patchify."""
+        if layout.video:
+            flat = layout.processor.patchify(frames.unsqueeze(0), patch_size=layout.patch_size,
+                                             merge_size=layout.merge_size,
+                                             temporal_patch_size=layout.temporal_patch_size)[0]
+        else:
+            flat = layout.processor.patchify(frames, patch_size=layout.patch_size, merge_size=layout.merge_size,
+                                             temporal_patch_size=layout.temporal_patch_size)[0]
+        flat = flat.reshape(-1, flat.shape[-1])
+        return flat if self.dtype is None else flat.to(self.dtype)
+
+    def clip_patches(self, clip: PreparedClip, layout: VisionLayout) -> tuple[Any, list[int]]:
+        """One clip's patches and its grid (t, h, w).
+
+        The patch sequence runs temporal group by temporal group (``temporal_patch_size`` frames, the last
+        frame repeated to fill the last group), and within a group token row by token row; the timestamp strip
+        (Reason1) is the last token row of each group. So each group's content patches depend only on its
+        frames and are cached by them (``frame_sources``), while the strip, drawn for this request's t0, is
+        patched per request and put after each group's content.
+        """
         import torch
 
+        frames, height, width = clip.num_frames, clip.pixels.shape[1], clip.pixels.shape[2]
+        tp = layout.temporal_patch_size if layout.video else 1
+        groups = -(-frames // tp)
+        grid = [groups, height // layout.patch_size, width // layout.patch_size]
         sources = clip.frame_sources
-        if self.cache is None or len(sources) != clip.num_frames or any(s is None for s in sources):
-            return self.normalise(clip.pixels, layout)
-        content = clip.content_height or clip.pixels.shape[1]
-        rows = []
-        for i, source in enumerate(sources):
-            key = ("normalised", id(source), str(self.device), layout.key, content, clip.pixels.shape[2])
-            cached = self.cache.lookup(key, source)
-            if cached is None:
-                cached = self.normalise(clip.pixels[i: i + 1, :content], layout)
-                self.cache.store(key, source, cached, cached.element_size() * cached.nelement())
-            rows.append(cached)
-        frames = torch.cat(rows, dim=0)
-        if content < clip.pixels.shape[1]:  # the timestamp strip: drawn per request, normalised per request
-            strip = self.normalise(clip.pixels[:, content:], layout)
-            frames = torch.cat((frames, strip), dim=2)
-        return frames
+        if self.cache is None or len(sources) != frames or any(s is None for s in sources):
+            return self._patchify(self.normalise(clip.pixels, layout), layout), grid
+        content = clip.content_height or height
+        pieces = []
+        strips = None
+        if content < height:  # the strip of every frame, patched at once, then cut per group
+            strips = self._patchify(self.normalise(clip.pixels[:, content:], layout), layout).chunk(groups)
+        for g in range(groups):
+            picks = [min(g * tp + k, frames - 1) for k in range(tp)]
+            group_sources = tuple(sources[i] for i in picks)
+            key = ("patches", tuple(id(s) for s in group_sources), layout.video, layout.key, layout.patch_size,
+                   layout.merge_size, tp, str(self.device), str(self.dtype), content, width)
+            patches = self.cache.lookup(key, group_sources)
+            if patches is None:
+                chosen = clip.pixels[g * tp: g * tp + tp, :content]
+                if chosen.shape[0] < tp:  # the processor repeats the last frame to fill the group
+                    chosen = np.concatenate([chosen, np.repeat(chosen[-1:], tp - chosen.shape[0], axis=0)])
+                if layout.video:
+                    patches = self._patchify(self.normalise(chosen, layout), layout)
+                else:
+                    patches = self._patchify(self.normalise(chosen[:1], layout), layout)
+                self.cache.store(key, group_sources, patches, patches.element_size() * patches.nelement())
+            pieces.append(patches)
+            if strips is not None:
+                pieces.append(strips[g])
+        return torch.cat(pieces, dim=0), grid
 
-    # ---------------------------------------------------------------------------------------- patch
     def videos(self, clips: Sequence[PreparedClip]) -> dict[str, Any]:
         """``pixel_values_videos`` and ``video_grid_thw`` of the clips, as the video processor returns them."""
         import torch
 
-        layout = self.video_layout
         patches, grids = [], []
         for clip in clips:
-            frames = self._clip_frames(clip, layout)
-            flat, t, h, w = layout.processor.patchify(frames.unsqueeze(0), patch_size=layout.patch_size,
-                                                      merge_size=layout.merge_size,
-                                                      temporal_patch_size=layout.temporal_patch_size)
-            patches.append(flat[0])
-            grids.append([t, h, w])
-        return {"pixel_values_videos": torch.cat(patches, dim=0), "video_grid_thw": torch.tensor(grids)}
+            flat, grid = self.clip_patches(clip, self.video_layout)
+            patches.append(flat)
+            grids.append(grid)
+        return {"pixel_values_videos": torch.cat(patches, dim=0) if len(patches) > 1 else patches[0],
+                "video_grid_thw": torch.tensor(grids)}
 
     def images(self, clips: Sequence[PreparedClip]) -> dict[str, Any]:
         """``pixel_values`` and ``image_grid_thw`` of one-frame clips, as the image processor returns them."""
         import torch
 
-        layout = self.image_layout
-        assert layout is not None
+        assert self.image_layout is not None
         patches, grids = [], []
         for clip in clips:
-            frames = self._clip_frames(clip, layout)
-            flat, h, w = layout.processor.patchify(frames, patch_size=layout.patch_size,
-                                                   merge_size=layout.merge_size,
-                                                   temporal_patch_size=layout.temporal_patch_size)
-            patches.append(flat[0])
-            grids.append([1, h, w])
-        return {"pixel_values": torch.cat(patches, dim=0), "image_grid_thw": torch.tensor(grids, dtype=torch.long)}
+            flat, grid = self.clip_patches(clip, self.image_layout)
+            patches.append(flat)
+            grids.append([1, grid[1], grid[2]])
+        return {"pixel_values": torch.cat(patches, dim=0) if len(patches) > 1 else patches[0],
+                "image_grid_thw": torch.tensor(grids, dtype=torch.long)}
 
 
 class PrecomputedVision:

@@ -343,7 +343,8 @@ class TransformersBackend(ModelBackend):
             _LOG.warning("the processor %s cannot be reproduced on the device (no patchify, or crop/pad options): "
                          "frames are normalised by the processor on the CPU", type(self._processor).__name__)
             return
-        self._device_preprocessor = DevicePreprocessor(video, image, self._device, self.frame_cache)
+        self._device_preprocessor = DevicePreprocessor(video, image, self._device, self.frame_cache,
+                                                       dtype=getattr(self._model, "dtype", None))
 
     @property
     def preprocessing(self) -> str:

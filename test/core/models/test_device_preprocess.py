@@ -107,8 +107,8 @@ def test_device_inputs_equal_the_processors(pair, case: str) -> None:
 
 
 def test_cached_frames_give_the_same_inputs_as_the_processor(pair) -> None:
-    """The second request over the same frames takes their normalised pixels from the backend's cache (hits
-    counted) and still equals the processor's input; another scene (new frames) misses and matches too."""
+    """The second request over the same frames takes their patches from the backend's cache (a hit per temporal
+    patch group) and still equals the processor's input; another scene (new frames) misses and matches too."""
     device, processor = pair
     resized = FrameCache()
     cameras = CASES["two_cameras_3_and_7"]
@@ -117,7 +117,8 @@ def test_cached_frames_give_the_same_inputs_as_the_processor(pair) -> None:
     before = device.frame_cache.stats()
     again, _, _ = device.prepare(prompt_for(device, scene, resized))
     after = device.frame_cache.stats()
-    assert after.hits - before.hits == 10  # every frame of both cameras
+    groups = sum(-(-frames // device.family.temporal_patch_size) for _, _, frames in cameras)
+    assert after.hits - before.hits == groups  # every temporal patch group of both cameras
     want, _, _ = processor.prepare(prompt_for(processor, scene))
     assert_same_inputs(first, want)
     assert_same_inputs(again, want)
@@ -134,3 +135,21 @@ def test_generated_text_is_the_same_both_ways(pair, case: str) -> None:
     want = processor.generate(GenerationRequest(prompt=prompt_for(processor, CASES[case]), sampling=sampling))
     assert got.text == want.text
     assert got.stats.generated_tokens == want.stats.generated_tokens > 0
+
+
+def test_a_sliding_window_reuses_aligned_groups_and_still_equals_the_processor(pair) -> None:
+    """Windows moving over one camera's frames: by an even count the temporal groups line up with cached ones
+    (hits; the timestamp strip, redrawn for the new t0, is patched anew), by an odd count they do not (misses);
+    every input equals the processor's."""
+    device, processor = pair
+    resized = FrameCache()
+    (camera,) = clips([(353, 261, 9)])
+    windows = {"first": camera.frames[0:6], "two later": camera.frames[2:8], "one later": camera.frames[3:9]}
+    for name, chosen in windows.items():
+        scene = [CameraClip("front", chosen)]
+        before = device.frame_cache.stats()
+        got, _, _ = device.prepare(prompt_for(device, scene, resized))
+        after = device.frame_cache.stats()
+        assert_same_inputs(got, processor.prepare(prompt_for(processor, scene))[0])
+        if name == "two later" and device.family.temporal_patch_size == 2:
+            assert after.hits - before.hits == 2  # frames 2-3 and 4-5 were a group in the first window too
