@@ -8,8 +8,9 @@ Staleness is ruled out by the key and by identity, not by time:
 
 * every entry is stored with its *source* object (the buffered message for a decoded frame, the decoded
   array for a resized one, the resized arrays of a temporal patch group for its patches; a tuple of
-  objects counts as those objects) and a lookup hits only when the caller holds that very object (``is``). The entry keeps its source alive, so its ``id`` cannot be reused by
-  another object while the entry exists; a replaced frame is a different object and never hits.
+  objects counts as those objects) and a lookup hits only when the caller holds that very object (``is``).
+  The entry keeps its source alive, so its ``id`` cannot be reused by another object while the entry
+  exists; a replaced frame is a different object and never hits.
 * the key names everything else the value depends on: camera, stamp, target size (h, w), family name and
   geometry, pixel budget, decoder reduction, device and normalisation constants (the callers build it).
 
