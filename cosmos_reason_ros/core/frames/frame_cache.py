@@ -84,6 +84,12 @@ class FrameCache:
         """The value stored under ``key`` for this very ``source`` object, or None."""
         return self.lookup_any((key,), source)[1]
 
+    def holds(self, key: Hashable, source: Any) -> bool:
+        """Whether ``key`` holds a value for this very ``source`` (not counted as a hit or a miss)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and _same(entry.source, source)
+
     def lookup_any(self, keys: tuple[Hashable, ...], source: Any) -> tuple[Hashable | None, Any | None]:
         """The first of ``keys`` holding a value for this very ``source``, and that value ((None, None) when none
         does); one hit or one miss is counted, however many keys were tried."""

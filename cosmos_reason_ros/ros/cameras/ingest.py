@@ -286,6 +286,15 @@ class FrameDecoder:
             self.reduction, self.full_width = reduction, full_width
         return found
 
+    def cached(self, frame: BufferedFrame) -> bool:
+        """Whether an earlier request left this frame decoded in the cache (a frame worth choosing again)."""
+        cache = self.camera.frame_cache
+        if cache is None:
+            return False
+        cap, reduction, _ = self.camera.decode_hint
+        reductions = {self.reduction, reduction if cap == self.max_frame_pixels else self.reduction}
+        return any(cache.holds(self._key(frame, r), frame.payload) for r in reductions)
+
     def __call__(self, frame: BufferedFrame) -> Frame | None:
         camera = self.camera
         cache = camera.frame_cache

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
+import pytest
 from sensor_msgs.msg import CompressedImage
 
 from cosmos_reason_ros.core.frames.buffer import FrameBuffer
@@ -100,3 +101,29 @@ def test_a_replaced_message_or_another_pixel_cap_is_decoded_again() -> None:
     bigger = collect(cam, settings(frames_stale_after=0.0, video_max_frame_pixels=1280 * 960))
     assert bigger.frames[-1].pixels.shape[:2] == (960, 1280)
     assert bigger.frames[-1].source_scale == 1.0
+
+
+def test_the_next_request_sticks_to_the_frames_the_last_one_prepared() -> None:
+    """Stored at 10 Hz, sampled at 2 Hz: one stored frame later the grid's targets fall between the last request's
+    frames. With the cache, every target but the newest takes the frame the last request prepared (0.1 s off, within
+    a quarter step); the newest target still takes the newest frame. Without the cache, the nearest frames."""
+    s = settings(frames_stale_after=0.0)
+    for cache in (FrameCache(), None):
+        cam = Camera(CameraConfig("cam", "cam/image_raw/compressed", True),
+                     FrameBuffer(clip_collection.buffer_limits(s)), frame_cache=cache)
+
+        def add(i: int) -> None:
+            msg = jpeg(i, 120, 160, 100.0 + 0.1 * i)
+            cam.buffer.offer(100.0 + 0.1 * i, msg, len(msg.data), received=time.monotonic())
+
+        for i in range(41):
+            add(i)
+        first = [f.stamp for f in collect(cam, s).frames]
+        add(41)
+        second = [f.stamp for f in collect(cam, s).frames]
+        assert second[-1] == pytest.approx(104.1)  # the newest frame, always
+        if cache is not None:
+            assert second[:-1] == first[:-1]  # the frames prepared for the last request
+            assert cache.stats().hits == 7  # decoded once, for the last request
+        else:
+            assert all(abs(a - b) == pytest.approx(0.1) for a, b in zip(first, second, strict=True))
