@@ -100,7 +100,8 @@ def test_goal_overhead(out_dir):
     assert stream["tokens_per_goal"] > 0 and positive(stream["stream_us_per_token"])
     assert stream["feedback_per_s"] >= 0 and stream["feedback_rate_param"] > 0
     assert [(p["size"], p["encoding"], p["frames"], p["cache"]) for p in data["prepare"]] == [
-        ("320x240", encoding, 4, cache) for encoding in ("rgb8", "jpeg") for cache in ("off", "same frames", "2 s later")]
+        ("320x240", encoding, 4, cache)
+        for encoding in ("rgb8", "jpeg") for cache in ("off", "same frames", "2 s later")]
     assert all(p["visual_tokens"] > 0 and positive(p["total_ms"]) for p in data["prepare"])
 
 
