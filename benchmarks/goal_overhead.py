@@ -102,6 +102,7 @@ def wrap(owner: Any, attribute: str, before: str | None, after: str | None, mark
 def instrument(marks: Marks) -> None:
     from cosmos_reason_ros.core import reasoner
     from cosmos_reason_ros.core.models import streaming
+    from cosmos_reason_ros.core.models.device_preprocess import DevicePreprocessor
     from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend
     from cosmos_reason_ros.ros.cameras import clips
 
@@ -109,6 +110,7 @@ def instrument(marks: Marks) -> None:
     wrap(reasoner, "prepare_clips", "prepare_start", "prepare_end", marks)
     wrap(TransformersBackend, "generate", "generate_start", "generate_end", marks)
     wrap(TransformersBackend, "_forward", "forward_start", "forward_end", marks)
+    wrap(DevicePreprocessor, "videos", "device_start", "device_end", marks)
     put = streaming.CallbackStreamer.put
 
     def timed_put(self: Any, value: Any) -> None:
@@ -132,6 +134,7 @@ class GoalTimes:
     model_to_result_ms: float
     status: int
     overhead_ms: float = float("nan")  # send → model.generate + model.generate end → result: all but the model
+    device_ms: float = float("nan")  # normalise + patch on the model's device (after path), inside processor_ms
 
 
 #: ``--paths``: the old path (no frame cache, the processor on the CPU) and the new one (the defaults).
@@ -239,6 +242,7 @@ class Session:
             processor_ms=ms(generate_start, forward_start), model_ms=ms(forward_start, forward_end),
             model_to_result_ms=ms(generate_end, times["result"]), status=int(outcome["response"].status),
             overhead_ms=ms(times["sent"], forward_start) + ms(forward_end, times["result"]),
+            device_ms=ms(m.last("device_start", after), m.last("device_end", after)),
         ), feedback, outcome["response"].result
 
     def cache_stats(self) -> dict[str, Any]:
@@ -297,6 +301,7 @@ def goal_rows(times: list[GoalTimes]) -> list[list[str]]:
               ("  of which: wait + choose + decode frames", "frames_ms"),
               ("  of which: prepare_clips (resize, timestamp strip)", "prepare_ms"),
               ("processor / device preprocessing (in generate, before model.generate)", "processor_ms"),
+              ("  of which: normalise + patch on the device (after)", "device_ms"),
               ("model return → result at the client", "model_to_result_ms"),
               ("(tiny model's model.generate, for scale)", "model_ms")]
     rows = []

@@ -7,11 +7,12 @@ import threading
 
 import numpy as np
 import torch
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from cosmos_reason_ros.action import ReasonAboutTask
-from helpers.ros_harness import Camera, image_msg
+from helpers.ros_harness import Camera, Collector, image_msg
 
 Goal = ReasonAboutTask.Goal
 TOPIC = "/cache_node/front/image_raw"
@@ -21,7 +22,7 @@ WINDOW = 3.0  # s of history per goal: consecutive goals share most of their fra
 def test_a_changed_scene_changes_what_reaches_the_model(make_harness, reason2_model) -> None:
     # Frames stored at the sampling rate: consecutive goals' grids land on the same stored frames.
     harness = make_harness({"model": str(reason2_model), "generation.temperature": 0.0, "buffer.store_rate": 2.0,
-                            "frames.fps": 2.0},
+                            "frames.fps": 2.0, "diagnostics_period": 0.2},
                            [Camera("front", TOPIC, rate=20.0, width=320, height=240)], node_name="cache_node")
     backend = harness.node.parts.model.backend
     assert backend.preprocessing == "device"
@@ -85,3 +86,15 @@ def test_a_changed_scene_changes_what_reaches_the_model(make_harness, reason2_mo
         channels = model_pixels.float().reshape(model_pixels.shape[0], 3, temporal * patch * patch)
         want = torch.tensor((value / 255.0 - mean) / std, dtype=torch.float32)
         assert torch.allclose(channels, want[None, :, None].expand_as(channels), atol=1e-5)
+    # /diagnostics reports both caches: the cameras' frames (hits counted above) and the model's patches.
+    arrays = Collector(harness, DiagnosticArray, "/diagnostics", 10)
+
+    def reported() -> dict[str, dict[str, str]]:
+        latest = arrays.messages[-1].status if arrays.messages else []
+        return {s.name: {kv.key: kv.value for kv in s.values} for s in latest}
+
+    harness.wait_for(lambda: "/cache_node: frame cache" in reported(), 10.0, "the frame cache in /diagnostics")
+    frames, model = reported()["/cache_node: frame cache"], reported()["/cache_node: model"]
+    assert int(frames["cache_hits"]) == cache.stats().hits > 0  # no request since the goals: the same count
+    assert int(frames["cache_entries"]) > 0 and float(frames["cache_mb"]) > 0
+    assert model["preprocessing"] == "device" and int(model["normalised_cache_misses"]) > 0
