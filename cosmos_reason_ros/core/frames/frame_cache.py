@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-#: Default bounds: room for the decoded, resized and normalised copies of a few cameras' 10 s windows at the
-#: node defaults (8 × 640×480 per goal: ~0.9 MB resized, ~3.7 MB normalised in float32 per frame).
-DEFAULT_MAX_BYTES = 512 * 2**20
+#: Default bounds, per cache: a goal at the node defaults (8 × 640×480) adds ~15 MB of decoded + resized frames to
+#: the cameras' cache and ~30 MB of patches (float32; half in bfloat16) to the model's, of which consecutive goals
+#: share about half, so 256 MB holds the frames of the last several goals of a few cameras.
+DEFAULT_MAX_BYTES = 256 * 2**20
 DEFAULT_MAX_ENTRIES = 1024
 
 
