@@ -532,6 +532,7 @@ class TransformersBackend(ModelBackend):
     def _release_memory(self) -> None:
         import torch
 
+        self.frame_cache.clear()  # patches kept on the device count against its memory too
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
