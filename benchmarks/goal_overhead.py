@@ -13,7 +13,12 @@ Part 1, goals (real node, tiny model, real action client over DDS, cameras from 
   message, publishing plan / verdict / markers / annotated image, the result over DDS).
 
 A taught tiny model answers in a handful of tokens, so these are the node's costs with the model's own
-time (a 7B model's seconds) taken out. A second run with the random tiny model generating
+time (a 7B model's seconds) taken out. Node overhead per goal is everything but ``model.generate``: send →
+model forward plus forward end → result. Goals start every ``--goal-period`` s (consecutive goals share most
+of their frames, as a robot asking every few seconds does), then one more after ``--idle`` s of idle (no
+frame of it is cached any more). ``--paths`` runs both ways in one run, on the same machine: ``before`` (no
+frame cache, ``local.preprocess: processor``, the transformers processor on the CPU) and ``after`` (the
+defaults: frame cache, normalise and patch on the model's device). A second run with the random tiny model generating
 ``--stream-tokens`` tokens per goal measures the streaming path: action feedback messages per second
 (``feedback_rate`` caps it) and the CPU spent per generated token outside the model (detokenising,
 progress, feedback, live reasoning markers).
@@ -22,7 +27,8 @@ Part 2, frame preparation without DDS: a camera buffer holding 10 s of rgb8 or J
 default ``buffer.store_rate``; no byte cap, so 16 frames of 1080p rgb8 fit, which the default 256 MB cap
 would not), then the node's own selection (``select_aligned``), decoding (``CameraIngest.decode``) and
 ``prepare_clips`` (node defaults: 4096 visual tokens, 640×480 per frame, timestamp strip) for 8 and 16
-frames at the default 2 fps.
+frames at the default 2 fps: without the frame cache, with it for the same frames again, and with it for the
+window 2 s later (half its frames new).
 
     python benchmarks/goal_overhead.py --json out.json
 """
@@ -96,6 +102,7 @@ def wrap(owner: Any, attribute: str, before: str | None, after: str | None, mark
 def instrument(marks: Marks) -> None:
     from cosmos_reason_ros.core import reasoner
     from cosmos_reason_ros.core.models import streaming
+    from cosmos_reason_ros.core.models.device_preprocess import DevicePreprocessor
     from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend
     from cosmos_reason_ros.ros.cameras import clips
 
@@ -103,6 +110,7 @@ def instrument(marks: Marks) -> None:
     wrap(reasoner, "prepare_clips", "prepare_start", "prepare_end", marks)
     wrap(TransformersBackend, "generate", "generate_start", "generate_end", marks)
     wrap(TransformersBackend, "_forward", "forward_start", "forward_end", marks)
+    wrap(DevicePreprocessor, "videos", "device_start", "device_end", marks)
     put = streaming.CallbackStreamer.put
 
     def timed_put(self: Any, value: Any) -> None:
@@ -125,6 +133,12 @@ class GoalTimes:
     model_ms: float  # model.generate itself (tiny model: not representative)
     model_to_result_ms: float
     status: int
+    overhead_ms: float = float("nan")  # send → model.generate + model.generate end → result: all but the model
+    device_ms: float = float("nan")  # normalise + patch on the model's device (after path), inside processor_ms
+
+
+#: ``--paths``: the old path (no frame cache, the processor on the CPU) and the new one (the defaults).
+PATHS = {"before": "processor", "after": "device"}
 
 
 @dataclass
@@ -140,7 +154,7 @@ class StreamFigures:
 class Session:
     """A node (on its MultiThreadedExecutor, as ``main()``), a client node, cameras in another process."""
 
-    def __init__(self, model: Path, args: argparse.Namespace, marks: Marks) -> None:
+    def __init__(self, model: Path, args: argparse.Namespace, marks: Marks, path: str = "after") -> None:
         import rclpy
         from rclpy.action import ActionClient
         from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -153,11 +167,14 @@ class Session:
         self.goal_type = ReasonAboutTask.Goal
         topics = [f"/{NODE_NAME}/cam{i}/image_raw" for i in range(args.cameras)]
         names = [f"cam{i}" for i in range(args.cameras)]
-        params: dict[str, Any] = {"model": str(model), "local.device": "cpu", "cameras.names": names}
+        params: dict[str, Any] = {"model": str(model), "local.device": "cpu", "cameras.names": names,
+                                  "local.preprocess": PATHS[path]}
         params.update({f"cameras.{n}.topic": t for n, t in zip(names, topics, strict=True)})
         rclpy.logging.set_logger_level(NODE_NAME, rclpy.logging.LoggingSeverity.ERROR)
         self.node = ReasonerNode(node_name=NODE_NAME,
                                  parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+        if path == "before":
+            disable_frame_cache(self.node)
         self.executor = MultiThreadedExecutor(num_threads=len(names) + self.node.parts.settings.max_queue + 4)
         self.executor.add_node(self.node)
         self.client_node = rclpy.create_node("bench_goal_client")
@@ -224,7 +241,20 @@ class Session:
             prepare_ms=ms(m.last("prepare_start", after), m.last("prepare_end", after)),
             processor_ms=ms(generate_start, forward_start), model_ms=ms(forward_start, forward_end),
             model_to_result_ms=ms(generate_end, times["result"]), status=int(outcome["response"].status),
+            overhead_ms=ms(times["sent"], forward_start) + ms(forward_end, times["result"]),
+            device_ms=ms(m.last("device_start", after), m.last("device_end", after)),
         ), feedback, outcome["response"].result
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Hits and misses of the node's frame caches so far (decoded + resized; normalised on the device)."""
+        stats: dict[str, Any] = {}
+        cache = self.node.parts.cameras.frame_cache
+        if cache is not None:
+            stats["frames"] = asdict(cache.stats())
+        device_cache = getattr(self.node.parts.model.backend, "frame_cache", None)
+        if device_cache is not None:
+            stats["normalised"] = asdict(device_cache.stats())
+        return stats
 
     def close(self) -> None:
         self.cameras.communicate("stop\n", timeout=60.0)
@@ -238,11 +268,40 @@ class Session:
         self.node.destroy_node()
 
 
+def disable_frame_cache(node: Any) -> None:
+    """The old path's frames: no cache for decoding (the cameras') or resizing (the reasoner's, from the cameras
+    part); the backend's normalised-frame cache is unused with ``local.preprocess: processor``."""
+    parts = node.parts
+    for camera in parts.ingest.cameras.values():
+        camera.frame_cache = None
+    parts.cameras.frame_cache = None
+
+
+def paced_goals(session: Session, count: int, period: float) -> list[tuple[GoalTimes, list[float], Any]]:
+    """``count`` goals, one starting every ``period`` s (or at once after the last result when it took longer)."""
+    results = []
+    next_start = time.monotonic()
+    for _ in range(count):
+        time.sleep(max(0.0, next_start - time.monotonic()))
+        next_start = time.monotonic() + period
+        results.append(session.run_goal(0))
+    return results
+
+
+def compare_rows(runs: list[list[GoalTimes]]) -> list[list[str]]:
+    """``goal_rows`` of several runs side by side: per stage, each run's median and p90."""
+    tables = [goal_rows(times) for times in runs]
+    return [[rows[0][0], *[value for table in tables for value in table[i][1:3]]]
+            for i, rows in enumerate(zip(*tables, strict=True))]
+
+
 def goal_rows(times: list[GoalTimes]) -> list[list[str]]:
-    fields = [("send → accepted", "send_to_accept_ms"), ("accepted → model call", "accept_to_model_ms"),
+    fields = [("node overhead (all but model.generate)", "overhead_ms"),
+              ("send → accepted", "send_to_accept_ms"), ("accepted → model call", "accept_to_model_ms"),
               ("  of which: wait + choose + decode frames", "frames_ms"),
               ("  of which: prepare_clips (resize, timestamp strip)", "prepare_ms"),
-              ("processor (in generate, before model.generate)", "processor_ms"),
+              ("processor / device preprocessing (in generate, before model.generate)", "processor_ms"),
+              ("  of which: normalise + patch on the device (after)", "device_ms"),
               ("model return → result at the client", "model_to_result_ms"),
               ("(tiny model's model.generate, for scale)", "model_ms")]
     rows = []
@@ -278,15 +337,23 @@ class PrepareResult:
     total_ms: float
     visual_tokens: int
     model_frame: str  # frame size handed to the processor (with the timestamp strip)
+    cache: str = "off"  # PREPARE_CACHE: no frame cache, or one primed by the previous goal
 
 
-def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family: Any) -> PrepareResult:
-    """Fill one camera buffer with 10 s of frames, then time selection, decoding and prepare_clips."""
+#: Frame cache for part 2: none; primed by a goal over the same frames; primed by the goal 2 s before.
+PREPARE_CACHE = ("off", "same frames", "2 s later")
+
+
+def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family: Any,
+                 cache_mode: str = "off") -> PrepareResult:
+    """Fill one camera buffer with 10 s of frames, then time selection, decoding and prepare_clips; with a
+    frame cache, a fresh one per repeat is first primed by the previous goal (not timed)."""
     import rclpy
     import rclpy.logging
     from sensor_msgs.msg import CompressedImage, Image
 
     from cosmos_reason_ros.core.frames.buffer import BufferLimits, select_aligned
+    from cosmos_reason_ros.core.frames.frame_cache import FrameCache
     from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
     from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
     from cosmos_reason_ros.ros.node.parameters import SPECS, CameraConfig
@@ -323,12 +390,20 @@ def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family:
     timings: dict[str, list[float]] = {"select": [], "decode": [], "prepare": []}
     prepared: Any = None
     for attempt in range(repeats + 1):  # the first pass warms caches and OpenCV up, and is not counted
+        cache = None
+        if cache_mode != "off":
+            cache = camera.frame_cache = FrameCache()
+            snapshot = camera.buffer.snapshot()
+            earlier = snapshot if cache_mode == "same frames" else snapshot[:-round(2.0 * rate)]
+            _, primed = select_aligned({"cam": earlier}, history, frames, fps)
+            prepare_clips([ingest.decode(camera, primed["cam"], budget.max_frame_pixels)], family, budget,
+                          cache=cache)
         t0 = time.perf_counter()
         _, picked = select_aligned({"cam": camera.buffer.snapshot()}, history, frames, fps)
         t1 = time.perf_counter()
         clip = ingest.decode(camera, picked["cam"], budget.max_frame_pixels)
         t2 = time.perf_counter()
-        prepared = prepare_clips([clip], family, budget)
+        prepared = prepare_clips([clip], family, budget, cache=cache)
         t3 = time.perf_counter()
         for key, (a, b) in {"select": (t0, t1), "decode": (t1, t2), "prepare": (t2, t3)}.items():
             if attempt:
@@ -339,7 +414,7 @@ def prepare_case(size: str, compressed: bool, frames: int, repeats: int, family:
     return PrepareResult(size=size, encoding="jpeg" if compressed else "rgb8", frames=pixels.shape[0],
                          select_ms=med["select"], decode_ms=med["decode"], prepare_ms=med["prepare"],
                          total_ms=sum(med.values()), visual_tokens=prepared[0].visual_tokens,
-                         model_frame=f"{pixels.shape[2]}x{pixels.shape[1]}")
+                         model_frame=f"{pixels.shape[2]}x{pixels.shape[1]}", cache=cache_mode)
 
 
 # -------------------------------------------------------------------------------------------------- main
@@ -348,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--goals", type=int, default=20, help="goals timed (after one warm-up goal)")
+    parser.add_argument("--goal-period", type=float, default=2.0, help="s between goal starts (0 = back to back)")
+    parser.add_argument("--idle", type=float, default=30.0,
+                        help="s of idle before one more goal, timed on its own (0 = skip)")
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS),
+                        help="before: no frame cache, the processor on the CPU; after: the defaults")
     parser.add_argument("--stream-goals", type=int, default=3, help="goals for the streaming figures (0 = skip)")
     parser.add_argument("--stream-tokens", type=int, default=400, help="tokens per streaming goal")
     parser.add_argument("--stream-before", action="store_true",
@@ -380,14 +460,25 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     try:
         per_family: dict[str, tuple[list, int]] = {}
+        per_path: dict[str, dict[str, Any]] = {}  # "family/path" → goals, idle goal, cache counters
         for family in args.families:
-            session = Session(tiny_model_dir(family), args, marks)
-            try:
-                session.run_goal(0)  # warm-up
-                goals = [session.run_goal(0) for _ in range(args.goals)]
-                per_family[family] = ([g[0] for g in goals], sum(1 for g in goals if g[2].error_code == 0))
-            finally:
-                session.close()
+            for path in args.paths:
+                session = Session(tiny_model_dir(family), args, marks, path)
+                try:
+                    session.run_goal(0)  # warm-up
+                    goals = paced_goals(session, args.goals, args.goal_period)
+                    idle = None
+                    if args.idle > 0:
+                        time.sleep(args.idle)
+                        idle = session.run_goal(0)[0]
+                    per_path[f"{family}/{path}"] = {
+                        "family": family, "path": path, "goals": [g[0] for g in goals], "idle": idle,
+                        "succeeded": sum(1 for g in goals if g[2].error_code == 0), "caches": session.cache_stats()}
+                finally:
+                    session.close()
+                if path == args.paths[-1]:  # the last path's goals stand for the family (the defaults: after)
+                    per_family[family] = (per_path[f"{family}/{path}"]["goals"],
+                                          per_path[f"{family}/{path}"]["succeeded"])
         stream: StreamFigures | None = None
         stream_before: StreamFigures | None = None
         if args.stream_goals:
@@ -406,14 +497,28 @@ def main(argv: list[str] | None = None) -> int:
                                         SPECS["feedback_rate"].default)
             finally:
                 random_session.close()
-        prepare = [prepare_case(size, encoding == "jpeg", frames, args.prepare_repeats, FAMILIES["reason1"])
-                   for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames]
+        prepare = [prepare_case(size, encoding == "jpeg", frames, args.prepare_repeats, FAMILIES["reason1"], cache)
+                   for size in args.prepare_sizes for encoding in ("rgb8", "jpeg") for frames in args.prepare_frames
+                   for cache in PREPARE_CACHE]
     finally:
         rclpy.try_shutdown()
-    for family, (family_times, succeeded) in per_family.items():
-        print(f"### Goal overhead, {family} ({len(family_times)} goals, {succeeded} succeeded; "
-              f"{args.cameras} camera(s) {args.size})\n")
-        print(markdown_table(["stage", "median ms", "p90 ms", "max ms"], goal_rows(family_times)) + "\n")
+    for family in args.families:
+        runs = [per_path[f"{family}/{path}"] for path in args.paths]
+        print(f"### Goal overhead, {family}: " + "; ".join(
+            f"{r['path']} {len(r['goals'])} goals, {r['succeeded']} succeeded" for r in runs)
+            + f" ({args.cameras} camera(s) {args.size}, a goal every {args.goal_period:g} s)\n")
+        print(markdown_table(["stage"] + [f"{r['path']} {q}" for r in runs for q in ("median ms", "p90 ms")],
+                             compare_rows([r["goals"] for r in runs])) + "\n")
+        idle = [r for r in runs if r["idle"] is not None]
+        if idle:
+            print(f"After {args.idle:g} s idle, one goal:\n")
+            print(markdown_table(["stage"] + [f"{r['path']} ms" for r in idle],
+                                 [[row[0], *row[1::2]] for row in compare_rows([[r["idle"]] for r in idle])]) + "\n")
+        print(markdown_table(["path", "cache", "hits", "misses", "hit rate", "entries", "MB held"],
+                             [[r["path"], name, c["hits"], c["misses"],
+                               f"{c['hits'] / max(1, c['hits'] + c['misses']):.0%}", c["entries"],
+                               fmt(c["bytes"] / 2**20, 1)]
+                              for r in runs for name, c in r["caches"].items()]) + "\n")
     if stream is not None:
         print("\n### Streaming\n")
         measured = [("before: a report per token", stream_before)] if stream_before is not None else []
@@ -425,10 +530,10 @@ def main(argv: list[str] | None = None) -> int:
              for label, f in [*measured, ("batched reports", stream)] if f is not None]))
     print("\n### Frame preparation per goal (one camera; node defaults)\n")
     print(markdown_table(
-        ["camera", "encoding", "frames", "select ms", "decode ms", "prepare_clips ms", "total ms", "to the model",
-         "visual tokens"],
-        [[p.size, p.encoding, p.frames, fmt(p.select_ms, 3), fmt(p.decode_ms, 1), fmt(p.prepare_ms, 1),
-          fmt(p.total_ms, 1), p.model_frame, p.visual_tokens] for p in prepare]))
+        ["camera", "encoding", "frames", "frame cache", "select ms", "decode ms", "prepare_clips ms", "total ms",
+         "to the model", "visual tokens"],
+        [[p.size, p.encoding, p.frames, p.cache, fmt(p.select_ms, 3), fmt(p.decode_ms, 2), fmt(p.prepare_ms, 2),
+          fmt(p.total_ms, 2), p.model_frame, p.visual_tokens] for p in prepare]))
     write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, transport=transport),
                            "goals": [asdict(t) for t in per_family[args.families[0]][0]],
                            "succeeded": per_family[args.families[0]][1],
@@ -436,7 +541,10 @@ def main(argv: list[str] | None = None) -> int:
                                         for family, (t_, ok) in per_family.items()},
                            "stream": asdict(stream) if stream else None,
                            "stream_before": asdict(stream_before) if stream_before else None,
-                           "prepare": [asdict(p) for p in prepare]})
+                           "prepare": [asdict(p) for p in prepare],
+                           "paths": {key: dict(run, goals=[asdict(t) for t in run["goals"]],
+                                               idle=asdict(run["idle"]) if run["idle"] else None)
+                                     for key, run in per_path.items()}})
     print(f"\n{machine_line(info)}; transport: {transport}", file=sys.stderr)
     return 0
 

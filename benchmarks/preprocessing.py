@@ -11,6 +11,12 @@ the frame size the model gets, the tokens it costs (checked against the processo
 CPU time before the model sees it. Prefill on the GPU grows with those tokens; it is not measured here.
 (Text tokens are not reported: the tiny model's tokenizer is not the real one.)
 
+``--paths`` times the ways a prompt becomes tensors, in one run: ``processor`` (the transformers processor
+on the CPU, ``local.preprocess: processor``, the old path), ``device`` (normalise and patch with torch on the
+model's device, here the CPU, every frame anew) and ``device+cache`` (the same frames again through the frame
+cache: resized frames and patches reused, as for consecutive goals over the same frames; the first, cold
+request is not counted).
+
     python benchmarks/preprocessing.py --budgets 1024 4096 8192 --json out.json
 """
 from __future__ import annotations
@@ -36,6 +42,9 @@ from common import (
     write_json,
 )
 
+#: ``--paths``: the processor on the CPU; normalise + patch with torch; the same with the frame cache warm.
+PATHS = ("processor", "device", "device+cache")
+
 
 @dataclass
 class Result:
@@ -50,25 +59,28 @@ class Result:
     processor_visual_tokens: int  # from the processor's grid_thw (must agree)
     prepare_ms: float
     processor_ms: float
+    path: str = "processor"  # PATHS
 
     @property
     def total_ms(self) -> float:
         return self.prepare_ms + self.processor_ms
 
 
-def load_backend(family: str) -> Any:
-    """The package's TransformersBackend on a tiny random model of ``family`` (its processor is the real one)."""
+def load_backend(family: str, path: str = "processor") -> Any:
+    """The package's TransformersBackend on a tiny random model of ``family`` (its processor is the real one),
+    preprocessing the way ``path`` says."""
     from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
 
     backend = TransformersBackend(TransformersConfig(model=str(tiny_model_dir(family, teach=False)), device="cpu",
-                                                     warmup=False))
+                                                     warmup=False, preprocess=path.split("+")[0]))
     backend.load()
     return backend
 
 
 def run_case(backend: Any, family_name: str, size: str, frames: int, budget_tokens: int, max_frame_pixels: int,
-             repeats: int) -> Result:
+             repeats: int, path: str = "processor") -> Result:
     from cosmos_reason_ros.core.datatypes import CameraClip, Frame, Mode
+    from cosmos_reason_ros.core.frames.frame_cache import FrameCache
     from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
     from cosmos_reason_ros.core.modes.prompts import build_prompt
     from cosmos_reason_ros.ros.node.parameters import SPECS
@@ -79,13 +91,16 @@ def run_case(backend: Any, family_name: str, size: str, frames: int, budget_toke
     budget = VideoBudget(max_visual_tokens=budget_tokens, max_frame_pixels=max_frame_pixels,
                          min_frame_pixels=min(SPECS["video.min_frame_pixels"].default, max_frame_pixels))
     prepare, processor = [], []
-    for _ in range(repeats):
+    cache = FrameCache() if path == "device+cache" else None
+    for attempt in range(repeats + (cache is not None)):  # with the cache: a cold request first, not counted
         t0 = time.perf_counter()
-        prepared = prepare_clips([clip], backend.family, budget)
+        prepared = prepare_clips([clip], backend.family, budget, cache=cache)
         t1 = time.perf_counter()
         _, visual = backend.preprocess(build_prompt(backend.family, Mode.DECOMPOSE, "put the red cup on the tray",
                                                           prepared))
         t2 = time.perf_counter()
+        if cache is not None and attempt == 0:
+            continue
         prepare.append((t1 - t0) * 1e3)
         processor.append((t2 - t1) * 1e3)
     pixels = prepared[0].pixels
@@ -93,15 +108,15 @@ def run_case(backend: Any, family_name: str, size: str, frames: int, budget_toke
                   max_frame_pixels=max_frame_pixels, frames_kept=pixels.shape[0],
                   model_frame=f"{pixels.shape[2]}x{pixels.shape[1]}", visual_tokens=prepared[0].visual_tokens,
                   processor_visual_tokens=visual, prepare_ms=statistics.median(prepare),
-                  processor_ms=statistics.median(processor))
+                  processor_ms=statistics.median(processor), path=path)
 
 
 def table(results: list[Result]) -> str:
     return markdown_table(
         ["family", "camera", "frames", "max_visual_tokens", "max_frame_pixels", "frames kept", "to the model",
-         "visual tokens", "prepare_clips ms", "processor ms", "total ms"],
+         "visual tokens", "path", "prepare_clips ms", "processor ms", "total ms"],
         [[r.family, r.camera, r.frames_in, r.budget, r.max_frame_pixels, r.frames_kept, r.model_frame, r.visual_tokens,
-          fmt(r.prepare_ms, 1), fmt(r.processor_ms, 1), fmt(r.total_ms, 1)] for r in results])
+          r.path, fmt(r.prepare_ms, 1), fmt(r.processor_ms, 1), fmt(r.total_ms, 1)] for r in results])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frame-pixels", type=int, nargs="+", default=None,
                         help="video.max_frame_pixels values (default: the node's, 640x480 = 307200)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--paths", nargs="+", default=["processor"], choices=PATHS,
+                        help="how the prompt becomes tensors (several: side by side in one run)")
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -130,17 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info()
     results = []
     for family in args.families:
-        backend = load_backend(family)
-        run_case(backend, family, args.sizes[0], args.frames[0], args.budgets[0], pixel_caps[0], 1)  # warm-up
+        backends = {path: load_backend(family, path) for path in args.paths}
+        for path, backend in backends.items():  # warm-up
+            run_case(backend, family, args.sizes[0], args.frames[0], args.budgets[0], pixel_caps[0], 1, path)
         for size in args.sizes:
             for frames in args.frames:
                 for pixels in pixel_caps:
                     for budget in args.budgets:
-                        result = run_case(backend, family, size, frames, budget, pixels, args.repeats)
-                        if result.visual_tokens != result.processor_visual_tokens:
-                            raise AssertionError(f"token count mismatch: {result}")
-                        results.append(result)
-        backend.close()
+                        for path, backend in backends.items():
+                            result = run_case(backend, family, size, frames, budget, pixels, args.repeats, path)
+                            if result.visual_tokens != result.processor_visual_tokens:
+                                raise AssertionError(f"token count mismatch: {result}")
+                            results.append(result)
+        for backend in backends.values():
+            backend.close()
     print(table(results))
     write_json(args.json, {"machine": info, "settings": dict(vars(args), json=None, max_frame_pixels=pixel_caps),
                            "results": [dict(asdict(r), total_ms=r.total_ms) for r in results]})

@@ -22,6 +22,7 @@ from cosmos_reason_ros.core.errors import (
     ModelNotReadyError,
     ParseError,
 )
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.core.frames.video import VideoBudget, prepare_clips
 from cosmos_reason_ros.core.grounding.coordinates import ground_outcome
 from cosmos_reason_ros.core.models.backend import GenerationRequest, ModelBackend, SamplingParams, StreamEvent
@@ -118,8 +119,10 @@ class Reasoner:
 
     def __init__(self, backend: ModelBackend, budget: VideoBudget = VideoBudget(),
                  sampling: SamplingOverrides = SamplingOverrides(), limits: ReasonerLimits = ReasonerLimits(),
-                 accept_partial: bool = False) -> None:
+                 accept_partial: bool = False, frame_cache: FrameCache | None = None) -> None:
         self.backend = backend
+        #: Resized frames shared by goals and watch checks (the node's cameras part owns it); None = resize anew.
+        self.frame_cache = frame_cache
         self.budget = budget
         self.sampling = sampling
         self.limits = limits
@@ -173,7 +176,7 @@ class Reasoner:
         report(Progress(Stage.ENCODING, elapsed=0.0))
         # Frames sent as separate images cost a full image each: budget them that way.
         geometry = dataclasses.replace(family, temporal_patch_size=1) if self.backend.frames_as_images else family
-        prepared = prepare_clips(request.clips, geometry, self.budget)
+        prepared = prepare_clips(request.clips, geometry, self.budget, cache=self.frame_cache)
         # The backend's own control tokens (its tokenizer's specials) are neutralised in user text too.
         prompt = build_prompt(family, mode, task, prepared, reserved=getattr(self.backend, "control_tokens", ()),
                               ground_targets=ground_targets, context=context)

@@ -82,9 +82,16 @@ def test_ingest_setups_before_and_floor(out_dir):
 def test_goal_overhead(out_dir):
     stdout, data = run("goal_overhead.py", out_dir, "goal_overhead", "--goals", "2", "--stream-goals", "1",
                        "--stream-tokens", "30", "--prepare-sizes", "320x240", "--prepare-frames", "4",
-                       "--prepare-repeats", "1", "--stream-before")
+                       "--prepare-repeats", "1", "--goal-period", "0", "--idle", "1", "--stream-before")
     assert "send → accepted" in stdout and "model return → result at the client" in stdout
     assert data["succeeded"] == 2 and len(data["goals"]) == 2
+    # Both paths in one run: the old one (no frame cache, the processor) and the defaults, each with its idle goal.
+    assert sorted(data["paths"]) == ["reason1/after", "reason1/before"]
+    for run_ in data["paths"].values():
+        assert run_["succeeded"] == 2 and positive(run_["idle"]["overhead_ms"])
+        assert all(positive(goal["overhead_ms"]) for goal in run_["goals"])
+    assert "frames" not in data["paths"]["reason1/before"]["caches"]  # the old path has no frame cache
+    assert data["paths"]["reason1/after"]["caches"]["frames"]["misses"] > 0
     for goal in data["goals"]:
         for key in ("send_to_accept_ms", "accept_to_model_ms", "frames_ms", "prepare_ms", "processor_ms",
                     "model_ms", "model_to_result_ms"):
@@ -93,8 +100,9 @@ def test_goal_overhead(out_dir):
     assert stream["tokens_per_goal"] > 0 and positive(stream["stream_us_per_token"])
     assert stream["feedback_per_s"] >= 0 and stream["feedback_rate_param"] > 0
     assert positive(data["stream_before"]["stream_us_per_token"]) and "before: a report per token" in stdout
-    assert [(p["size"], p["encoding"], p["frames"]) for p in data["prepare"]] == [("320x240", "rgb8", 4),
-                                                                                    ("320x240", "jpeg", 4)]
+    assert [(p["size"], p["encoding"], p["frames"], p["cache"]) for p in data["prepare"]] == [
+        ("320x240", encoding, 4, cache)
+        for encoding in ("rgb8", "jpeg") for cache in ("off", "same frames", "2 s later")]
     assert all(p["visual_tokens"] > 0 and positive(p["total_ms"]) for p in data["prepare"])
 
 
@@ -132,7 +140,7 @@ def test_preprocessing_tokens_match_the_processor(out_dir):
     stdout, data = run("preprocessing.py", out_dir, "preprocessing", "--families", "reason1", "reason2",
                        "--sizes", "320x240", "--frames", "2", "4", "--budgets", "128", "1024", "--repeats", "1")
     assert header(stdout) == ["family", "camera", "frames", "max_visual_tokens", "max_frame_pixels", "frames kept",
-                              "to the model", "visual tokens", "prepare_clips ms", "processor ms", "total ms"]
+                              "to the model", "visual tokens", "path", "prepare_clips ms", "processor ms", "total ms"]
     results = data["results"]
     assert len(results) == 2 * 2 * 2
     for r in results:

@@ -307,7 +307,9 @@ class Choice(Generic[Payload, Decoded]):
 
 
 def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
-                     decode: Callable[[BufferedFrame[Payload]], Decoded | None]) -> Choice[Payload, Decoded]:
+                     decode: Callable[[BufferedFrame[Payload]], Decoded | None],
+                     prefer: Callable[[BufferedFrame[Payload]], bool] | None = None,
+                     stick: float = 0.0) -> Choice[Payload, Decoded]:
     """For each target of ``grid`` the nearest frame that decodes, never one frame twice.
 
     First every target takes the nearest frame within the tolerance; a frame that fails to decode
@@ -317,6 +319,12 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
     marked ``alternate`` (thinned frames the buffer kept aside) are taken only in place of failed ones. A target
     with no frame near it at all (a camera slower than the grid, or one that started moments ago) stays
     empty: the clip keeps its sampling rate rather than bunching frames.
+
+    ``prefer`` (frames already prepared, in the frame cache) with ``stick`` s: a target other than the newest
+    takes a preferred frame within ``stick`` of it before a nearer one. The grid moves with the newest frame,
+    so the next goal's targets fall between the last goal's frames; sticking to those (within a fraction of the
+    grid step) lets consecutive goals and checks share their frames instead of each preparing new ones. The
+    newest target always takes the newest frame.
     """
     window = [f for f in frames if grid.start <= f.stamp <= grid.end + grid.tolerance]
     chosen: dict[int, tuple[BufferedFrame[Payload], Decoded]] = {}  # index into window → frame, pixels
@@ -326,11 +334,18 @@ def choose_decodable(frames: Sequence[BufferedFrame[Payload]], grid: TimeGrid,
 
     met_failure: set[int] = set()  # targets whose frames within the tolerance would not decode
 
+    newest = len(grid.targets) - 1
+
+    def rank(k: int, target: float, j: int) -> tuple[bool, float, int]:
+        distance = abs(window[j].stamp - target)
+        sticks = prefer is not None and k != newest and distance <= stick and prefer(window[j])
+        return (not sticks, distance, j)
+
     def take(k: int, target: float, within: float) -> bool:
         stand_ins = k in met_failure  # alternates (thinned frames kept aside) only replace failed frames
         order = sorted((j for j, f in enumerate(window) if abs(f.stamp - target) <= within
                         and j not in chosen and j not in failed and (stand_ins or not f.alternate)),
-                       key=lambda j: (abs(window[j].stamp - target), j))
+                       key=lambda j: rank(k, target, j))
         for j in order:
             pixels = decode(window[j])
             if pixels is None:

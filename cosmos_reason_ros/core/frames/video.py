@@ -21,6 +21,7 @@ import numpy as np
 
 from cosmos_reason_ros.core.datatypes import CameraClip
 from cosmos_reason_ros.core.errors import InvalidRequestError
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.core.models.families import ModelFamily
 
 
@@ -62,6 +63,9 @@ class PreparedClip:
     # (width, height) in px: the decoded frame's size times its Frame.source_scale.
     content_height: int = 0
     source_sizes: list[tuple[int, int]] = field(default_factory=list)
+    # Per frame, the cached read-only resized frame (content rows) it was copied from, or None: the identity the
+    # device preprocessing keys its normalised frames on (empty when no frame cache was used).
+    frame_sources: list[np.ndarray | None] = field(default_factory=list)
 
     @property
     def num_frames(self) -> int:
@@ -203,8 +207,24 @@ def _clip_fps(stamps: Sequence[float]) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
-def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: VideoBudget) -> list[PreparedClip]:
-    """Resize, budget and (for families that expect it) timestamp every camera's frames."""
+def resized_frame(frame_pixels: np.ndarray, height: int, width: int, key: tuple, cache: FrameCache) -> np.ndarray:
+    """``frame_pixels`` resized to height×width, from ``cache`` when this very array was resized under ``key``
+    before (the key names camera, stamp, size, family and budget; the array's identity names the frame)."""
+    cached = cache.lookup(key, frame_pixels)
+    if cached is None:
+        resized = resize_frame(frame_pixels, height, width)
+        if resized is frame_pixels or not resized.flags.c_contiguous:  # the cache's copy, never the caller's array
+            resized = np.ascontiguousarray(resized).copy()
+        cached = cache.store(key, frame_pixels, resized)
+    return cached
+
+
+def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: VideoBudget,
+                  cache: FrameCache | None = None) -> list[PreparedClip]:
+    """Resize, budget and (for families that expect it) timestamp every camera's frames.
+
+    With ``cache``, a frame already resized for the same size, family and budget is copied from there; the
+    timestamp strip depends on this request's t0, so it is drawn per request onto the clip's own array."""
     if not clips:
         raise InvalidRequestError("no camera clips given")
     for clip in clips:
@@ -221,8 +241,16 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
         out_h = h + (f if overlay else 0)
         # One array for the clip: each frame is resized straight into it, the strip rows stay black.
         pixels = np.zeros((len(frames), out_h, w, 3), dtype=np.uint8)
+        sources: list[np.ndarray | None] = []
         for i, frame in enumerate(frames):
-            resize_frame(frame.pixels, h, w, out=pixels[i, :h])
+            if cache is None:
+                resize_frame(frame.pixels, h, w, out=pixels[i, :h])
+            else:
+                key = ("resized", clip.camera, frame.stamp_ns, frame.stamp, h, w, family.name,
+                       family.pixels_per_token_side, family.temporal_patch_size, budget)
+                resized = resized_frame(frame.pixels, h, w, key, cache)
+                sources.append(resized)
+                pixels[i, :h] = resized
             if overlay:
                 draw_timestamp(pixels[i], frame.stamp - t0, f)
         stamps = [fr.stamp for fr in frames]
@@ -246,6 +274,7 @@ def prepare_clips(clips: Sequence[CameraClip], family: ModelFamily, budget: Vide
                 content_height=h,
                 source_sizes=[(round(fr.pixels.shape[1] * fr.source_scale), round(fr.pixels.shape[0] * fr.source_scale))
                               for fr in frames],
+                frame_sources=sources,
             )
         )
     return prepared

@@ -35,6 +35,7 @@ from cosmos_reason_ros.core.errors import (
     ModelNotReadyError,
     OutOfMemoryError,
 )
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.core.frames.video import PreparedClip
 from cosmos_reason_ros.core.models import load_faults as model_faults
 from cosmos_reason_ros.core.models.backend import (
@@ -46,6 +47,12 @@ from cosmos_reason_ros.core.models.backend import (
     YesNoOutput,
     YesNoRequest,
     YesNoScore,
+)
+from cosmos_reason_ros.core.models.device_preprocess import (
+    PREPROCESS_BACKENDS,
+    DevicePreprocessor,
+    processor_with_outputs,
+    vision_layout,
 )
 from cosmos_reason_ros.core.models.families import DEFAULT_MODEL, THINK_OPEN, ModelFamily, family_for_model_type
 from cosmos_reason_ros.core.models.prefix import AnswerTokens, SharedPrefill, answer_tokens, suffix_start, yes_no_mass
@@ -76,6 +83,7 @@ class TransformersConfig:
     model_family: str = "auto"  # auto (from config.model_type) | a families.FAMILIES key
     offline: bool = False  # never contact the hub (also on when HF_HUB_OFFLINE=1)
     warmup: bool = True
+    preprocess: str = "device"  # PREPROCESS_BACKENDS: normalise + patch on the model's device | processor (CPU)
 
 
 #: Video-processor options sent only to processors that take them (Edge's rejects Qwen's pixel cap).
@@ -147,6 +155,9 @@ class TransformersBackend(ModelBackend):
         self._template_switches: dict[bool, dict[str, Any]] = {True: {}, False: {}}  # by Prompt.reasoning
         self._answer_tokens = AnswerTokens((), ())  # yes/no token ids of the tokenizer, read when adopted
         self._device: Any = None
+        #: Normalises and patches on the model's device (None: the processor's CPU path); with its per-frame cache.
+        self._device_preprocessor: DevicePreprocessor | None = None
+        self.frame_cache = FrameCache()
         self._lock = threading.Lock()
 
     @classmethod
@@ -156,6 +167,7 @@ class TransformersBackend(ModelBackend):
         backend._model, backend._device = model.eval(), model.device
         backend.family = family_for_model_type(model.config.model_type, config.model_family)
         backend._adopt_processor(processor)
+        backend._adopt_device()
         backend.state = BackendState.READY
         return backend
 
@@ -306,6 +318,7 @@ class TransformersBackend(ModelBackend):
             model = model.to(device)
         model.eval()
         self._model, self._device = model, device
+        self._adopt_device()
         if self.config.warmup:
             report("warm-up generation")
             started = time.monotonic()
@@ -321,6 +334,29 @@ class TransformersBackend(ModelBackend):
         self._video_options = video_options(processor.video_processor)
         self._template_switches = {r: template_switches(processor, r) for r in (True, False)}
         self._answer_tokens = answer_tokens(processor.tokenizer)
+
+    def _adopt_device(self) -> None:
+        """Choose where frames are normalised and patched: on the model's device when ``preprocess`` is device
+        and the processor's layout can be reproduced there, else in the processor (said in the load log)."""
+        if self.config.preprocess not in PREPROCESS_BACKENDS:
+            raise ModelLoadError(f"invalid preprocess {self.config.preprocess!r}: choose one of "
+                                 f"{', '.join(PREPROCESS_BACKENDS)}")
+        self._device_preprocessor = None
+        if self.config.preprocess != "device":
+            return
+        video = vision_layout(getattr(self._processor, "video_processor", None), video=True)
+        image = vision_layout(getattr(self._processor, "image_processor", None), video=False)
+        if video is None:
+            _LOG.warning("the processor %s cannot be reproduced on the device (no patchify, or crop/pad options): "
+                         "frames are normalised by the processor on the CPU", type(self._processor).__name__)
+            return
+        self._device_preprocessor = DevicePreprocessor(video, image, self._device, self.frame_cache,
+                                                       dtype=getattr(self._model, "dtype", None))
+
+    @property
+    def preprocessing(self) -> str:
+        """Where frames are normalised and patched now: device or processor."""
+        return "device" if self._device_preprocessor is not None else "processor"
 
     def _warmup(self) -> None:
         """One short generation on a blank two-frame clip: compiles kernels and sizes the allocator."""
@@ -488,9 +524,24 @@ class TransformersBackend(ModelBackend):
         inputs, visual, _ = self.prepare(prompt)
         return inputs, visual
 
+    def _processor_for(self, prompt: Prompt) -> Any:
+        """The processor to call: the real one, or (device preprocessing) a copy whose vision processors return
+        the clips normalised and patched on the device; the text side is the real processor's either way."""
+        pre = self._device_preprocessor
+        if pre is None:
+            return self._processor
+        clips = [part for part in prompt.parts if isinstance(part, PreparedClip)]
+        stills = [c for c in clips if c.num_frames == 1]
+        moving = [c for c in clips if c.num_frames != 1]
+        if stills and pre.image_layout is None:
+            return self._processor
+        return processor_with_outputs(self._processor, pre.videos(moving) if moving else None,
+                                      pre.images(stills) if stills else None)
+
     def prepare(self, prompt: Prompt) -> tuple[dict[str, Any], int, str]:
         """``preprocess`` plus the reasoning opener the chat template wrote into the prompt ("" or "<think>\n")."""
         messages, images, videos, metadata = self._conversation(prompt)
+        processor = self._processor_for(prompt)
         text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
                                                    **self._template_switches[prompt.reasoning])
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt", "return_mm_token_type_ids": True}
@@ -501,7 +552,7 @@ class TransformersBackend(ModelBackend):
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"do_resize": False, "do_sample_frames": False, "video_metadata": metadata,
                                        **self._video_options}
-        inputs = self._processor(**kwargs)
+        inputs = processor(**kwargs)
         inputs.pop("video_metadata", None)  # returned for the prompt's frame times; not a model input
         merge = self._processor.video_processor.merge_size ** 2
         visual = 0
@@ -570,6 +621,7 @@ class TransformersBackend(ModelBackend):
     def _release_memory(self) -> None:
         import torch
 
+        self.frame_cache.clear()  # patches kept on the device count against its memory too
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -591,5 +643,7 @@ class TransformersBackend(ModelBackend):
         with self._lock:
             self._model = None
             self._processor = None
+            self._device_preprocessor = None
+            self.frame_cache.clear()
             self.state = BackendState.UNLOADED
             self._release_memory()

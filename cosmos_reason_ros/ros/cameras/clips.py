@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from cosmos_reason_ros.ros.node.parameters import Settings
 
 
+#: How far (in grid steps, 1/frames.fps) a target takes a frame already in the frame cache before a nearer one.
+STICK_STEPS = 0.25
+
+
 def buffer_limits(s: Settings) -> BufferLimits:
     """The per-camera buffer bounds from the ``buffer.*`` parameters."""
     return BufferLimits(max_seconds=s.buffer_seconds, max_frames=s.buffer_max_frames,
@@ -166,7 +170,11 @@ def collect_clips(cameras: Mapping[str, Camera], request: FrameRequest, s: Setti
     for camera in chosen:
         frames = stored[camera.name]
         decoder = FrameDecoder(camera, s.video_max_frame_pixels, warn)
-        choice = choose_decodable(snapshots[camera.name], grid, decoder)
+        # With the frame cache, targets stick to frames an earlier goal or check prepared, within a quarter of the
+        # grid step: consecutive requests then share frames although the grid moves with the newest frame.
+        choice = choose_decodable(snapshots[camera.name], grid, decoder,
+                                  prefer=decoder.cached if camera.frame_cache is not None else None,
+                                  stick=STICK_STEPS / request.fps if request.fps > 0 else 0.0)
         warnings = list(request.notes.get(camera.name, []))
         shortfall = shortfall_reason(frames, grid, len(choice.frames), len(choice.failed))
         if shortfall:

@@ -38,6 +38,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from cosmos_reason_ros.core.datatypes import CameraClip, Frame
 from cosmos_reason_ros.core.errors import FrameDecodeError
 from cosmos_reason_ros.core.frames.buffer import BufferedFrame, BufferLimits, FrameBuffer
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.ros.cameras.depth import DepthIngest
 from cosmos_reason_ros.ros.cameras.image_conversion import (
     Rejection,
@@ -75,6 +76,11 @@ class Camera:
     last_reject_reason: str = ""
     malformed_by_kind: dict[str, int] = field(default_factory=dict)  # refused at ingest, per Rejection.kind
     decode_failures: int = 0  # stored frames that failed to decode when a goal chose them (then discarded)
+    #: Decoded frames shared by goals and watch checks (the cameras part's cache); None = decode every time.
+    frame_cache: FrameCache | None = None
+    #: What decoding this camera's JPEGs last learned: (max_frame_pixels, reduction, full width in px), so a later
+    #: request finds a frame decoded at a reduction in the cache without decoding its first frame whole again.
+    decode_hint: tuple[int, int, int] = (0, 1, 0)
 
     def warn_once(self, kind: str, message: str, warn: Callable[[str], Any]) -> None:
         """Log ``message`` the first time ``kind`` happens on this camera."""
@@ -150,8 +156,9 @@ class CameraIngest:
     OWNER_CHECK_PERIOD = 0.5
 
     def __init__(self, node: Node, cameras: list[CameraConfig], limits: BufferLimits, reliable: bool,
-                 depth: int) -> None:
+                 depth: int, frame_cache: FrameCache | None = None) -> None:
         self._log = node.get_logger()
+        self.frame_cache = frame_cache
         self._companion: _Companion | None = None  # set by subscriber_node
         self.cameras: dict[str, Camera] = {}
         qos = camera_subscription(reliable, depth)
@@ -167,7 +174,8 @@ class CameraIngest:
         for config in cameras:
             # A compressed camera's thinned frames are small: one after each stored frame is kept aside as a
             # stand-in in case the stored one fails to decode (its container looked fine, its data is not).
-            camera = Camera(config, FrameBuffer(dataclasses.replace(limits, keep_alternates=config.compressed)))
+            camera = Camera(config, FrameBuffer(dataclasses.replace(limits, keep_alternates=config.compressed)),
+                            frame_cache=self.frame_cache)
             self.cameras[config.name] = camera
             msg_type = CompressedImage if config.compressed else Image
             check = check_compressed if config.compressed else check_image
@@ -251,6 +259,9 @@ class FrameDecoder:
 
     JPEG frames larger than the model will see (``max_frame_pixels``) are decoded at a reduced scale
     once the first frame has told the camera's size: the frame is resized later anyway.
+
+    With the camera's frame cache, a frame decoded by an earlier request (same message object, stamp,
+    reduction and pixel cap) is taken from there: consecutive goals and checks share most of their frames.
     """
 
     def __init__(self, camera: Camera, max_frame_pixels: int, warn: Callable[[str], Any]) -> None:
@@ -261,8 +272,37 @@ class FrameDecoder:
         self.failures = 0
         self.full_width = 0  # px, the camera image's own width (from the first frame, decoded whole)
 
+    def _key(self, frame: BufferedFrame, reduction: int) -> tuple:
+        return ("decoded", self.camera.name, frame.stamp, reduction, self.max_frame_pixels)
+
+    def _cached(self, frame: BufferedFrame, cache: FrameCache) -> Frame | None:
+        """This frame as an earlier request decoded it, at the reduction this camera's frames get."""
+        cap, reduction, full_width = self.camera.decode_hint
+        keys = [self._key(frame, self.reduction)]
+        if self.reduction == 1 and self.camera.config.compressed and cap == self.max_frame_pixels and reduction > 1:
+            keys.insert(0, self._key(frame, reduction))  # the reduction this camera's frames were decoded at
+        key, found = cache.lookup_any(tuple(keys), frame.payload)
+        if found is not None and key != keys[-1]:  # the size the first frame would have told: adopt it
+            self.reduction, self.full_width = reduction, full_width
+        return found
+
+    def cached(self, frame: BufferedFrame) -> bool:
+        """Whether an earlier request left this frame decoded in the cache (a frame worth choosing again)."""
+        cache = self.camera.frame_cache
+        if cache is None:
+            return False
+        cap, reduction, _ = self.camera.decode_hint
+        reductions = {self.reduction, reduction if cap == self.max_frame_pixels else self.reduction}
+        return any(cache.holds(self._key(frame, r), frame.payload) for r in reductions)
+
     def __call__(self, frame: BufferedFrame) -> Frame | None:
         camera = self.camera
+        cache = camera.frame_cache
+        if cache is not None:
+            found = self._cached(frame, cache)
+            if found is not None:
+                return found
+        reduction = self.reduction
         try:
             if camera.config.compressed:
                 pixels = compressed_to_rgb(frame.payload, self.reduction)
@@ -283,8 +323,13 @@ class FrameDecoder:
         stamp = frame.payload.header.stamp
         # A JPEG decoded at 1/r of its size (r = 2, 4, 8): pixel i covers source pixels [r·i, r·i + r).
         scale = float(self.reduction) if self.full_width and pixels.shape[1] != self.full_width else 1.0
-        return Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp_ns(stamp),
-                     source_scale=scale)
+        decoded = Frame(pixels=pixels, stamp=frame.stamp, stamp_ns=stamp_ns(stamp), source_scale=scale)
+        if cache is not None:
+            pixels.flags.writeable = False  # shared with later requests
+            cache.store(self._key(frame, reduction), frame.payload, decoded, pixels.nbytes)
+            if camera.config.compressed and self.full_width:
+                camera.decode_hint = (self.max_frame_pixels, self.reduction, self.full_width)
+        return decoded
 
 
 def decode_clip(camera: Camera, frames: list[BufferedFrame], max_frame_pixels: int,

@@ -1,7 +1,10 @@
 """The cameras part: colour and depth subscriptions made at configure, their ring buffers, closed at cleanup.
 
 Goals and watch checks read frames through ``current()`` (the ingest of the configuration in force), and the
-diagnostics part asks ``status`` for one entry per colour and per depth camera.
+diagnostics part asks ``status`` for one entry per colour and per depth camera, and one for the frame cache.
+
+The frame cache (decoded and resized frames, shared by goals and watch checks) is built at configure and
+dropped at cleanup, with the subscriptions whose messages it is keyed on.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.ros.cameras import clips, depth
 from cosmos_reason_ros.ros.cameras.ingest import CameraIngest
 from cosmos_reason_ros.ros.node import diagnostics
@@ -24,20 +28,25 @@ class CamerasPart:
         self._settings = settings
         self.ingest: CameraIngest | None = None  # None while unconfigured
         self.topics: dict[str, str] = {}  # camera name → resolved topic (namespace and remappings applied)
+        self.frame_cache: FrameCache | None = None  # None while unconfigured
 
     def configure(self) -> None:
         node, s = self._node, self._settings()
         for problem in clips.check_limits(s):
             node.get_logger().warning(problem)
+        self.frame_cache = FrameCache()
         self.ingest = CameraIngest(node, camera_configs(node), clips.buffer_limits(s),
-                                   reliable=s.qos_reliability == "reliable", depth=s.qos_depth)
+                                   reliable=s.qos_reliability == "reliable", depth=s.qos_depth,
+                                   frame_cache=self.frame_cache)
         self.topics = {name: node.resolve_topic_name(camera.config.topic)
                        for name, camera in self.ingest.cameras.items()}
 
     def cleanup(self) -> None:
         if self.ingest is not None:
             self.ingest.close()
-        self.ingest, self.topics = None, {}
+        if self.frame_cache is not None:
+            self.frame_cache.clear()
+        self.ingest, self.topics, self.frame_cache = None, {}, None
 
     def current(self) -> CameraIngest:
         """The ingest of the configuration in force (RuntimeError while unconfigured)."""
@@ -61,4 +70,6 @@ class CamerasPart:
                   for c in self.ingest.cameras.values()]
         status += [depth.depth_status(prefix, c, now_ns, s.frames_stale_after)
                    for c in self.ingest.depth.cameras.values()]
+        if self.frame_cache is not None:
+            status.append(diagnostics.frame_cache_status(prefix, "frame cache", self.frame_cache.stats()))
         return status

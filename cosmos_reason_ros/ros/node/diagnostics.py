@@ -1,5 +1,5 @@
 """/diagnostics: the part that publishes it, and the content: model state, per-camera rates and ages, goal
-statistics, GPU memory.
+statistics, GPU memory, the frame caches' hits, misses and bytes held.
 
 Every other part contributes its own entries through a status provider handed to ``DiagnosticsPart``;
 this part only gathers them on its timer and publishes one DiagnosticArray.
@@ -17,6 +17,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from std_msgs.msg import Header
 
+from cosmos_reason_ros.core.frames.frame_cache import CacheStats
 from cosmos_reason_ros.core.models.backend import BackendState, ModelBackend
 from cosmos_reason_ros.ros.cameras.ingest import Camera
 from cosmos_reason_ros.ros.qos import DIAGNOSTICS_DEPTH
@@ -54,8 +55,31 @@ def model_status(prefix: str, backend: ModelBackend, backend_kind: str, load_sec
         values.append(_kv("load_seconds", f"{load_seconds:.1f}"))
     for key, number in backend.memory_stats().items():
         values.append(_kv(f"gpu_memory_{key}_mb", f"{number / 2**20:.0f}"))
+    preprocessing = getattr(backend, "preprocessing", None)  # local backends: device or processor
+    if preprocessing is not None:
+        values.append(_kv("preprocessing", preprocessing))
+    cache = getattr(backend, "frame_cache", None)  # normalised frames on the model's device
+    if cache is not None:
+        values += frame_cache_values("normalised_cache", cache.stats())
     return DiagnosticStatus(level=level, name=f"{prefix}: model", message=message, hardware_id=backend.model_id,
                             values=values)
+
+
+def frame_cache_values(key_prefix: str, stats: CacheStats) -> list[KeyValue]:
+    """Hits, misses, entries and bytes of a frame cache, as diagnostic values named ``<key_prefix>_*``."""
+    return [_kv(f"{key_prefix}_hits", stats.hits), _kv(f"{key_prefix}_misses", stats.misses),
+            _kv(f"{key_prefix}_hit_rate", f"{stats.hit_rate:.2f}"), _kv(f"{key_prefix}_evictions", stats.evictions),
+            _kv(f"{key_prefix}_entries", stats.entries), _kv(f"{key_prefix}_mb", f"{stats.bytes / 2**20:.1f}"),
+            _kv(f"{key_prefix}_max_mb", f"{stats.max_bytes / 2**20:.0f}"),
+            _kv(f"{key_prefix}_max_entries", stats.max_entries)]
+
+
+def frame_cache_status(prefix: str, name: str, stats: CacheStats) -> DiagnosticStatus:
+    """One entry for a frame cache: its hit rate in the message, its counters and size as values."""
+    message = (f"{stats.hit_rate:.0%} hits ({stats.hits} of {stats.hits + stats.misses}), {stats.entries} entries, "
+               f"{stats.bytes / 2**20:.1f} MB")
+    return DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{prefix}: {name}", message=message,
+                            values=frame_cache_values("cache", stats))
 
 
 def camera_status(prefix: str, camera: Camera, now_ros: float, now_mono: float, stale_after: float,

@@ -11,11 +11,13 @@ import dataclasses
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
 from cosmos_reason_ros.core.errors import BackendUnavailableError, ReasonerError
+from cosmos_reason_ros.core.frames.frame_cache import FrameCache
 from cosmos_reason_ros.core.frames.video import VideoBudget
 from cosmos_reason_ros.core.models.backend import ModelBackend
 from cosmos_reason_ros.core.models.transformers_backend import TransformersBackend, TransformersConfig
@@ -49,8 +51,9 @@ def make_backend(s: Any) -> ModelBackend:
 LOADER_JOIN_TIMEOUT = 2.0
 
 
-def make_reasoner(backend: ModelBackend, s: Settings) -> Reasoner:
-    """The core pipeline with the current dynamic settings (cheap: plain dataclasses), for goals and watches."""
+def make_reasoner(backend: ModelBackend, s: Settings, frame_cache: FrameCache | None = None) -> Reasoner:
+    """The core pipeline with the current dynamic settings (cheap: plain dataclasses), for goals and watches;
+    ``frame_cache``: the cameras' cache of prepared frames, shared by every goal and check."""
     pick = lambda value: None if value < 0 else value  # noqa: E731  (-1 = family default)
     return Reasoner(
         backend,
@@ -62,6 +65,7 @@ def make_reasoner(backend: ModelBackend, s: Settings) -> Reasoner:
                           seed=pick(s.generation_seed)),
         ReasonerLimits(max_task_chars=s.max_task_chars),
         accept_partial=s.accept_partial_answers,
+        frame_cache=frame_cache,
     )
 
 
@@ -72,8 +76,9 @@ class ModelPart:
     closed here. Loading runs on a thread so the node is up, and answering MODEL_NOT_READY, at once.
     """
 
-    def __init__(self, logger: Any) -> None:
+    def __init__(self, logger: Any, frame_cache: Callable[[], FrameCache | None] = lambda: None) -> None:
         self._log = logger
+        self._frame_cache = frame_cache  # the cameras part's cache of prepared frames (None while unconfigured)
         self._backend: ModelBackend | None = None
         self._owns_backend = False
         self._loader: threading.Thread | None = None
@@ -120,7 +125,7 @@ class ModelPart:
         """The core pipeline on this backend with the settings ``s``."""
         if self._backend is None:
             raise RuntimeError("the model part is not configured")
-        return make_reasoner(self._backend, s)
+        return make_reasoner(self._backend, s, self._frame_cache())
 
     def status(self, prefix: str, backend_kind: str) -> DiagnosticStatus:
         return diagnostics.model_status(prefix, self._backend, backend_kind, self.load_seconds)

@@ -14,6 +14,7 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 
+from cosmos_reason_ros.core.models.device_preprocess import PREPROCESS_BACKENDS
 from cosmos_reason_ros.core.models.families import FAMILIES
 from cosmos_reason_ros.core.models.openai_request import JPEG_QUALITY_RANGE, MEDIA, SERVERS, OpenAIConfig
 from cosmos_reason_ros.core.models.transformers_backend import (
@@ -88,6 +89,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "pass (a model server not reachable yet); 0 = try once.", True, 0.0, 3600.0),
     ParamSpec("local.warmup", _LOCAL.warmup, "Run a short generation after loading so the first goal is not "
               "slow.", True),
+    ParamSpec("local.preprocess", _LOCAL.preprocess, "Where frames are normalised and patched: device (with torch "
+              "on the model's device, each frame once) or processor (the transformers processor on the CPU, "
+              "every request).", True, choices=PREPROCESS_BACKENDS),
     ParamSpec("openai.base_url", _OPENAI.base_url, "Server URL of the openai backend.", True),
     ParamSpec("openai.api_key_env", _OPENAI.api_key_env, "NAME of the environment variable holding the "
               "API key (the key itself is never a parameter); unset variable = no key.", True),

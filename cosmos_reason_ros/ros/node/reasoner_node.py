@@ -96,7 +96,7 @@ class NodeParts:
         self.slots = GoalSlots(self.settings.busy_policy, self.settings.max_queue)
         turn = ModelTurn(lambda: self.slots.busy)
         settings = lambda: self.settings  # noqa: E731  (parameter changes replace the object)
-        self.model = ModelPart(node.get_logger())
+        self.model = ModelPart(node.get_logger(), frame_cache=lambda: self.cameras.frame_cache)
         self.cameras = CamerasPart(node, settings)
         self.outputs = OutputsPart(node, settings, raised=lambda: self.watches.raised(),
                                    default_frame_id=self.cameras.first_frame_id)
