@@ -73,6 +73,7 @@ class Marks:
     def __init__(self) -> None:
         self.events: list[tuple[str, float]] = []
         self.stream_seconds = 0.0  # time inside the streamer's put() (per-token work outside the model)
+        self.stream_cpu_seconds = 0.0  # the generation thread's CPU time inside put() (waits for the GIL excluded)
         self.stream_tokens = 0
 
     def mark(self, name: str) -> None:
@@ -114,9 +115,10 @@ def instrument(marks: Marks) -> None:
     put = streaming.CallbackStreamer.put
 
     def timed_put(self: Any, value: Any) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         put(self, value)
         marks.stream_seconds += time.perf_counter() - started
+        marks.stream_cpu_seconds += time.thread_time() - cpu
         marks.stream_tokens += 1
 
     streaming.CallbackStreamer.put = timed_put  # type: ignore[method-assign]
@@ -149,6 +151,7 @@ class StreamFigures:
     feedback_per_s: float  # feedback messages received per second of generation
     feedback_rate_param: float
     stream_us_per_token: float  # streamer put() per generated token: detokenise + progress + feedback
+    stream_cpu_us_per_token: float  # the same, the generation thread's CPU time only (no waits for the GIL)
 
 
 class Session:
@@ -313,7 +316,7 @@ def goal_rows(times: list[GoalTimes]) -> list[list[str]]:
 
 def stream_figures(session: Session, goals: int, tokens: int, feedback_rate: float) -> StreamFigures:
     marks = session.marks
-    marks.stream_seconds, marks.stream_tokens = 0.0, 0
+    marks.stream_seconds, marks.stream_cpu_seconds, marks.stream_tokens = 0.0, 0.0, 0
     rates, generation = [], []
     for _ in range(goals):
         times, feedback, _ = session.run_goal(tokens)
@@ -322,7 +325,8 @@ def stream_figures(session: Session, goals: int, tokens: int, feedback_rate: flo
     return StreamFigures(goals=goals, tokens_per_goal=marks.stream_tokens / goals,
                          generation_s=statistics.median(generation), feedback_per_s=statistics.median(rates),
                          feedback_rate_param=feedback_rate,
-                         stream_us_per_token=marks.stream_seconds / max(1, marks.stream_tokens) * 1e6)
+                         stream_us_per_token=marks.stream_seconds / max(1, marks.stream_tokens) * 1e6,
+                         stream_cpu_us_per_token=marks.stream_cpu_seconds / max(1, marks.stream_tokens) * 1e6)
 
 
 # ------------------------------------------------------------------------------------------------ part 2
@@ -524,9 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         measured = [("before: a report per token", stream_before)] if stream_before is not None else []
         print(markdown_table(
             ["path", "goals", "tokens / goal", "generation s / goal", "feedback msgs / s", "feedback_rate",
-             "µs / token outside the model"],
+             "µs / token outside the model", "of which CPU µs / token"],
             [[label, f.goals, fmt(f.tokens_per_goal, 0), fmt(f.generation_s, 2), fmt(f.feedback_per_s, 1),
-              fmt(f.feedback_rate_param, 1), fmt(f.stream_us_per_token, 1)]
+              fmt(f.feedback_rate_param, 1), fmt(f.stream_us_per_token, 1), fmt(f.stream_cpu_us_per_token, 1)]
              for label, f in [*measured, ("batched reports", stream)] if f is not None]))
     print("\n### Frame preparation per goal (one camera; node defaults)\n")
     print(markdown_table(

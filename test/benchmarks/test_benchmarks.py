@@ -98,6 +98,7 @@ def test_goal_overhead(out_dir):
             assert positive(goal[key]), (key, goal)
     stream = data["stream"]
     assert stream["tokens_per_goal"] > 0 and positive(stream["stream_us_per_token"])
+    assert 0 < stream["stream_cpu_us_per_token"] <= stream["stream_us_per_token"] * 1.5
     assert stream["feedback_per_s"] >= 0 and stream["feedback_rate_param"] > 0
     assert positive(data["stream_before"]["stream_us_per_token"]) and "before: a report per token" in stdout
     assert [(p["size"], p["encoding"], p["frames"], p["cache"]) for p in data["prepare"]] == [

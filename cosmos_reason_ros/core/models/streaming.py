@@ -27,6 +27,9 @@ from cosmos_reason_ros.core.models.families import THINK_CLOSE
 
 #: Decoded text ending in this character means a multi-byte character is not complete yet.
 _INCOMPLETE = "\ufffd"
+#: Tokens of a batch at most held back to find the end of its last complete character (a UTF-8 character spans
+#: at most four bytes, so at most three tokens of a byte-level vocabulary end inside one).
+_HELD_BACK = 3
 #: Tokens detokenised and reported together (1 = one report per token, the path before batching).
 STREAM_BATCH_TOKENS = 16
 #: s after the last report at which the waiting tokens are reported anyway (feedback stays live on a slow model).
@@ -54,17 +57,22 @@ class IncrementalDecoder:
     def push(self, token_ids: list[int]) -> str:
         """Add tokens and return the newly completed text ("" if a character is still incomplete).
 
-        A batch whose text ends inside a character is taken token by token instead, so the text before that
-        character comes out now and the text is the same however the tokens were batched."""
-        if len(token_ids) > 1:
+        A batch whose text ends inside a character is decoded without its last one, two or three tokens (a
+        character is at most four bytes) and those follow one at a time; where that does not end cleanly either,
+        the whole batch goes token by token. So the text before that character comes out now, and the text is
+        the same however the tokens were batched: text cut after a complete character decodes the same in two
+        pieces as in one."""
+        if len(token_ids) == 1:
+            return self._push(token_ids)
+        for held in range(min(_HELD_BACK, len(token_ids) - 1) + 1):
             state = (len(self.ids), self._prefix_offset, self._read_offset, self.text)
-            delta = self._push(token_ids)
+            head = token_ids[:len(token_ids) - held]
+            delta = self._push(head)
             if delta or self._read_offset == len(self.ids):
-                return delta
-            del self.ids[state[0]:]  # ends mid-character: undo, then one token at a time
+                return delta + "".join(self._push([token]) for token in token_ids[len(head):])
+            del self.ids[state[0]:]  # ends mid-character: undo
             self._prefix_offset, self._read_offset, self.text = state[1:]
-            return "".join(self._push([token]) for token in token_ids)
-        return self._push(token_ids)
+        return "".join(self._push([token]) for token in token_ids)
 
     def _push(self, token_ids: list[int]) -> str:
         self.ids.extend(token_ids)
