@@ -58,6 +58,15 @@ class StreamEvent:
         return THINK_CLOSE in self.text
 
 
+def stop_reason(cancel: threading.Event, deadline: float | None) -> str | None:
+    """"canceled" when ``cancel`` is set, "deadline" once ``deadline`` (a time.monotonic() value) passed, else None."""
+    if cancel.is_set():
+        return "canceled"
+    if deadline is not None and time.monotonic() >= deadline:
+        return "deadline"
+    return None
+
+
 @dataclass
 class GenerationRequest:
     """One call to the model."""
@@ -78,11 +87,7 @@ class GenerationRequest:
 
     def stop_reason(self) -> str | None:
         """"canceled" or "deadline" when generation must stop now, else None. Cheap: called every step."""
-        if self.cancel.is_set():
-            return "canceled"
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return "deadline"
-        return None
+        return stop_reason(self.cancel, self.deadline)
 
 
 ProgressCallback = Callable[[str], None]
@@ -103,11 +108,7 @@ class YesNoRequest:
 
     def stop_reason(self) -> str | None:
         """"canceled" or "deadline" when the checks must stop now, else None."""
-        if self.cancel.is_set():
-            return "canceled"
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return "deadline"
-        return None
+        return stop_reason(self.cancel, self.deadline)
 
     def prompt_for(self, index: int) -> Prompt:
         """The whole prompt of question ``index`` (the shared prompt and the question as its last part)."""
